@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= var
+DICOM_PORT ?= 11112
+HTTP_PORT ?= 8080
+# torch is pinned to the CPU build these machines carry on disk (see README).
+TORCH := torch==2.13.0
+
+.PHONY: run test venv runtime dev system-deps lint typecheck demo-model
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+# Runtime only: no torch on the serving path.
+runtime: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+dev: $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+run: runtime
+	$(BIN)/triage serve --data-dir $(DATA_DIR) --dicom-port $(DICOM_PORT) --http-port $(HTTP_PORT)
+
+test: system-deps dev
+	$(BIN)/python -m pytest
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: dev
+	$(BIN)/mypy
+
+demo-model: dev
+	$(BIN)/triage models train-demo --out models/bundled

@@ -1,0 +1,1 @@
+"""Model, waiting-list and system benchmarks. Benchmarks are not tests."""

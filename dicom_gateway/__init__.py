@@ -1,0 +1,1 @@
+"""DICOM networking: the SCP, study assembly, the SCU, AE allow-lists."""

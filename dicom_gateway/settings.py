@@ -1,0 +1,47 @@
+"""Settings of the :mod:`dicom_gateway` package."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DuplicatePolicy", "GatewaySettings"]
+
+
+class DuplicatePolicy(StrEnum):
+    """What to do when a SOP Instance UID arrives again with different bytes."""
+
+    KEEP_FIRST = "keep_first"
+    REPLACE = "replace"
+
+
+class GatewaySettings(BaseSettings):
+    """The DICOM listener and the study assembler.
+
+    Read from the ``[gateway]`` table of the TOML file and ``TRIAGE_GATEWAY_*`` variables.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_GATEWAY_", extra="forbid")
+
+    ae_title: str = Field(default="ICS_TRIAGE", min_length=1, max_length=16)
+    host: str = Field(default="127.0.0.1", description="Address the listener binds.")
+    port: int = Field(default=11112, ge=0, le=65535)
+    allowed_calling_aets: list[str] = Field(
+        default_factory=list, description="Calling AE titles allowed; empty allows all (logged)."
+    )
+    max_associations: int = Field(default=16, ge=1, description="Per listener process.")
+    processes: int = Field(
+        default=0, ge=0, description="Listener processes sharing the port; 0 = one per CPU core."
+    )
+    acse_timeout_s: float = Field(default=30.0, gt=0)
+    dimse_timeout_s: float = Field(default=60.0, gt=0)
+    network_timeout_s: float = Field(default=60.0, gt=0)
+    duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP_FIRST
+    idle_s: dict[str, float] = Field(
+        default_factory=lambda: {"CR": 0.0, "DX": 0.0, "MG": 0.0, "CT": 5.0, "MR": 5.0},
+        description="Per-modality idle time after release before a study is complete.",
+    )
+    default_idle_s: float = Field(default=5.0, ge=0, description="For modalities not in idle_s.")
+    assembler_interval_s: float = Field(default=0.2, gt=0, description="Assembler poll period.")

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the real peers the tests use: DCMTK (modality), PostgreSQL (scaled mode), Chromium
+# (browser tests). Idempotent: does nothing when everything is present.
+set -euo pipefail
+need=()
+command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+if [ ${#need[@]} -eq 0 ]; then
+  echo "system dependencies present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -1,0 +1,1 @@
+"""The decision: routing, running models, the priority policy, outputs, workers, the CLI."""
