@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from worklist.db.types import UTCDateTime, utcnow
 
 __all__ = [
+    "ApiToken",
     "Association",
     "Base",
     "Event",
@@ -38,7 +39,6 @@ __all__ = [
     "Series",
     "Study",
     "User",
-    "ApiToken",
 ]
 
 UID = String(64)
@@ -56,7 +56,7 @@ class Base(DeclarativeBase):
     """Declarative base with stable constraint names (needed by migrations)."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}  # noqa: RUF012
 
 
 class Study(Base):
@@ -220,6 +220,9 @@ class Finding(Base):
     shadow: Mapped[bool] = mapped_column(Boolean, default=False)
     preprocess_ms: Mapped[float] = mapped_column(Float, default=0.0)
     inference_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    heatmap_path: Mapped[str] = mapped_column(
+        String(512), default="", doc="Heatmap (.npy, float32 in [0, 1]) relative to the archive."
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="findings")

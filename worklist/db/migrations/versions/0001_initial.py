@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 14:49:05.030878
+Create Date: 2026-11-23 14:50:44.781611
 """
 
 from __future__ import annotations
@@ -205,6 +205,7 @@ def upgrade() -> None:
         sa.Column("shadow", sa.Boolean(), nullable=False),
         sa.Column("preprocess_ms", sa.Float(), nullable=False),
         sa.Column("inference_ms", sa.Float(), nullable=False),
+        sa.Column("heatmap_path", sa.String(length=512), nullable=False),
         sa.Column("created_at", worklist.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.id"], name=op.f("fk_findings_job_id_jobs"), ondelete="SET NULL"
