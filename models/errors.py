@@ -1,13 +1,63 @@
-"""The project's one root error.
+"""The project's one root error and the errors of the :mod:`models` package.
 
-It lives in :mod:`models` because that package is the bottom of the import order, so every other
-package can subclass it without an upward import.
+:class:`TriageError` lives in :mod:`models` because that package is the bottom of the import
+order, so every other package can subclass it without an upward import.
 """
 
 from __future__ import annotations
 
-__all__ = ["TriageError"]
+__all__ = [
+    "CardError",
+    "ExportError",
+    "InferenceTimeout",
+    "IntegrityError",
+    "InvalidOutput",
+    "ModelError",
+    "ModelNotFound",
+    "PreprocessError",
+    "RegistryStateError",
+    "TriageError",
+]
 
 
 class TriageError(Exception):
     """Base class of every error raised by the project's domain code."""
+
+
+class ModelError(TriageError):
+    """Base class of the errors of the :mod:`models` package."""
+
+
+class CardError(ModelError):
+    """A model card is missing, not YAML, or does not follow the card schema.
+
+    The message names the card file and the offending field.
+    """
+
+
+class IntegrityError(ModelError):
+    """A model's ONNX file is missing or its sha256 differs from the card's."""
+
+
+class ModelNotFound(ModelError):
+    """No registered model has the requested name (and version)."""
+
+
+class RegistryStateError(ModelError):
+    """The registry's state file cannot be read or written."""
+
+
+class PreprocessError(ModelError):
+    """A DICOM dataset cannot be turned into the model's input tensor."""
+
+
+class InferenceTimeout(ModelError):
+    """An inference call ran past its time limit and was terminated."""
+
+
+class InvalidOutput(ModelError):
+    """A model produced outputs of the wrong shape, or values that are NaN or infinite."""
+
+
+class ExportError(ModelError):
+    """A network could not be exported to ONNX, or the export failed its parity check."""

@@ -28,3 +28,17 @@ class ModelsSettings(BaseSettings):
     intra_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime choose.")
     inter_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime choose.")
     timeout_s: float = Field(default=30.0, gt=0, description="Per-call inference timeout.")
+    state_file: Path | None = Field(
+        default=None,
+        description="JSON file of status overrides (enabled/disabled/shadow); "
+        "None means models_dir/state.json.",
+    )
+    batch_size: int = Field(default=8, ge=1, description="Images per inference call.")
+    trt_fp16: bool = Field(
+        default=True, description="Let the TensorRT provider run in FP16 where the GPU supports it."
+    )
+
+    @property
+    def effective_state_file(self) -> Path:
+        """The state file in use: :attr:`state_file`, or ``models_dir/state.json``."""
+        return self.state_file if self.state_file is not None else self.models_dir / "state.json"
