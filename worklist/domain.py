@@ -75,7 +75,8 @@ class JobState(StrEnum):
 class JobKind(StrEnum):
     """What a job asks a worker to do."""
 
-    TRIAGE = "triage"
+    TRIAGE = "triage"  # run the models on a complete study and set its priority
+    REPRIORITISE = "reprioritise"  # recompute the priority (clinical priority changed via the API)
 
 
 class Role(StrEnum):
