@@ -8,6 +8,8 @@ DICOM_PORT ?= 11112
 HTTP_PORT ?= 8080
 # torch is pinned to the CPU build these machines carry on disk (see README).
 TORCH := torch==2.13.0
+# The CPU build of torch lies on disk on these machines; pip must look there first.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
 .PHONY: run test venv runtime dev system-deps lint typecheck demo-model
 
@@ -20,8 +22,8 @@ runtime: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
 dev: $(BIN)/python
-	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet $(FIND_LINKS) "$(TORCH)"
+	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[dev]"
 
 system-deps:
 	bash scripts/install-system-deps.sh
