@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,7 +13,15 @@ from dicom_gateway.settings import GatewaySettings
 from models.settings import ModelsSettings
 from worklist.settings import WorklistSettings
 
-__all__ = ["AppConfig", "TriageSettings"]
+__all__ = ["AppConfig", "HeatmapPolicy", "TriageSettings"]
+
+
+class HeatmapPolicy(StrEnum):
+    """Which labels' heatmaps the worker saves next to the archive."""
+
+    CROSSED = "crossed"  # only labels whose threshold was crossed
+    ALL = "all"
+    NONE = "none"
 
 
 class TriageSettings(BaseSettings):
@@ -25,6 +35,37 @@ class TriageSettings(BaseSettings):
     log_level: str = Field(default="INFO", description="Python logging level name.")
     http_host: str = Field(default="127.0.0.1")
     http_port: int = Field(default=8080, ge=0, le=65535)
+
+    routing_file: Path | None = Field(
+        default=None,
+        description="Routing rules (YAML): which models run on which images; "
+        "None uses the bundled triage/rules/routing.yaml.",
+    )
+    policy_file: Path | None = Field(
+        default=None,
+        description="Priority policy (YAML): classes, targets, referral mapping, site defaults, "
+        "escalation; None uses the bundled triage/rules/policy.yaml.",
+    )
+    worker_id: str | None = Field(
+        default=None, description="Name of this worker in job leases; default host:pid:random."
+    )
+    worker_poll_s: float = Field(
+        default=0.15, gt=0, le=10, description="Sleep between job claims when the queue is idle."
+    )
+    worker_batch_jobs: int = Field(
+        default=8, ge=1, description="Jobs claimed at once; their images are batched together."
+    )
+    worker_sweep_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the worker re-applies the policy so waiting studies escalate.",
+    )
+    worker_model_refresh_s: float = Field(
+        default=10.0, gt=0, description="How often the worker re-reads model statuses."
+    )
+    worker_heatmaps: HeatmapPolicy = Field(
+        default=HeatmapPolicy.CROSSED, description="Which labels' heatmaps to save (.npy)."
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,45 @@
+"""The priority policy: configuration (YAML) and its evaluation by pure functions."""
+
+from __future__ import annotations
+
+from triage.policy.config import (
+    DEFAULT_POLICY_FILE,
+    ClassSpec,
+    Escalation,
+    Policy,
+    PolicyError,
+    SiteDefaults,
+    load_policy,
+    parse_duration,
+    parse_policy,
+)
+from triage.policy.decide import (
+    AIFinding,
+    ClinicalPriority,
+    Decision,
+    StudyFacts,
+    ai_priority,
+    clinical_priority,
+    decide,
+    escalate,
+)
+
+__all__ = [
+    "DEFAULT_POLICY_FILE",
+    "AIFinding",
+    "ClassSpec",
+    "ClinicalPriority",
+    "Decision",
+    "Escalation",
+    "Policy",
+    "PolicyError",
+    "SiteDefaults",
+    "StudyFacts",
+    "ai_priority",
+    "clinical_priority",
+    "decide",
+    "escalate",
+    "load_policy",
+    "parse_duration",
+    "parse_policy",
+]

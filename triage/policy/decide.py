@@ -1,0 +1,373 @@
+"""Evaluate the priority policy: pure functions from a study's facts to a priority and reasons.
+
+Order of reasoning (``../shared/DESIGN.md``, rules that protect patients):
+
+1. Clinical priority: set through the API, else the referral mapped by the policy, else the
+   site's default, else the global default.
+2. AI: each crossed threshold of an enabled (non-shadow) model argues for its label's card
+   category. The most urgent of the clinical priority and these is the study's *base* class;
+   AI never lowers the clinical priority. Shadow findings never count.
+3. Waiting: the study moves one class up after waiting a fraction of its class's target, at most
+   to the cap for its base class.
+
+Each step adds a JSON-able explanation entry naming its ``rule``; AI entries name the finding,
+probability, threshold and model ``name@version``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from triage.policy.config import Policy
+from worklist.domain import Priority
+
+__all__ = [
+    "AIFinding",
+    "ClinicalPriority",
+    "Decision",
+    "StudyFacts",
+    "ai_priority",
+    "clinical_priority",
+    "decide",
+    "escalate",
+]
+
+logger = logging.getLogger(__name__)
+
+Entry = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AIFinding:
+    """One label's result from one model on one image, as the policy sees it."""
+
+    label: str
+    probability: float
+    threshold: float
+    crossed: bool
+    category: Priority
+    model_name: str
+    model_version: str
+    shadow: bool = False
+    sop_instance_uid: str = ""
+
+    @property
+    def model_ref(self) -> str:
+        """The model reference ``name@version``."""
+        return f"{self.model_name}@{self.model_version}"
+
+
+@dataclass(frozen=True)
+class StudyFacts:
+    """Everything the policy needs to know about one study.
+
+    Parameters
+    ----------
+    arrived_at
+        When the study was received (aware UTC); waiting and ``due_at`` count from here.
+    referral_priority
+        The raw DICOM value as received (``""`` when absent).
+    site
+        The sending site (calling AE title).
+    api_priority
+        A clinical priority set through the API, which wins over the referral.
+    findings
+        The study's AI findings (every label, crossed or not; shadow ones included).
+    ai_available
+        ``False`` when the AI failed or no model applies.
+    ai_reason
+        Why the AI is not available.
+    """
+
+    arrived_at: datetime
+    referral_priority: str = ""
+    site: str = ""
+    api_priority: Priority | None = None
+    findings: tuple[AIFinding, ...] = ()
+    ai_available: bool = True
+    ai_reason: str = ""
+
+
+@dataclass(frozen=True)
+class ClinicalPriority:
+    """The clinical priority, where it came from (``api``/``referral``/``default``) and why."""
+
+    priority: Priority
+    source: str
+    entry: Entry
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's verdict on a study.
+
+    ``due_at`` is ``arrived_at`` plus the target of the base class (escalation by waiting does
+    not move the deadline). ``next_escalation_at`` is when waiting would next raise the study,
+    ``None`` when it cannot rise further.
+    """
+
+    priority: Priority
+    clinical: ClinicalPriority
+    base_priority: Priority
+    due_at: datetime
+    next_escalation_at: datetime | None
+    explanation: list[Entry] = field(default_factory=list)
+
+
+def clinical_priority(
+    policy: Policy,
+    referral_priority: str = "",
+    site: str = "",
+    api_priority: Priority | None = None,
+) -> ClinicalPriority:
+    """Work out the clinical priority of a study.
+
+    Parameters
+    ----------
+    policy
+        The policy.
+    referral_priority
+        The raw DICOM referral priority (e.g. ``"STAT"``), ``""`` when absent.
+    site
+        The sending site (calling AE title).
+    api_priority
+        A priority set through the API; it wins.
+
+    Returns
+    -------
+    ClinicalPriority
+        The class, its source and an explanation entry.
+    """
+    if api_priority is not None:
+        return ClinicalPriority(
+            api_priority,
+            "api",
+            {
+                "rule": "api",
+                "priority": str(api_priority),
+                "text": f"Clinical priority {policy.describe(api_priority)} set through the API",
+            },
+        )
+    raw = referral_priority.strip()
+    mapped = policy.referral.get(raw.upper()) if raw else None
+    if mapped is not None:
+        return ClinicalPriority(
+            mapped,
+            "referral",
+            {
+                "rule": "referral",
+                "priority": str(mapped),
+                "value": raw,
+                "text": f"Referral priority {raw} maps to {policy.describe(mapped)}",
+            },
+        )
+    default, from_site = policy.site_defaults.for_site(site)
+    unknown = f" (referral priority {raw!r} is not in the policy's mapping)" if raw else ""
+    if from_site:
+        entry: Entry = {
+            "rule": "site_default",
+            "priority": str(default),
+            "site": site,
+            "text": f"No usable referral priority; site {site} defaults to "
+            f"{policy.describe(default)}{unknown}",
+        }
+    else:
+        entry = {
+            "rule": "global_default",
+            "priority": str(default),
+            "text": f"No usable referral priority; default {policy.describe(default)}{unknown}",
+        }
+    if raw:
+        entry["value"] = raw
+    return ClinicalPriority(default, "default", entry)
+
+
+def ai_priority(
+    policy: Policy, findings: Iterable[AIFinding], clinical: Priority
+) -> tuple[Priority | None, list[Entry]]:
+    """Return the most urgent category argued by crossed, non-shadow findings, with reasons.
+
+    Several images with the same model and label give one entry, with the highest probability.
+
+    Parameters
+    ----------
+    policy
+        The policy (for class names).
+    findings
+        The study's findings.
+    clinical
+        The clinical priority (for the entry's ``effect``).
+
+    Returns
+    -------
+    tuple
+        The most urgent category (``None`` when nothing crossed) and one entry per model label.
+    """
+    best: dict[tuple[str, str], AIFinding] = {}
+    for f in findings:
+        if f.shadow or not f.crossed:
+            continue
+        key = (f.model_ref, f.label)
+        if key not in best or f.probability > best[key].probability:
+            best[key] = f
+    entries: list[Entry] = []
+    top: Priority | None = None
+    ordered = sorted(best.values(), key=lambda f: (f.category.rank, -f.probability, f.label))
+    for f in ordered:
+        top = f.category if top is None else top.more_urgent(f.category)
+        raises = f.category.rank < clinical.rank
+        effect = (
+            f"raises the study above its clinical priority {clinical}"
+            if raises
+            else f"does not lower the clinical priority {clinical}"
+            if f.category.rank > clinical.rank
+            else f"agrees with the clinical priority {clinical}"
+        )
+        entries.append(
+            {
+                "rule": "ai_finding",
+                "priority": str(f.category),
+                "finding": f.label,
+                "probability": round(float(f.probability), 4),
+                "threshold": round(float(f.threshold), 4),
+                "model": f.model_ref,
+                "sop_instance_uid": f.sop_instance_uid,
+                "text": f"AI finding {f.label} (probability {f.probability:.2f} >= threshold "
+                f"{f.threshold:.2f}) by model {f.model_ref} maps to "
+                f"{policy.describe(f.category)}; {effect}",
+            }
+        )
+    return top, entries
+
+
+def escalate(
+    policy: Policy, base: Priority, arrived_at: datetime, now: datetime
+) -> tuple[Priority, list[Entry], datetime | None]:
+    """Apply escalation by waiting to a study of class ``base``.
+
+    From class ``C`` the study moves one class up after waiting ``after * target(C)`` in ``C``;
+    it stops at the cap of ``base``'s escalation rule (``max``). A class without a rule does not
+    escalate.
+
+    Parameters
+    ----------
+    policy
+        The policy.
+    base
+        The class before waiting (most urgent of clinical and AI).
+    arrived_at
+        When the study arrived.
+    now
+        The time of evaluation.
+
+    Returns
+    -------
+    tuple
+        The escalated class, one entry per step taken, and when the next step would happen
+        (``None`` when at the cap).
+    """
+    rule = policy.escalation.get(base)
+    if rule is None:
+        return base, [], None
+    cap = rule.max
+    current = base
+    entered = arrived_at
+    entries: list[Entry] = []
+    while current.rank > cap.rank:
+        step = policy.escalation.get(current)
+        if step is None:
+            return current, entries, None
+        wait = policy.target(current) * step.after
+        moves_at = entered + wait
+        if now < moves_at:
+            return current, entries, moves_at
+        upper = Priority(f"P{current.rank - 1}")
+        entries.append(
+            {
+                "rule": "escalation",
+                "priority": str(upper),
+                "from": str(current),
+                "to": str(upper),
+                "cap": str(cap),
+                "waited_s": round((now - arrived_at).total_seconds(), 1),
+                "after_s": round(wait.total_seconds(), 1),
+                "text": f"Waited more than {_human(wait)} ({step.after:g} of the "
+                f"{_human(policy.target(current))} target) in {current}: raised to "
+                f"{policy.describe(upper)}; waiting can raise it at most to {cap}",
+            }
+        )
+        current, entered = upper, moves_at
+    return current, entries, None
+
+
+def decide(policy: Policy, facts: StudyFacts, now: datetime) -> Decision:
+    """Apply the whole policy to one study.
+
+    Parameters
+    ----------
+    policy
+        The policy.
+    facts
+        The study's referral, site, API priority, findings and AI availability.
+    now
+        The time of evaluation (aware UTC).
+
+    Returns
+    -------
+    Decision
+        Priority, clinical priority, base class, due time, next escalation and explanation.
+    """
+    clinical = clinical_priority(policy, facts.referral_priority, facts.site, facts.api_priority)
+    explanation: list[Entry] = [clinical.entry]
+    top, ai_entries = ai_priority(policy, facts.findings, clinical.priority)
+    explanation.extend(ai_entries)
+    if not facts.ai_available:
+        explanation.append(
+            {
+                "rule": "ai_not_available",
+                "priority": str(clinical.priority),
+                "reason": facts.ai_reason,
+                "text": f"AI not available: {facts.ai_reason or 'no reason given'}"
+                + ("" if ai_entries else f"; clinical priority {clinical.priority} kept"),
+            }
+        )
+    elif top is None:
+        models = sorted({f.model_ref for f in facts.findings if not f.shadow})
+        explanation.append(
+            {
+                "rule": "ai_no_finding",
+                "priority": str(clinical.priority),
+                "models": models,
+                "text": "AI found nothing above its thresholds"
+                + (f" (models {', '.join(models)})" if models else ""),
+            }
+        )
+    base = clinical.priority if top is None else clinical.priority.more_urgent(top)
+    priority, steps, next_at = escalate(policy, base, facts.arrived_at, now)
+    explanation.extend(steps)
+    due_at = facts.arrived_at + policy.target(base)
+    explanation.append(
+        {
+            "rule": "result",
+            "priority": str(priority),
+            "due_at": due_at.isoformat(),
+            "text": f"Priority {policy.describe(priority)}; target "
+            f"{_human(policy.target(base))} for {base}, due {due_at:%Y-%m-%d %H:%M} UTC",
+        }
+    )
+    return Decision(priority, clinical, base, due_at, next_at, explanation)
+
+
+def _human(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and (seconds / size) == int(seconds / size):
+            return f"{int(seconds / size)} {unit}"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:g} s"

@@ -1,0 +1,1 @@
+"""Bundled rule files (package data): ``routing.yaml`` and ``policy.yaml``."""
