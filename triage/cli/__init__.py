@@ -9,8 +9,11 @@ from collections.abc import Sequence
 import typer
 
 from models.errors import TriageError
-from triage.cli import config_cmd  # noqa: F401  (registers subcommands)
-from triage.cli import models_cmd  # noqa: F401
+from triage.cli import (
+    config_cmd,  # noqa: F401  (registers subcommands)
+    models_cmd,  # noqa: F401
+    phantoms_cmd,  # noqa: F401
+)
 from triage.cli.app import app
 
 __all__ = ["app", "entrypoint", "main"]
