@@ -1,0 +1,130 @@
+"""The listener: a pynetdicom AE (C-ECHO, C-STORE) and its TCP server.
+
+:class:`ListenerServer` sets ``TCP_NODELAY`` on every accepted socket and, when several
+listener processes share one port, binds with ``SO_REUSEPORT`` so the kernel spreads incoming
+associations across them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+import pydicom.config
+from pynetdicom import AE, evt
+from pynetdicom.transport import ThreadedAssociationServer
+
+from dicom_gateway.conformance import TRANSFER_SYNTAXES, storage_sop_classes, verification_sop_class
+from dicom_gateway.handlers import (
+    HandlerContext,
+    handle_aborted,
+    handle_conn_close,
+    handle_rejected,
+    handle_released,
+    handle_store,
+)
+from dicom_gateway.settings import GatewaySettings
+
+__all__ = ["ListenerServer", "ReusePortListenerServer", "build_ae", "start_listener"]
+
+logger = logging.getLogger(__name__)
+
+
+class ListenerServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server with ``TCP_NODELAY`` on every accepted socket."""
+
+    reuse_port = False
+
+    def server_bind(self) -> None:
+        """Bind, with ``SO_REUSEPORT`` first when :attr:`reuse_port` is set."""
+        if self.reuse_port and self.socket is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        """Accept a connection and switch Nagle's algorithm off on it."""
+        client, address = super().get_request()
+        try:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:  # e.g. a TLS-wrapped or non-TCP socket
+            logger.debug("TCP_NODELAY not set on %s: %s", address, exc)
+        return client, address
+
+
+class ReusePortListenerServer(ListenerServer):
+    """:class:`ListenerServer` bound with ``SO_REUSEPORT`` (one of several processes)."""
+
+    reuse_port = True
+
+
+def build_ae(settings: GatewaySettings) -> Any:
+    """Return the AE: every storage SOP class and Verification, timeouts and limits from settings.
+
+    Parameters
+    ----------
+    settings
+        The gateway's settings.
+
+    Returns
+    -------
+    pynetdicom.AE
+        Not yet listening.
+    """
+    # The listener reads untrusted data leniently: invalid values are recorded, not warned.
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    ae = AE(ae_title=settings.ae_title)
+    ae.acse_timeout = settings.acse_timeout_s
+    ae.dimse_timeout = settings.dimse_timeout_s
+    ae.network_timeout = settings.network_timeout_s
+    ae.maximum_associations = settings.max_associations
+    ae.maximum_pdu_size = 0  # no limit on what we receive
+    ae.require_called_aet = False
+    ae.require_calling_aet = list(settings.allowed_calling_aets)
+    ae.add_supported_context(verification_sop_class())
+    for sop_class in storage_sop_classes():
+        ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
+    return ae
+
+
+def _handlers(ctx: HandlerContext) -> list[Any]:
+    return [
+        (evt.EVT_C_STORE, handle_store, [ctx]),
+        (evt.EVT_RELEASED, handle_released, [ctx]),
+        (evt.EVT_ABORTED, handle_aborted, [ctx]),
+        (evt.EVT_CONN_CLOSE, handle_conn_close, [ctx]),
+        (evt.EVT_REJECTED, handle_rejected, [ctx]),
+    ]
+
+
+def start_listener(
+    settings: GatewaySettings, ctx: HandlerContext, *, port: int, reuse_port: bool = False
+) -> Any:
+    """Start a non-blocking listener on ``settings.host:port``.
+
+    Parameters
+    ----------
+    settings
+        The gateway's settings.
+    ctx
+        The handlers' dependencies.
+    port
+        The port (``0``: any free one; read it from ``server.server_address``).
+    reuse_port
+        Bind with ``SO_REUSEPORT`` (several processes on one port).
+
+    Returns
+    -------
+    ListenerServer
+        Running in a daemon thread; stop it with ``server.shutdown()``.
+    """
+    ae = build_ae(settings)
+    server_class = ReusePortListenerServer if reuse_port else ListenerServer
+    server = ae.make_server(
+        (settings.host, port), evt_handlers=_handlers(ctx), server_class=server_class
+    )
+    thread = threading.Thread(target=server.serve_forever, name="DicomListener", daemon=True)
+    thread.start()
+    ae._servers.append(server)
+    return server

@@ -1,0 +1,257 @@
+"""Run the gateway: the listener (one or several processes on one port) and the assembler.
+
+``Gateway`` is the non-blocking handle (``start()``, ``stop()``, ``port``) that ``triage serve``
+and the tests use; :func:`run_gateway` blocks until a stop event is set (``triage gateway``).
+
+With ``processes == 1`` the listener runs in a thread of the calling process. With more, each
+listener is a child process (``spawn``) with its own store engine, all bound to the same port
+with ``SO_REUSEPORT``; the parent keeps the port reserved while they start, runs the assembler,
+and stops them on :meth:`Gateway.stop`. Children exit by themselves if the parent dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.synchronize
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+from dicom_gateway.assembler import Assembler
+from dicom_gateway.handlers import HandlerContext
+from dicom_gateway.scp import start_listener
+from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
+from models.errors import TriageError
+from worklist.archive import Archive
+from worklist.db.engine import Database
+from worklist.ingest import Ingestor
+from worklist.settings import WorklistSettings
+
+__all__ = ["Gateway", "GatewayError", "run_gateway"]
+
+logger = logging.getLogger(__name__)
+
+StopEvent = threading.Event | multiprocessing.synchronize.Event
+_START_TIMEOUT_S = 60.0
+
+
+class GatewayError(TriageError):
+    """The gateway could not start (port in use, a listener process failed)."""
+
+
+def _context(gateway: GatewaySettings, worklist: WorklistSettings, db: Database) -> HandlerContext:
+    archive = Archive(
+        worklist.effective_archive_dir,
+        quota_bytes=worklist.quota_bytes,
+        min_free_bytes=worklist.min_free_bytes,
+    )
+    ingestor = Ingestor(
+        db, archive, replace_duplicates=gateway.duplicate_policy == DuplicatePolicy.REPLACE
+    )
+    return HandlerContext(db=db, ingestor=ingestor, assembler=Assembler(db, gateway))
+
+
+def _listener_process(
+    gateway: GatewaySettings,
+    worklist: WorklistSettings,
+    port: int,
+    log_level: int,
+    ready: Any,
+    stop: Any,
+) -> None:
+    """Body of one listener child process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    logging.basicConfig(
+        level=log_level,
+        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
+    )
+    for noisy in ("pynetdicom", "alembic", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, log_level))
+    parent = os.getppid()
+    db = Database(worklist.effective_database_url, create=False)
+    server = None
+    try:
+        server = start_listener(
+            gateway, _context(gateway, worklist, db), port=port, reuse_port=True
+        )
+        ready.put(("ok", os.getpid()))
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                logger.warning("parent process gone; listener %d stopping", os.getpid())
+                break
+    except Exception as exc:
+        logger.exception("listener process failed")
+        ready.put(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        if server is not None:
+            server.shutdown()
+        db.dispose()
+
+
+class Gateway:
+    """The listener(s) and the assembler, started and stopped from the calling thread.
+
+    Parameters
+    ----------
+    gateway
+        The gateway's settings (``port`` 0 picks a free port; see :attr:`port`).
+    worklist
+        The store and archive settings.
+    assembler
+        Run the polling study assembler here (listeners also assemble at release).
+    """
+
+    def __init__(
+        self, gateway: GatewaySettings, worklist: WorklistSettings, *, assembler: bool = True
+    ) -> None:
+        self.gateway = gateway
+        self.worklist = worklist
+        self.run_assembler = assembler
+        self.processes = gateway.processes or os.cpu_count() or 1
+        self._port = gateway.port
+        self._db: Database | None = None
+        self._server: Any = None
+        self._children: list[multiprocessing.process.BaseProcess] = []
+        self._stop_children: Any = None
+        self._stop_assembler = threading.Event()
+        self._assembler_thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The TCP port the listener is bound to (known after :meth:`start`)."""
+        return self._port
+
+    def start(self) -> None:
+        """Migrate the store, start the listener(s) and the assembler; return when listening."""
+        self._db = Database(self.worklist.effective_database_url)
+        archive = Archive(self.worklist.effective_archive_dir)
+        archive.sweep_temporary()
+        allowed = self.gateway.allowed_calling_aets
+        if allowed:
+            logger.info("calling AE titles allowed: %s", ", ".join(allowed))
+        else:
+            logger.warning("no calling AE allow-list: associations from any AE title are accepted")
+        if self.processes == 1:
+            ctx = _context(self.gateway, self.worklist, self._db)
+            self._server = start_listener(self.gateway, ctx, port=self.gateway.port)
+            self._port = int(self._server.server_address[1])
+        else:
+            self._start_children()
+        logger.info(
+            "DICOM listener %s on %s:%d (%d process(es)), archive %s",
+            self.gateway.ae_title,
+            self.gateway.host,
+            self._port,
+            self.processes,
+            self.worklist.effective_archive_dir,
+        )
+        if self.run_assembler:
+            assembler = Assembler(self._db, self.gateway)
+            self._assembler_thread = threading.Thread(
+                target=assembler.run, args=(self._stop_assembler,), name="Assembler", daemon=True
+            )
+            self._assembler_thread.start()
+
+    def _start_children(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        # Hold the port (bound, not listening) so port 0 resolves once for every child.
+        holder = socket.socket(socket.AF_INET6 if ":" in self.gateway.host else socket.AF_INET)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            holder.bind((self.gateway.host, self.gateway.port))
+        except OSError as exc:
+            holder.close()
+            raise GatewayError(
+                f"cannot bind {self.gateway.host}:{self.gateway.port}: {exc}"
+            ) from exc
+        self._port = int(holder.getsockname()[1])
+        ready = ctx.Queue()
+        self._stop_children = ctx.Event()
+        try:
+            for i in range(self.processes):
+                child = ctx.Process(
+                    target=_listener_process,
+                    args=(
+                        self.gateway,
+                        self.worklist,
+                        self._port,
+                        logging.getLogger().getEffectiveLevel(),
+                        ready,
+                        self._stop_children,
+                    ),
+                    name=f"listener-{i}",
+                    daemon=True,
+                )
+                child.start()
+                self._children.append(child)
+            for _ in self._children:
+                try:
+                    state, detail = ready.get(timeout=_START_TIMEOUT_S)
+                except Exception as exc:
+                    raise GatewayError("a listener process did not start in time") from exc
+                if state != "ok":
+                    raise GatewayError(f"a listener process failed to start: {detail}")
+        except BaseException:
+            self._stop_listener_children()
+            raise
+        finally:
+            holder.close()
+
+    def _stop_listener_children(self) -> None:
+        if self._stop_children is not None:
+            self._stop_children.set()
+        for child in self._children:
+            child.join(timeout=10)
+            if child.is_alive():
+                logger.warning("listener process %s did not stop; terminating", child.pid)
+                child.terminate()
+                child.join(timeout=5)
+        self._children = []
+
+    def stop(self) -> None:
+        """Stop accepting, finish the running associations' handlers, stop the assembler."""
+        self._stop_assembler.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+        self._stop_listener_children()
+        if self._assembler_thread is not None:
+            self._assembler_thread.join(timeout=10)
+            self._assembler_thread = None
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+        logger.info("DICOM listener stopped")
+
+    def __enter__(self) -> Gateway:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_gateway(gateway: GatewaySettings, worklist: WorklistSettings, stop: StopEvent) -> None:
+    """Run the listener(s) and the assembler until ``stop`` is set.
+
+    Parameters
+    ----------
+    gateway
+        The gateway's settings.
+    worklist
+        The store and archive settings.
+    stop
+        Set it (from a signal handler or another thread) to stop cleanly.
+    """
+    service = Gateway(gateway, worklist)
+    service.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        with contextlib.suppress(Exception):
+            service.stop()

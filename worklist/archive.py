@@ -1,0 +1,288 @@
+r"""The instance archive: one file per SOP instance, written durably.
+
+A file's path is derived from the Study, Series and SOP Instance UIDs, each validated first
+(``^[0-9]+(\\.[0-9]+)*$``, at most 64 characters), so a hostile UID such as ``../../etc`` can
+never leave the archive root. A write goes to a temporary file in the destination directory,
+is fsynced, renamed into place, and the directory is fsynced, so after :meth:`Archive.write`
+returns the file survives a crash or a power cut.
+
+Concurrent writers of the same SOP instance (several listener processes) are serialised by
+:meth:`Archive.lock`, an ``flock`` on one of 256 striped lock files under ``.locks/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from worklist.domain import StoreError
+
+__all__ = [
+    "Archive",
+    "ArchiveFullError",
+    "InvalidUIDError",
+    "StoredFile",
+    "validate_uid",
+]
+
+logger = logging.getLogger(__name__)
+
+UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+UID_MAX = 64
+TMP_SUFFIX = ".tmp"
+_LOCK_STRIPES = 256
+
+
+class InvalidUIDError(StoreError):
+    """A UID is missing, too long or not made of digits and dots."""
+
+
+class ArchiveFullError(StoreError):
+    """The archive is over its quota, the disk is (nearly) full, or a write hit ENOSPC/EDQUOT."""
+
+
+def validate_uid(value: object, what: str = "UID") -> str:
+    """Return ``value`` as a valid DICOM UID or raise :class:`InvalidUIDError`.
+
+    Parameters
+    ----------
+    value
+        The candidate (any type; ``None`` and non-strings are refused).
+    what
+        Its name, for the message (``"SOP Instance UID"``).
+
+    Returns
+    -------
+    str
+        The UID, stripped of trailing padding (NUL or space).
+
+    Raises
+    ------
+    InvalidUIDError
+        If the value is empty, longer than 64 characters or not ``digits(.digits)*``.
+    """
+    if not isinstance(value, str):
+        raise InvalidUIDError(f"{what} is missing")
+    uid = value.rstrip("\x00 ")
+    if not uid:
+        raise InvalidUIDError(f"{what} is empty")
+    if len(uid) > UID_MAX:
+        raise InvalidUIDError(f"{what} is longer than {UID_MAX} characters")
+    if not UID_RE.fullmatch(uid):
+        raise InvalidUIDError(f"{what} {uid[:80]!r} is not a valid UID (digits and dots only)")
+    return uid
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file written to the archive."""
+
+    path: str
+    """Relative to the archive root, with ``/`` separators."""
+    size_bytes: int
+    sha256: str
+
+
+def sha256_hex(data: bytes) -> str:
+    """Return the hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Archive:
+    """The instance archive under one root directory.
+
+    Parameters
+    ----------
+    root
+        The archive directory (created if missing).
+    quota_bytes
+        Refuse writes that would take the archive past this many bytes (``None``: no quota).
+        The caller passes the archive's current size (from the store) to :meth:`check_space`.
+    min_free_bytes
+        Refuse writes that would leave less than this free on the filesystem.
+    """
+
+    def __init__(
+        self, root: Path, *, quota_bytes: int | None = None, min_free_bytes: int = 0
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.quota_bytes = quota_bytes
+        self.min_free_bytes = min_free_bytes
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / ".locks").mkdir(exist_ok=True)
+
+    def relative_path(
+        self, study_uid: str, series_uid: str, sop_uid: str, *, variant: str = ""
+    ) -> str:
+        """Return the archive path of an instance, after validating its UIDs.
+
+        Parameters
+        ----------
+        study_uid, series_uid, sop_uid
+            The instance's UIDs.
+        variant
+            An optional suffix (a checksum) for a replacement written beside the original.
+
+        Returns
+        -------
+        str
+            ``STUDY/SERIES/SOP.dcm`` (or ``SOP.VARIANT.dcm``), relative to the root.
+
+        Raises
+        ------
+        InvalidUIDError
+            If a UID is not valid.
+        """
+        study = validate_uid(study_uid, "Study Instance UID")
+        series = validate_uid(series_uid, "Series Instance UID")
+        sop = validate_uid(sop_uid, "SOP Instance UID")
+        if variant and not re.fullmatch(r"[0-9a-f]{1,64}", variant):
+            raise InvalidUIDError(f"invalid archive variant {variant!r}")
+        name = f"{sop}.{variant}.dcm" if variant else f"{sop}.dcm"
+        return f"{study}/{series}/{name}"
+
+    def absolute(self, relative: str) -> Path:
+        """Return the absolute path of a relative archive path, refusing any escape."""
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root):
+            raise InvalidUIDError(f"path {relative!r} leaves the archive")
+        return path
+
+    def check_space(self, incoming: int, used_bytes: int | None = None) -> None:
+        """Raise :class:`ArchiveFullError` if ``incoming`` more bytes do not fit.
+
+        Parameters
+        ----------
+        incoming
+            Size of the file about to be written.
+        used_bytes
+            The archive's current size (needed only when a quota is set).
+        """
+        quota = self.quota_bytes
+        if quota is not None and used_bytes is not None and used_bytes + incoming > quota:
+            raise ArchiveFullError(
+                f"archive quota exceeded: {used_bytes} + {incoming} bytes > quota {quota} bytes"
+            )
+        free = shutil.disk_usage(self.root).free
+        if free - incoming < self.min_free_bytes:
+            raise ArchiveFullError(
+                f"disk nearly full: {free} bytes free, {incoming} incoming, "
+                f"minimum free {self.min_free_bytes} bytes"
+            )
+
+    @contextlib.contextmanager
+    def lock(self, sop_uid: str) -> Iterator[None]:
+        """Hold an exclusive cross-process lock for one SOP Instance UID.
+
+        The lock is one of 256 striped ``flock`` files, released when the block ends or the
+        process dies.
+        """
+        stripe = int(hashlib.blake2b(sop_uid.encode(), digest_size=2).hexdigest(), 16)
+        path = self.root / ".locks" / f"{stripe % _LOCK_STRIPES:02x}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def write(self, relative: str, data: bytes) -> StoredFile:
+        """Write ``data`` durably at ``relative`` (replacing any file there).
+
+        Parameters
+        ----------
+        relative
+            A path from :meth:`relative_path`.
+        data
+            The whole file.
+
+        Returns
+        -------
+        StoredFile
+            Its path, size and SHA-256.
+
+        Raises
+        ------
+        ArchiveFullError
+            If the filesystem is full or over its quota (ENOSPC, EDQUOT).
+        StoreError
+            On any other I/O error.
+        """
+        dest = self.absolute(relative)
+        directory = dest.parent
+        tmp = directory / f".{dest.name}.{os.getpid()}{TMP_SUFFIX}"
+        try:
+            new_dirs = self._makedirs(directory)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            tmp.replace(dest)
+            _fsync_dir(directory)
+            for parent in new_dirs:
+                _fsync_dir(parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ArchiveFullError(f"no space left writing {relative}: {exc}") from exc
+            raise StoreError(f"cannot write {relative}: {exc}") from exc
+        return StoredFile(path=relative, size_bytes=len(data), sha256=sha256_hex(data))
+
+    def _makedirs(self, directory: Path) -> list[Path]:
+        """Create ``directory`` and return the parents whose entries changed (to fsync)."""
+        missing: list[Path] = []
+        current = directory
+        while not current.exists():
+            missing.append(current)
+            current = current.parent
+        if not missing:
+            return []
+        directory.mkdir(parents=True, exist_ok=True)
+        # Each created directory's entry lives in its parent: fsync those parents.
+        return [d.parent for d in reversed(missing)]
+
+    def read(self, relative: str) -> bytes:
+        """Return the bytes of an archived file."""
+        return self.absolute(relative).read_bytes()
+
+    def remove(self, relative: str) -> None:
+        """Remove an archived file if present (used after a replacement is committed)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.absolute(relative).unlink()
+
+    def sweep_temporary(self) -> int:
+        """Remove temporary files left by a crashed writer; return how many.
+
+        Call only when no writer is running (at gateway start-up).
+        """
+        removed = 0
+        for tmp in self.root.rglob(f".*{TMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+        if removed:
+            logger.warning("removed %d temporary file(s) left by an interrupted write", removed)
+        return removed

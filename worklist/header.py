@@ -1,0 +1,203 @@
+"""Parse the header of a received instance without decoding its pixel data.
+
+:func:`parse_instance` reads a DICOM file held in memory (preamble, file meta and dataset, as
+the listener or STOW-RS receives it), checks that it is complete (no element shorter than its
+declared length, encapsulated pixel data present when the transfer syntax is a compressed one)
+and returns the fields the store records. Pixel data bytes are read, never decompressed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from worklist.archive import validate_uid
+from worklist.domain import StoreError
+
+__all__ = ["InstanceHeader", "UndecodableInstanceError", "parse_instance", "referral_priority"]
+
+logger = logging.getLogger(__name__)
+
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+_UNDEFINED = 0xFFFFFFFF
+_PRIORITY_TAG = 0x00401003  # Requested Procedure Priority
+
+
+class UndecodableInstanceError(StoreError):
+    """The received bytes are not a complete, readable DICOM dataset."""
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """What the store records about one instance (DICOM's own terms)."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    patient_id: str = ""
+    patient_name: str = ""
+    patient_birth_date: str = ""
+    patient_sex: str = ""
+    accession_number: str = ""
+    study_date: str = ""
+    study_time: str = ""
+    study_description: str = ""
+    referral_priority: str = ""
+    modality: str = ""
+    body_part: str = ""
+    series_number: str = ""
+    series_description: str = ""
+    instance_number: str = ""
+    view_position: str = ""
+
+    def study_fields(self) -> dict[str, str]:
+        """Return the values of the study-level columns of ``studies``."""
+        keys = (
+            "patient_id",
+            "patient_name",
+            "patient_birth_date",
+            "patient_sex",
+            "accession_number",
+            "study_date",
+            "study_time",
+            "study_description",
+            "referral_priority",
+        )
+        values = asdict(self)
+        return {k: values[k] for k in keys}
+
+
+_LIMITS = {
+    "patient_id": 64,
+    "patient_name": 324,
+    "patient_birth_date": 8,
+    "patient_sex": 16,
+    "accession_number": 16,
+    "study_date": 8,
+    "study_time": 16,
+    "study_description": 64,
+    "referral_priority": 16,
+    "modality": 16,
+    "body_part": 64,
+    "series_number": 12,
+    "series_description": 64,
+    "instance_number": 12,
+    "view_position": 16,
+}
+
+
+def _text(ds: Dataset, keyword: str, limit: int) -> str:
+    """Return an element as text; lenient: a value that does not decode is recorded as ''."""
+    try:
+        value = ds.get(keyword)
+    except Exception as exc:
+        logger.info("tolerated: %s does not decode (%s)", keyword, exc)
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()[:limit]
+
+
+def referral_priority(ds: Dataset) -> str:
+    """Return Requested Procedure Priority (0040,1003) as received, or ``''``.
+
+    Looked up first in Request Attributes Sequence items, then at the top level. Priority
+    (0000,0700) is a DIMSE command field, not a dataset attribute, and is ignored.
+    """
+    try:
+        for item in ds.get("RequestAttributesSequence") or []:
+            value = _text(item, "RequestedProcedurePriority", 16)
+            if value:
+                return value
+    except Exception as exc:
+        logger.info("tolerated: Request Attributes Sequence does not decode (%s)", exc)
+    return _text(ds, "RequestedProcedurePriority", 16)
+
+
+def _check_complete(ds: Dataset, transfer_syntax: UID) -> None:
+    for tag, elem in ds._dict.items():
+        if (
+            isinstance(elem, RawDataElement)
+            and elem.length != _UNDEFINED
+            and elem.value is not None
+        ) and len(elem.value) != elem.length:
+            raise UndecodableInstanceError(
+                f"truncated dataset: element {tag:08X} has {len(elem.value)} of {elem.length} bytes"
+            )
+    if transfer_syntax.is_encapsulated and not any(t in ds._dict for t in _PIXEL_TAGS):
+        raise UndecodableInstanceError(
+            f"truncated dataset: transfer syntax {transfer_syntax.name} but no pixel data"
+        )
+
+
+def parse_instance(data: bytes) -> tuple[InstanceHeader, Dataset]:
+    """Parse and check a received DICOM file held in memory.
+
+    Parameters
+    ----------
+    data
+        Preamble, file meta information and dataset.
+
+    Returns
+    -------
+    tuple of InstanceHeader and Dataset
+        The recorded fields, and the parsed dataset (pixel data left compressed).
+
+    Raises
+    ------
+    UndecodableInstanceError
+        If the bytes do not parse, or the dataset is truncated.
+    InvalidUIDError
+        If the Study, Series or SOP Instance UID, or the SOP Class UID, is missing or invalid.
+    """
+    try:
+        ds = dcmread(io.BytesIO(data), force=False)
+    except Exception as exc:
+        reason = f"dataset does not decode: {type(exc).__name__}: {exc}"
+        raise UndecodableInstanceError(reason) from exc
+    transfer_syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
+    _check_complete(ds, transfer_syntax)
+    try:
+        sop_uid = validate_uid(ds.get("SOPInstanceUID"), "SOP Instance UID")
+        sop_class = validate_uid(ds.get("SOPClassUID"), "SOP Class UID")
+        study_uid = validate_uid(ds.get("StudyInstanceUID"), "Study Instance UID")
+        series_uid = validate_uid(ds.get("SeriesInstanceUID"), "Series Instance UID")
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UndecodableInstanceError(f"UIDs do not decode: {exc}") from exc
+    fields: dict[str, Any] = {
+        "patient_id": _text(ds, "PatientID", _LIMITS["patient_id"]),
+        "patient_name": _text(ds, "PatientName", _LIMITS["patient_name"]),
+        "patient_birth_date": _text(ds, "PatientBirthDate", _LIMITS["patient_birth_date"]),
+        "patient_sex": _text(ds, "PatientSex", _LIMITS["patient_sex"]),
+        "accession_number": _text(ds, "AccessionNumber", _LIMITS["accession_number"]),
+        "study_date": _text(ds, "StudyDate", _LIMITS["study_date"]),
+        "study_time": _text(ds, "StudyTime", _LIMITS["study_time"]),
+        "study_description": _text(ds, "StudyDescription", _LIMITS["study_description"]),
+        "referral_priority": referral_priority(ds),
+        "modality": _text(ds, "Modality", _LIMITS["modality"]),
+        "body_part": _text(ds, "BodyPartExamined", _LIMITS["body_part"]),
+        "series_number": _text(ds, "SeriesNumber", _LIMITS["series_number"]),
+        "series_description": _text(ds, "SeriesDescription", _LIMITS["series_description"]),
+        "instance_number": _text(ds, "InstanceNumber", _LIMITS["instance_number"]),
+        "view_position": _text(ds, "ViewPosition", _LIMITS["view_position"]),
+    }
+    header = InstanceHeader(
+        study_uid=study_uid,
+        series_uid=series_uid,
+        sop_uid=sop_uid,
+        sop_class_uid=sop_class,
+        transfer_syntax_uid=str(transfer_syntax),
+        **fields,
+    )
+    return header, ds

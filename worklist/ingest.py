@@ -1,0 +1,445 @@
+"""Recording received instances: studies, series, instances, associations and ingest events.
+
+:class:`Ingestor` is what every receiver (the DICOM listener, later STOW-RS) calls with the bytes
+of one instance and its parsed :class:`~worklist.header.InstanceHeader`. It writes the file
+durably to the :class:`~worklist.archive.Archive`, then records it in one short write
+transaction, so that when :meth:`Ingestor.store` returns both are durable. Duplicates follow
+the duplicate policy (keep the first, or replace) and are logged in the event table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from worklist.archive import Archive, InvalidUIDError, StoredFile, sha256_hex, validate_uid
+from worklist.db.engine import Database
+from worklist.db.schema import Association, Instance, Series, Study
+from worklist.db.types import utcnow
+from worklist.domain import StudyState
+from worklist.events import EventCategory, record_event
+from worklist.header import InstanceHeader
+
+__all__ = [
+    "IngestOutcome",
+    "IngestResult",
+    "Ingestor",
+    "close_association",
+    "open_association",
+    "record_refusal",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class IngestOutcome(StrEnum):
+    """What happened to one received instance."""
+
+    STORED = "stored"  # new instance, written and recorded
+    IDENTICAL = "identical"  # same SOP Instance UID, same bytes: already stored
+    KEPT_FIRST = "kept_first"  # same UID, different bytes; the first copy was kept
+    REPLACED = "replaced"  # same UID, different bytes; replaced (policy "replace")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The outcome of :meth:`Ingestor.store`."""
+
+    outcome: IngestOutcome
+    study_id: int
+    instance_id: int
+    path: str
+    sha256: str
+
+
+def _insert(session: Session, model: Any) -> Any:
+    """Return an INSERT for ``model`` that supports ``on_conflict_do_nothing``."""
+    dialect = session.get_bind().dialect.name
+    return pg_insert(model) if dialect == "postgresql" else sqlite_insert(model)
+
+
+def _merge_modalities(current: str, modality: str) -> str:
+    items = [m for m in current.split("\\") if m]
+    if modality and modality not in items:
+        items.append(modality)
+    return "\\".join(items)[:64]
+
+
+class Ingestor:
+    """Store and record received instances.
+
+    Parameters
+    ----------
+    db
+        The store.
+    archive
+        Where the files go.
+    replace_duplicates
+        The duplicate policy: ``False`` keeps the first copy of a SOP instance that arrives
+        again with different bytes (and warns); ``True`` replaces it durably.
+    """
+
+    def __init__(self, db: Database, archive: Archive, *, replace_duplicates: bool = False) -> None:
+        self.db = db
+        self.archive = archive
+        self.replace_duplicates = replace_duplicates
+
+    def _used_bytes(self) -> int | None:
+        if self.archive.quota_bytes is None:
+            return None
+        with self.db.read() as session:
+            total = session.scalar(select(func.coalesce(func.sum(Instance.size_bytes), 0)))
+        return int(total or 0)
+
+    def store(
+        self,
+        data: bytes,
+        header: InstanceHeader,
+        *,
+        association_id: str | None = None,
+        calling_aet: str = "",
+        source: str = "",
+    ) -> IngestResult:
+        """Write one instance to the archive and record it; both are durable on return.
+
+        Parameters
+        ----------
+        data
+            The instance as a DICOM file (preamble, file meta, dataset).
+        header
+            The fields parsed from it.
+        association_id
+            The delivering association's row id (recorded beforehand with
+            :func:`open_association`), if any.
+        calling_aet
+            The sender's AE title.
+        source
+            The sender's address, for events.
+
+        Returns
+        -------
+        IngestResult
+            What happened and where the instance is.
+
+        Raises
+        ------
+        InvalidUIDError
+            If a UID would make an unsafe path.
+        ArchiveFullError
+            If the archive is over quota or the disk is full.
+        StoreError
+            On other archive errors (database errors propagate as SQLAlchemy errors).
+        """
+        relative = self.archive.relative_path(header.study_uid, header.series_uid, header.sop_uid)
+        digest = sha256_hex(data)
+        with self.archive.lock(header.sop_uid):
+            with self.db.read() as session:
+                existing = session.execute(
+                    select(Instance.id, Instance.sha256, Instance.path, Instance.study_id).where(
+                        Instance.sop_instance_uid == header.sop_uid
+                    )
+                ).first()
+            if existing is None:
+                self.archive.check_space(len(data), self._used_bytes())
+                stored = self.archive.write(relative, data)
+                with self.db.write() as session:
+                    study = self._touch_study(session, header, calling_aet, source)
+                    series_id = self._series_id(session, header, study.id)
+                    instance = Instance(
+                        study_id=study.id,
+                        series_id=series_id,
+                        sop_instance_uid=header.sop_uid,
+                        sop_class_uid=header.sop_class_uid,
+                        transfer_syntax_uid=header.transfer_syntax_uid,
+                        instance_number=header.instance_number,
+                        view_position=header.view_position,
+                        path=stored.path,
+                        size_bytes=stored.size_bytes,
+                        sha256=stored.sha256,
+                        association_id=association_id,
+                        calling_aet=calling_aet[:16],
+                        received_at=utcnow(),
+                    )
+                    session.add(instance)
+                    session.flush()
+                    study.instance_count += 1
+                    return IngestResult(
+                        IngestOutcome.STORED, study.id, instance.id, stored.path, digest
+                    )
+            instance_id, old_sha, old_path, study_id = existing
+            if old_sha == digest:
+                outcome = IngestOutcome.IDENTICAL
+            elif not self.replace_duplicates:
+                outcome = IngestOutcome.KEPT_FIRST
+            else:
+                return self._replace(data, header, digest, existing, association_id, calling_aet)
+            level = logging.INFO if outcome is IngestOutcome.IDENTICAL else logging.WARNING
+            logger.log(
+                level,
+                "duplicate SOP instance %s from %s: %s (stored sha256 %s, received %s)",
+                header.sop_uid,
+                calling_aet,
+                outcome.value,
+                old_sha[:12],
+                digest[:12],
+            )
+            with self.db.write() as session:
+                record_event(
+                    session,
+                    EventCategory.INGEST,
+                    "instance.duplicate",
+                    actor=calling_aet,
+                    source=source,
+                    study_instance_uid=header.study_uid,
+                    sop_instance_uid=header.sop_uid,
+                    outcome="success" if outcome is IngestOutcome.IDENTICAL else "warning",
+                    details={
+                        "policy_outcome": outcome.value,
+                        "stored_sha256": old_sha,
+                        "received_sha256": digest,
+                    },
+                )
+            return IngestResult(outcome, study_id, instance_id, old_path, old_sha)
+
+    def _replace(
+        self,
+        data: bytes,
+        header: InstanceHeader,
+        digest: str,
+        existing: Any,
+        association_id: str | None,
+        calling_aet: str,
+    ) -> IngestResult:
+        """Write the new copy beside the old one, repoint the row, then drop the old file."""
+        instance_id, old_sha, old_path, _old_study = existing
+        relative = self.archive.relative_path(
+            header.study_uid, header.series_uid, header.sop_uid, variant=digest[:16]
+        )
+        self.archive.check_space(len(data), self._used_bytes())
+        stored: StoredFile = self.archive.write(relative, data)
+        with self.db.write() as session:
+            study = self._touch_study(session, header, calling_aet, "")
+            series_id = self._series_id(session, header, study.id)
+            instance = session.get(Instance, instance_id, with_for_update=True)
+            assert instance is not None
+            if instance.study_id != study.id:
+                session.execute(
+                    update(Study)
+                    .where(Study.id == instance.study_id)
+                    .values(instance_count=Study.instance_count - 1)
+                )
+                study.instance_count += 1
+            instance.study_id = study.id
+            instance.series_id = series_id
+            instance.sop_class_uid = header.sop_class_uid
+            instance.transfer_syntax_uid = header.transfer_syntax_uid
+            instance.instance_number = header.instance_number
+            instance.view_position = header.view_position
+            instance.path = stored.path
+            instance.size_bytes = stored.size_bytes
+            instance.sha256 = stored.sha256
+            instance.association_id = association_id
+            instance.calling_aet = calling_aet[:16]
+            instance.received_at = utcnow()
+            record_event(
+                session,
+                EventCategory.INGEST,
+                "instance.duplicate",
+                actor=calling_aet,
+                study_instance_uid=header.study_uid,
+                sop_instance_uid=header.sop_uid,
+                outcome="warning",
+                details={
+                    "policy_outcome": IngestOutcome.REPLACED.value,
+                    "stored_sha256": old_sha,
+                    "received_sha256": digest,
+                },
+            )
+            study_id = study.id
+        logger.warning(
+            "duplicate SOP instance %s from %s replaced (sha256 %s -> %s)",
+            header.sop_uid,
+            calling_aet,
+            old_sha[:12],
+            digest[:12],
+        )
+        if old_path != stored.path:
+            self.archive.remove(old_path)
+        return IngestResult(IngestOutcome.REPLACED, study_id, instance_id, stored.path, digest)
+
+    def _touch_study(
+        self, session: Session, header: InstanceHeader, calling_aet: str, source: str
+    ) -> Study:
+        """Create the study if new, lock it, merge the header in and mark it receiving."""
+        now = utcnow()
+        session.execute(
+            _insert(session, Study)
+            .values(
+                study_instance_uid=header.study_uid,
+                site=calling_aet[:64],
+                first_received_at=now,
+                last_received_at=now,
+                state=StudyState.RECEIVING.value,
+            )
+            .on_conflict_do_nothing(index_elements=["study_instance_uid"])
+        )
+        study = session.scalars(
+            select(Study).where(Study.study_instance_uid == header.study_uid).with_for_update()
+        ).one()
+        for attr, value in header.study_fields().items():
+            if value and not getattr(study, attr):
+                setattr(study, attr, value)
+        study.modalities = _merge_modalities(study.modalities, header.modality)
+        if not study.site:
+            study.site = calling_aet[:64]
+        study.last_received_at = max(study.last_received_at, now)
+        if study.state != StudyState.RECEIVING:
+            logger.info("study %s reopened: an instance arrived after completion", study.id)
+            record_event(
+                session,
+                EventCategory.INGEST,
+                "study.reopened",
+                actor=calling_aet,
+                source=source,
+                study_instance_uid=header.study_uid,
+                sop_instance_uid=header.sop_uid,
+                details={"previous_state": study.state},
+            )
+            study.state = StudyState.RECEIVING.value
+            study.completed_at = None
+        return study
+
+    def _series_id(self, session: Session, header: InstanceHeader, study_id: int) -> int:
+        session.execute(
+            _insert(session, Series)
+            .values(
+                study_id=study_id,
+                series_instance_uid=header.series_uid,
+                modality=header.modality[:16],
+                body_part=header.body_part[:64],
+                series_number=header.series_number[:12],
+                series_description=header.series_description[:64],
+            )
+            .on_conflict_do_nothing(index_elements=["series_instance_uid"])
+        )
+        series_id = session.scalar(
+            select(Series.id).where(Series.series_instance_uid == header.series_uid)
+        )
+        assert series_id is not None
+        return int(series_id)
+
+
+def open_association(
+    db: Database, association_id: str, *, calling_aet: str, called_aet: str, peer: str
+) -> None:
+    """Record an accepted association (before its first instance is recorded).
+
+    Parameters
+    ----------
+    db
+        The store.
+    association_id
+        A new UUID4 text.
+    calling_aet, called_aet
+        The AE titles.
+    peer
+        ``host:port`` of the sender.
+    """
+    with db.write() as session:
+        session.add(
+            Association(
+                id=association_id,
+                calling_aet=calling_aet[:16],
+                called_aet=called_aet[:16],
+                peer=peer[:64],
+                started_at=utcnow(),
+                outcome="open",
+            )
+        )
+
+
+def close_association(
+    db: Database, association_id: str, outcome: str, at: datetime | None = None
+) -> list[int]:
+    """Mark an association ended (released or aborted) if it is still open.
+
+    Parameters
+    ----------
+    db
+        The store.
+    association_id
+        Its row id.
+    outcome
+        ``released`` or ``aborted``.
+    at
+        When; default now.
+
+    Returns
+    -------
+    list of int
+        The ids of the studies it delivered instances of (to assemble now).
+    """
+    with db.write() as session:
+        session.execute(
+            update(Association)
+            .where(Association.id == association_id, Association.ended_at.is_(None))
+            .values(ended_at=at or utcnow(), outcome=outcome)
+        )
+        ids = session.scalars(
+            select(Instance.study_id).where(Instance.association_id == association_id).distinct()
+        )
+        return [int(i) for i in ids]
+
+
+def record_refusal(
+    db: Database,
+    *,
+    reason: str,
+    status: int,
+    calling_aet: str = "",
+    source: str = "",
+    study_uid: str = "",
+    sop_uid: str = "",
+) -> None:
+    """Record an ``instance.refused`` ingest event (for the site-status page).
+
+    Parameters
+    ----------
+    db
+        The store.
+    reason
+        Why, in words.
+    status
+        The DIMSE status returned to the sender.
+    calling_aet, source
+        Who sent it, from where.
+    study_uid, sop_uid
+        What it was, when known (values that are not valid UIDs are dropped).
+    """
+
+    def _safe(uid: str) -> str:
+        try:
+            return validate_uid(uid)
+        except InvalidUIDError:
+            return ""
+
+    with db.write() as session:
+        record_event(
+            session,
+            EventCategory.INGEST,
+            "instance.refused",
+            actor=calling_aet,
+            source=source,
+            study_instance_uid=_safe(study_uid),
+            sop_instance_uid=_safe(sop_uid),
+            outcome="failure",
+            details={"reason": reason, "status": status, "status_hex": f"0x{status:04X}"},
+        )
