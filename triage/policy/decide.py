@@ -293,7 +293,7 @@ def escalate(
                 "from": str(current),
                 "to": str(upper),
                 "cap": str(cap),
-                "waited_s": round((now - arrived_at).total_seconds(), 1),
+                "at": moves_at.isoformat(),
                 "after_s": round(wait.total_seconds(), 1),
                 "text": f"Waited more than {_human(wait)} ({step.after:g} of the "
                 f"{_human(policy.target(current))} target) in {current}: raised to "

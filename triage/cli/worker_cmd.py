@@ -1,0 +1,55 @@
+"""``triage worker``: run a triage worker until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from triage.cli.app import app, config_from
+
+__all__ = ["worker"]
+
+logger = logging.getLogger(__name__)
+
+
+@app.command("worker")
+def worker(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Root of the store and archive.")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="SQLAlchemy URL of the store.")
+    ] = None,
+    worker_id: Annotated[
+        str | None, typer.Option("--worker-id", help="Name in job leases (default host:pid).")
+    ] = None,
+    batch_jobs: Annotated[
+        int | None, typer.Option("--batch-jobs", min=1, help="Jobs claimed at once.")
+    ] = None,
+) -> None:
+    """Claim triage jobs, run the models, and write findings and priorities."""
+    from triage.worker import run_worker
+
+    config = config_from(
+        ctx,
+        worklist={"data_dir": data_dir, "database_url": database_url},
+        triage={"worker_id": worker_id, "worker_batch_jobs": batch_jobs},
+    )
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %s: stopping after the jobs in hand", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run_worker(config, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,252 @@
+"""The worker loop: claim jobs, keep their leases alive, run the models, commit, sweep."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from triage.policy import Policy
+from triage.routing import RoutingRules
+from triage.settings import HeatmapPolicy
+from triage.worker.inference import StudyWork, run_models
+from triage.worker.pool import ModelPool
+from triage.worker.store import commit_triage, leave_on_worklist, load_work, reprioritise
+from triage.worker.sweep import sweep
+from worklist.db.engine import Database
+from worklist.db.types import utcnow
+from worklist.domain import JobKind, JobState
+from worklist.jobs import ClaimedJob, claim, fail, heartbeat
+
+__all__ = ["LeaseKeeper", "Worker", "WorkerOptions", "default_owner"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_owner() -> str:
+    """Return a lease owner name unique to this process: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker runs (from ``TriageSettings``, ``WorklistSettings``, ``ModelsSettings``)."""
+
+    archive_dir: Path
+    lease_s: float = 60.0
+    poll_s: float = 0.15
+    batch_jobs: int = 8
+    batch_size: int = 8
+    sweep_s: float = 60.0
+    heatmaps: HeatmapPolicy = HeatmapPolicy.CROSSED
+
+
+class LeaseKeeper:
+    """A thread that extends the leases of the jobs being worked on (every ``lease_s / 3``).
+
+    Parameters
+    ----------
+    db
+        The store.
+    owner
+        The lease owner.
+    lease_s
+        The lease length.
+    """
+
+    def __init__(self, db: Database, owner: str, lease_s: float) -> None:
+        self._db, self._owner, self._lease_s = db, owner, lease_s
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+        self.lost: set[int] = set()
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def hold(self, ids: Sequence[int]) -> None:
+        """Keep these jobs' leases alive."""
+        with self._lock:
+            self._ids.update(ids)
+
+    def release(self, job_id: int) -> None:
+        """Stop extending one job's lease."""
+        with self._lock:
+            self._ids.discard(job_id)
+
+    def _run(self) -> None:
+        interval = max(self._lease_s / 3.0, 0.05)
+        while not self._stop.wait(interval):
+            with self._lock:
+                ids = sorted(self._ids)
+            if not ids:
+                continue
+            try:
+                held = set(heartbeat(self._db, ids, self._owner, self._lease_s))
+            except Exception as exc:
+                logger.warning("heartbeat failed: %s", exc)
+                continue
+            for job_id in set(ids) - held:
+                logger.warning("job %d: lease lost", job_id)
+                self.lost.add(job_id)
+                self.release(job_id)
+
+
+class Worker:
+    """Claims triage and reprioritise jobs and carries them out.
+
+    Parameters
+    ----------
+    db
+        The store.
+    pool
+        The models.
+    routing
+        The routing rules.
+    policy
+        The priority policy.
+    options
+        Lease, polling, batching and sweep settings.
+    owner
+        The lease owner name; default :func:`default_owner`.
+    clock
+        Returns the current aware UTC time (tests pass a fixed clock).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        pool: ModelPool,
+        routing: RoutingRules,
+        policy: Policy,
+        options: WorkerOptions,
+        *,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db, self.pool, self.routing, self.policy = db, pool, routing, policy
+        self.options = options
+        self.owner = owner or default_owner()
+        self.clock = clock
+        self._last_sweep = -float("inf")
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set: claim, process, sweep; sleep ``poll_s`` when idle."""
+        logger.info("worker %s started (%d models)", self.owner, len(self.pool.active))
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+                self.maybe_sweep()
+            except Exception:
+                logger.exception("worker loop error; continuing")
+                handled = 0
+            if not handled:
+                stop.wait(self.options.poll_s)
+        logger.info("worker %s stopped", self.owner)
+
+    def maybe_sweep(self) -> int:
+        """Run the escalation sweep if ``sweep_s`` has passed since the last one."""
+        now = time.monotonic()
+        if now - self._last_sweep < self.options.sweep_s:
+            return 0
+        self._last_sweep = now
+        return sweep(self.db, self.policy, self.clock(), actor=self.owner)
+
+    def run_once(self) -> int:
+        """Claim up to ``batch_jobs`` jobs and carry them out; return how many were handled."""
+        self.pool.refresh()
+        got = claim(
+            self.db,
+            self.owner,
+            kinds=[JobKind.TRIAGE, JobKind.REPRIORITISE],
+            limit=self.options.batch_jobs,
+            lease_s=self.options.lease_s,
+        )
+        for job in got.exhausted:
+            reason = (
+                f"AI not available: triage gave up after {job.attempts} attempts "
+                "(the worker stopped each time)"
+            )
+            self._give_up(job, reason)
+        if got.jobs:
+            with LeaseKeeper(self.db, self.owner, self.options.lease_s) as keeper:
+                keeper.hold([j.id for j in got.jobs])
+                self._process(got.jobs, keeper)
+        return len(got.jobs) + len(got.exhausted)
+
+    def _give_up(self, job: ClaimedJob, reason: str) -> None:
+        logger.error("job %d (%s, study %s): %s", job.id, job.kind, job.study_id, reason)
+        if job.kind == JobKind.TRIAGE:
+            leave_on_worklist(self.db, job.study_id, reason, self.policy, self.clock(), self.owner)
+
+    def _failed(self, job: ClaimedJob, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        logger.error("job %d failed: %s", job.id, text, exc_info=exc)
+        state = fail(self.db, job.id, self.owner, text)
+        if state == JobState.FAILED:
+            self._give_up(job, f"triage failed after {job.attempts} attempts: {text}")
+
+    def _process(self, jobs: Sequence[ClaimedJob], keeper: LeaseKeeper) -> None:
+        triage: list[tuple[ClaimedJob, StudyWork | None]] = []
+        for job in jobs:
+            if job.kind == JobKind.REPRIORITISE:
+                try:
+                    reprioritise(
+                        self.db, self.owner, job.id, job.study_id, self.policy, self.clock()
+                    )
+                except Exception as exc:
+                    self._failed(job, exc)
+                keeper.release(job.id)
+                continue
+            try:
+                with self.db.read() as session:
+                    work = load_work(session, job.study_id) if job.study_id else None
+            except Exception as exc:
+                self._failed(job, exc)
+                keeper.release(job.id)
+                continue
+            triage.append((job, work))
+        works = [w for _, w in triage if w is not None]
+        if works:
+            try:
+                run_models(
+                    works,
+                    self.pool,
+                    self.routing,
+                    self.options.archive_dir,
+                    batch_size=self.options.batch_size,
+                    heatmaps=self.options.heatmaps,
+                )
+            except Exception as exc:  # a bug, not a model failure: retry the jobs later
+                for job, _ in triage:
+                    self._failed(job, exc)
+                    keeper.release(job.id)
+                return
+        for job, work in triage:
+            try:
+                if job.id in keeper.lost:
+                    logger.warning("job %d: lease lost while working; not committing", job.id)
+                elif work is None:
+                    commit_triage(
+                        self.db, self.owner, job.id, StudyWork(0, "", []), self.policy, self.clock()
+                    )
+                else:
+                    commit_triage(self.db, self.owner, job.id, work, self.policy, self.clock())
+            except Exception as exc:
+                self._failed(job, exc)
+            finally:
+                keeper.release(job.id)

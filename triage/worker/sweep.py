@@ -1,0 +1,98 @@
+"""The periodic sweep: re-apply the policy so waiting studies escalate.
+
+Only unreported, triaged studies that are not yet P1 and have waited at least the shortest
+escalation delay of the policy are candidates; the policy is re-evaluated for each and the rows
+whose priority or due time changed are written (with a ``system`` event).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from triage.policy import Policy, decide
+from triage.worker.store import UNREPORTED, apply_decision, facts_of, stored_findings
+from worklist.db.engine import Database
+from worklist.db.schema import Study
+from worklist.domain import AIStatus, Priority, StudyState
+from worklist.events import EventCategory, record_event
+
+__all__ = ["min_escalation_delay", "sweep"]
+
+logger = logging.getLogger(__name__)
+
+
+def min_escalation_delay(policy: Policy) -> timedelta | None:
+    """Return the shortest wait after which any class escalates, ``None`` if none does."""
+    delays = [policy.target(p) * rule.after for p, rule in policy.escalation.items()]
+    return min(delays) if delays else None
+
+
+def sweep(db: Database, policy: Policy, now: datetime, *, chunk: int = 500, actor: str = "") -> int:
+    """Re-apply the policy to waiting studies; return how many changed priority or due time.
+
+    Parameters
+    ----------
+    db
+        The store.
+    policy
+        The priority policy.
+    now
+        The time of evaluation.
+    chunk
+        Studies per write transaction (keeps SQLite's write lock short).
+    actor
+        Named in the events.
+
+    Returns
+    -------
+    int
+        Studies whose priority or due time changed.
+    """
+    delay = min_escalation_delay(policy)
+    if delay is None:
+        return 0
+    with db.read() as session:
+        ids = list(
+            session.scalars(
+                select(Study.id)
+                .where(
+                    Study.state == StudyState.TRIAGED,
+                    Study.read_status.in_([str(s) for s in UNREPORTED]),
+                    Study.priority != str(Priority.P1),
+                    Study.first_received_at <= now - delay,
+                )
+                .order_by(Study.id)
+            )
+        )
+    changed = 0
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        with db.write() as session:
+            findings = stored_findings(session, part)
+            studies = session.scalars(select(Study).where(Study.id.in_(part))).all()
+            for study in studies:
+                if study.state != StudyState.TRIAGED or study.read_status not in UNREPORTED:
+                    continue
+                facts = facts_of(
+                    study,
+                    findings[study.id],
+                    ai_available=study.ai_status == AIStatus.DONE,
+                    ai_reason=study.ai_reason,
+                )
+                old = study.priority
+                if apply_decision(study, decide(policy, facts, now)):
+                    changed += 1
+                    record_event(
+                        session,
+                        EventCategory.SYSTEM,
+                        "study.escalated",
+                        actor=actor[:64],
+                        study_instance_uid=study.study_instance_uid,
+                        details={"from": old, "to": study.priority},
+                    )
+    if changed:
+        logger.info("sweep: %d of %d waiting studies changed priority", changed, len(ids))
+    return changed
