@@ -33,6 +33,25 @@ class WorklistSettings(BaseSettings):
     )
     job_lease_s: float = Field(default=60.0, gt=0, description="How long a claimed job is held.")
     job_max_attempts: int = Field(default=3, ge=1, description="Attempts before a job fails.")
+    # The web app (``triage web``).
+    web_session_secret: str | None = Field(
+        default=None,
+        description="Key that signs session cookies; default: generated once and kept in "
+        "data_dir/web_session_secret (mode 0600).",
+    )
+    web_cookie_secure: bool = Field(
+        default=False,
+        description="Send the session cookie only over HTTPS; turn on behind TLS "
+        "(off by default so plain-http localhost works).",
+    )
+    web_login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per username and per IP within the window."
+    )
+    web_login_window_s: float = Field(
+        default=60.0, gt=0, description="Window of the login rate limit (then 429)."
+    )
+    web_page_size: int = Field(default=50, ge=1, le=500, description="Worklist rows per page.")
+    web_poll_s: float = Field(default=5.0, gt=0, description="Worklist page refresh interval.")
 
     @property
     def effective_database_url(self) -> str:

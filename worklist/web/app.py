@@ -1,0 +1,175 @@
+"""The web app: :func:`create_app` builds it, :func:`run_web` serves it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from urllib.parse import urlencode
+
+import uvicorn
+from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import Response
+
+from models.settings import ModelsSettings
+from worklist.db.engine import Database
+from worklist.settings import WorklistSettings
+from worklist.web.auditsink import AuditSink
+from worklist.web.deps import LoginRequired, authenticate
+from worklist.web.routers import (
+    api_admin,
+    api_site,
+    api_studies,
+    pages_admin,
+    pages_auth,
+    pages_studies,
+)
+from worklist.web.security import LoginLimiter, session_secret
+from worklist.web.templating import STATIC_DIR, render
+
+__all__ = ["SESSION_COOKIE", "create_app", "run_web"]
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "triage_session"
+SESSION_MAX_AGE_S = 8 * 3600
+
+
+def create_app(
+    worklist: WorklistSettings, models: ModelsSettings, *, db: Database | None = None
+) -> FastAPI:
+    """Build the web app: pages, the ``/api/v1`` JSON API, static files.
+
+    Parameters
+    ----------
+    worklist
+        The store, the archive and the ``web_*`` settings.
+    models
+        Where the model registry is (for the admin's model pages).
+    db
+        An open store to use; default: open ``worklist.effective_database_url`` (migrating it).
+
+    Returns
+    -------
+    FastAPI
+        The app; its state holds the settings, the store, the login limiter and the audit sink.
+    """
+    store = db if db is not None else Database(worklist.effective_database_url)
+    sink = AuditSink(store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        sink.close()
+
+    app = FastAPI(
+        title="ICS triage worklist",
+        version="1",
+        description="The shared reporting worklist. AI findings are decision support, "
+        "not a diagnosis.",
+        lifespan=lifespan,
+    )
+    app.state.worklist_settings = worklist
+    app.state.models_settings = models
+    app.state.db = store
+    app.state.audit = sink
+    app.state.limiter = LoginLimiter(worklist.web_login_max_failures, worklist.web_login_window_s)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(worklist),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_S,
+        same_site="lax",
+        https_only=worklist.web_cookie_secure,
+    )
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(
+            "/login?" + urlencode({"next": exc.next_url}), status_code=status.HTTP_303_SEE_OTHER
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def html_errors(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(("/api/", "/static/")) or exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        principal = authenticate(request, store) if exc.status_code == 403 else None
+        response = render(
+            request,
+            "error.html",
+            principal,
+            {"status_code": exc.status_code, "detail": exc.detail},
+            status_code=exc.status_code,
+        )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    for module in (api_studies, api_admin, pages_auth, pages_studies, pages_admin):
+        app.include_router(module.router)
+    app.include_router(api_site.router)
+    app.include_router(api_site.health_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def run_web(
+    worklist: WorklistSettings,
+    models: ModelsSettings,
+    host: str,
+    port: int,
+    stop: threading.Event,
+    *,
+    ready: threading.Event | None = None,
+) -> None:
+    """Serve the app with uvicorn until ``stop`` is set (safe to call in a thread).
+
+    Parameters
+    ----------
+    worklist, models
+        Settings passed to :func:`create_app`.
+    host, port
+        Where to listen (``127.0.0.1`` by default in the CLI).
+    stop
+        Set it to shut the server down gracefully.
+    ready
+        Set once the server listens.
+    """
+    app = create_app(worklist, models)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            if ready is not None and server.started and not ready.is_set():
+                ready.set()
+        server.should_exit = True
+
+    watcher = threading.Thread(target=watch, name="web-stop-watcher", daemon=True)
+    watcher.start()
+    logger.info("web app on http://%s:%d", host, port)
+    try:
+        server.run()
+    finally:
+        stop.set()
+        watcher.join(timeout=2)
+        app.state.db.dispose()

@@ -1,0 +1,135 @@
+"""JSON API of administration: users, models, the audit log."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from models.errors import TriageError
+from worklist import queries, users
+from worklist.domain import Role
+from worklist.web import actions
+from worklist.web.deps import AdminApi, DbDep, ModelAdminApi, ModelsSettingsDep
+from worklist.web.modelinfo import list_models, set_model_status
+from worklist.web.routers.common import http_error
+
+__all__ = ["router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+class UserIn(BaseModel):
+    """A new user."""
+
+    username: str
+    password: str = Field(min_length=8)
+    role: Role
+    site: str = ""
+
+
+class ModelStatusIn(BaseModel):
+    """A model's new status."""
+
+    status: str = Field(description="enabled, disabled or shadow")
+
+
+def _user_doc(user: users.UserView) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "role": str(user.role),
+        "site": user.site,
+        "active": user.active,
+    }
+
+
+@router.get("/users")
+def list_users(principal: AdminApi, db: DbDep) -> list[dict[str, Any]]:
+    """List every user."""
+    with db.read() as session:
+        return [_user_doc(u) for u in users.list_users(session)]
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+def add_user(body: UserIn, principal: AdminApi, db: DbDep) -> dict[str, Any]:
+    """Add a user."""
+    try:
+        with db.write() as session:
+            user = users.add_user(session, body.username, body.password, body.role, site=body.site)
+            actions.audit(session, principal.actor, "user.add", details={"username": user.username})
+    except TriageError as exc:
+        raise http_error(exc) from exc
+    return _user_doc(user)
+
+
+@router.post("/users/{username}/deactivate")
+def deactivate_user(username: str, principal: AdminApi, db: DbDep) -> dict[str, Any]:
+    """Deactivate a user: no more logins, sessions or tokens."""
+    try:
+        with db.write() as session:
+            user = users.set_active(session, username, False)
+            actions.audit(
+                session, principal.actor, "user.deactivate", details={"username": username}
+            )
+    except TriageError as exc:
+        raise http_error(exc) from exc
+    return _user_doc(user)
+
+
+@router.get("/models")
+def models(principal: ModelAdminApi, settings: ModelsSettingsDep) -> list[dict[str, Any]]:
+    """List the registered models with their status."""
+    try:
+        return [asdict(m) for m in list_models(settings)]
+    except TriageError as exc:
+        raise http_error(exc) from exc
+
+
+@router.post("/models/{name}/status")
+def model_status(
+    name: str,
+    body: ModelStatusIn,
+    principal: ModelAdminApi,
+    settings: ModelsSettingsDep,
+    db: DbDep,
+) -> dict[str, str]:
+    """Enable, disable or shadow a model."""
+    try:
+        set_model_status(settings, name, body.status)
+    except TriageError as exc:
+        raise http_error(exc) from exc
+    with db.write() as session:
+        actions.audit(
+            session, principal.actor, "model.status", details={"model": name, "status": body.status}
+        )
+    return {"name": name, "status": body.status}
+
+
+@router.get("/audit")
+def audit_log(
+    principal: AdminApi,
+    db: DbDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Page through the audit log, newest first."""
+    with db.read() as session:
+        rows, has_next = queries.audit_page(session, page=page, page_size=page_size)
+        items = [
+            {
+                "at": e.at.isoformat(),
+                "action": e.action,
+                "actor": e.actor,
+                "source": e.source,
+                "study_instance_uid": e.study_instance_uid,
+                "outcome": e.outcome,
+                "details": e.details,
+            }
+            for e in rows
+        ]
+    return {"items": items, "page": page, "has_next": has_next}

@@ -1,0 +1,145 @@
+"""The site status page (radiographers) and the admin pages: users, models, audit log."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request, status
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from models.errors import TriageError
+from worklist import queries, users
+from worklist.domain import Role
+from worklist.web import actions
+from worklist.web.deps import AdminPage, DbDep, ModelAdminPage, ModelsSettingsDep, SitePage
+from worklist.web.modelinfo import STATUSES, ModelInfo, list_models, set_model_status
+from worklist.web.sitestatus import site_status
+from worklist.web.templating import render
+
+__all__ = ["router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+
+def _to(url: str, message: str = "", error: str = "") -> RedirectResponse:
+    params = {k: v for k, v in (("message", message), ("error", error)) if v}
+    if params:
+        url += "?" + urlencode(params)
+    return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/site")
+def site_page(request: Request, principal: SitePage, db: DbDep) -> Response:
+    """Show what a site sent, where each study is in processing, and what was refused."""
+    site = None if principal.user.role == Role.ADMIN else principal.user.site
+    return render(request, "site.html", principal, site_status(db, site))
+
+
+@router.get("/admin")
+def admin_page(
+    request: Request, principal: AdminPage, db: DbDep, message: str = "", error: str = ""
+) -> Response:
+    """Users: list, add, deactivate."""
+    with db.read() as session:
+        rows = users.list_users(session)
+    return render(
+        request,
+        "admin.html",
+        principal,
+        {"users": rows, "roles": [str(r) for r in Role], "message": message, "error": error},
+    )
+
+
+@router.post("/admin/users")
+def admin_add_user(
+    principal: AdminPage,
+    db: DbDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    site: Annotated[str, Form()] = "",
+) -> Response:
+    """Add a user (form)."""
+    try:
+        with db.write() as session:
+            users.add_user(session, username, password, role, site=site)
+            actions.audit(session, principal.actor, "user.add", details={"username": username})
+    except TriageError as exc:
+        return _to("/admin", error=str(exc))
+    return _to("/admin", message=f"user {username} added")
+
+
+@router.post("/admin/users/{username}/deactivate")
+def admin_deactivate_user(username: str, principal: AdminPage, db: DbDep) -> Response:
+    """Deactivate a user (form)."""
+    try:
+        with db.write() as session:
+            users.set_active(session, username, False)
+            actions.audit(
+                session, principal.actor, "user.deactivate", details={"username": username}
+            )
+    except TriageError as exc:
+        return _to("/admin", error=str(exc))
+    return _to("/admin", message=f"user {username} deactivated")
+
+
+@router.get("/admin/models")
+def models_page(
+    request: Request,
+    principal: ModelAdminPage,
+    settings: ModelsSettingsDep,
+    message: str = "",
+    error: str = "",
+) -> Response:
+    """Show the registered models with buttons to enable, disable or shadow them."""
+    rows: list[ModelInfo] = []
+    try:
+        rows = list_models(settings)
+    except TriageError as exc:
+        error = error or str(exc)
+    return render(
+        request,
+        "models.html",
+        principal,
+        {"models": rows, "statuses": STATUSES, "message": message, "error": error},
+    )
+
+
+@router.post("/admin/models/{name}/status")
+def models_set_status(
+    name: str,
+    principal: ModelAdminPage,
+    settings: ModelsSettingsDep,
+    db: DbDep,
+    status_: Annotated[str, Form(alias="status")],
+) -> Response:
+    """Enable, disable or shadow a model (form)."""
+    try:
+        set_model_status(settings, name, status_)
+    except TriageError as exc:
+        return _to("/admin/models", error=str(exc))
+    with db.write() as session:
+        actions.audit(
+            session, principal.actor, "model.status", details={"model": name, "status": status_}
+        )
+    return _to("/admin/models", message=f"{name} is now {status_}")
+
+
+@router.get("/admin/audit")
+def audit_page(
+    request: Request,
+    principal: AdminPage,
+    db: DbDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    """Show the audit log, newest first, 100 per page."""
+    with db.read() as session:
+        rows, has_next = queries.audit_page(session, page=page, page_size=100)
+    return render(
+        request, "audit.html", principal, {"events": rows, "page": page, "has_next": has_next}
+    )
