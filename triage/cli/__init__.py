@@ -13,6 +13,8 @@ from triage.cli import (
     config_cmd,  # noqa: F401  (registers subcommands)
     models_cmd,  # noqa: F401
     phantoms_cmd,  # noqa: F401
+    users_cmd,  # noqa: F401
+    web_cmd,  # noqa: F401
     worker_cmd,  # noqa: F401
 )
 from triage.cli.app import app
