@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from triage.cli import entrypoint
 
-entrypoint()
+if __name__ == "__main__":  # spawned child processes re-import this module; they must not run it
+    entrypoint()

@@ -11,8 +11,10 @@ import typer
 from models.errors import TriageError
 from triage.cli import (
     config_cmd,  # noqa: F401  (registers subcommands)
+    dicom_cmd,  # noqa: F401
     models_cmd,  # noqa: F401
     phantoms_cmd,  # noqa: F401
+    serve_cmd,  # noqa: F401
     users_cmd,  # noqa: F401
     web_cmd,  # noqa: F401
     worker_cmd,  # noqa: F401

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +15,7 @@ import typer
 from triage.config import load_config
 from triage.settings import AppConfig
 
-__all__ = ["CliState", "app", "config_from", "setup_logging"]
+__all__ = ["CliState", "app", "config_from", "setup_logging", "stop_on_signals"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,25 @@ def setup_logging(level: str) -> None:
     root.setLevel(level.upper())
     for noisy in ("pynetdicom", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def stop_on_signals() -> threading.Event:
+    """Return an event that SIGTERM and SIGINT (Ctrl-C) set, for a clean stop of a service.
+
+    Returns
+    -------
+    threading.Event
+        Set once either signal arrives.
+    """
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop
 
 
 def config_from(ctx: typer.Context, **overrides: dict[str, Any]) -> AppConfig:

@@ -1,0 +1,108 @@
+"""``triage serve``: every part on one machine, in one command.
+
+The DICOM listener (one process per core, SO_REUSEPORT) and the study assembler, a triage worker
+(its own process, so inference never stalls the web app) and the web app, on the embedded store
+(SQLite) and archive under ``--data-dir``. The parts meet only in the store, as in the scaled
+deployment where they run as ``triage gateway``, ``triage worker`` and ``triage web``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dicom_gateway.service import Gateway
+from triage.cli.app import app, config_from, stop_on_signals
+from triage.settings import AppConfig
+from triage.worker.service import run_worker
+from worklist.db.engine import Database
+from worklist.web.app import run_web
+
+__all__ = ["serve"]
+
+logger = logging.getLogger(__name__)
+
+
+def _worker_process(config: AppConfig, stop: threading.Event) -> None:
+    from triage.cli.app import setup_logging
+
+    setup_logging(config.triage.log_level)
+    run_worker(config, stop)
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Store and archive root (default ./var).")
+    ] = None,
+    dicom_port: Annotated[int | None, typer.Option("--dicom-port", help="DICOM port.")] = None,
+    http_port: Annotated[int | None, typer.Option("--http-port", help="Web app port.")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address both listeners bind (127.0.0.1).")
+    ] = None,
+) -> int:
+    """Start the DICOM listener, the assembler, a worker and the web app until SIGTERM/Ctrl-C."""
+    config = config_from(
+        ctx,
+        gateway={"port": dicom_port, "host": host},
+        worklist={"data_dir": data_dir},
+        triage={"http_port": http_port, "http_host": host},
+    )
+    stop = stop_on_signals()
+    # Create or migrate the store once, before the parts open it concurrently.
+    Database(config.worklist.effective_database_url).dispose()
+
+    mp = multiprocessing.get_context("spawn")
+    worker_stop = mp.Event()
+    worker = mp.Process(
+        target=_worker_process, args=(config, worker_stop), name="worker", daemon=False
+    )
+    gateway = Gateway(config.gateway, config.worklist)
+    web_ready = threading.Event()
+    web = threading.Thread(
+        target=run_web,
+        args=(config.worklist, config.models, config.triage.http_host, config.triage.http_port),
+        kwargs={"stop": stop, "ready": web_ready},
+        name="web",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        gateway.start()
+        web.start()
+        if web_ready.wait(60):
+            logger.info(
+                "serving: DICOM %s@%s:%d, web http://%s:%d, data %s",
+                config.gateway.ae_title,
+                config.gateway.host,
+                gateway.port,
+                config.triage.http_host,
+                config.triage.http_port,
+                config.worklist.data_dir,
+            )
+        while not stop.wait(0.5):
+            if not worker.is_alive():
+                logger.error("the worker stopped (exit %s); restarting it", worker.exitcode)
+                worker = mp.Process(
+                    target=_worker_process, args=(config, worker_stop), name="worker"
+                )
+                worker.start()
+            if not web.is_alive():
+                logger.error("the web app stopped; shutting down")
+                break
+    finally:
+        stop.set()
+        gateway.stop()
+        worker_stop.set()
+        worker.join(timeout=30)
+        if worker.is_alive():
+            worker.terminate()
+            worker.join(timeout=5)
+        web.join(timeout=10)
+    return 0
