@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,8 @@ from worklist.web.app import run_web
 __all__ = ["serve"]
 
 logger = logging.getLogger(__name__)
+
+_WORKER_RESTART_S = 5.0
 
 
 def _worker_process(config: AppConfig, stop: threading.Event) -> None:
@@ -73,6 +76,7 @@ def serve(
         daemon=True,
     )
     worker.start()
+    restart_at: float | None = None
     try:
         gateway.start()
         web.start()
@@ -88,11 +92,21 @@ def serve(
             )
         while not stop.wait(0.5):
             if not worker.is_alive():
-                logger.error("the worker stopped (exit %s); restarting it", worker.exitcode)
-                worker = mp.Process(
-                    target=_worker_process, args=(config, worker_stop), name="worker"
-                )
-                worker.start()
+                # Studies wait in the store meanwhile; nothing is lost while the worker is down.
+                now = time.monotonic()
+                if restart_at is None:
+                    restart_at = now + _WORKER_RESTART_S
+                    logger.error(
+                        "the worker stopped (exit %s); restarting it in %.0f s",
+                        worker.exitcode,
+                        _WORKER_RESTART_S,
+                    )
+                elif now >= restart_at:
+                    restart_at = None
+                    worker = mp.Process(
+                        target=_worker_process, args=(config, worker_stop), name="worker"
+                    )
+                    worker.start()
             if not web.is_alive():
                 logger.error("the web app stopped; shutting down")
                 break
