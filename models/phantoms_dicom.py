@@ -110,7 +110,8 @@ def build_dataset(
     sop_uid = phantom_uid(seed, "instance")
     date = identity.acquired.strftime("%Y%m%d")
     time = identity.acquired.strftime("%H%M%S")
-    birth = identity.acquired.date().replace(year=identity.acquired.year - identity.patient_age)
+    acquired = identity.acquired
+    birth = dt.date(acquired.year - identity.patient_age, acquired.month, min(acquired.day, 28))
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
