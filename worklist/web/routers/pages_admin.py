@@ -140,6 +140,18 @@ def audit_page(
     """Show the audit log, newest first, 100 per page."""
     with db.read() as session:
         rows, has_next = queries.audit_page(session, page=page, page_size=100)
+        events = [
+            {
+                "at": e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                "actor": e.actor,
+                "source": e.source,
+                "action": e.action,
+                "study_instance_uid": e.study_instance_uid,
+                "outcome": e.outcome,
+                "details": e.details,
+            }
+            for e in rows
+        ]
     return render(
-        request, "audit.html", principal, {"events": rows, "page": page, "has_next": has_next}
+        request, "audit.html", principal, {"events": events, "page": page, "has_next": has_next}
     )
