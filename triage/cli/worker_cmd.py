@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from types import FrameType
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from triage.cli.app import app, config_from
+from triage.cli.app import app, config_from, stop_on_signals
 
 __all__ = ["worker"]
 
@@ -21,10 +19,13 @@ logger = logging.getLogger(__name__)
 def worker(
     ctx: typer.Context,
     data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Root of the store and archive.")
+        Path | None, typer.Option("--data-dir", help="Root of the store and archive.")
     ] = None,
     database_url: Annotated[
         str | None, typer.Option("--database-url", help="SQLAlchemy URL of the store.")
+    ] = None,
+    models_dir: Annotated[
+        Path | None, typer.Option("--models-dir", help="Directory of models (card + ONNX).")
     ] = None,
     worker_id: Annotated[
         str | None, typer.Option("--worker-id", help="Name in job leases (default host:pid).")
@@ -39,17 +40,8 @@ def worker(
     config = config_from(
         ctx,
         worklist={"data_dir": data_dir, "database_url": database_url},
+        models={"models_dir": models_dir},
         triage={"worker_id": worker_id, "worker_batch_jobs": batch_jobs},
     )
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal %s: stopping after the jobs in hand", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        run_worker(config, stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    stop = stop_on_signals()
+    run_worker(config, stop)
