@@ -222,3 +222,20 @@ def test_worker_sweeps_periodically(
     assert worker.maybe_sweep() == 1
     assert worker.maybe_sweep() == 0  # not due again for an hour
     assert study(sqlite_db, sid).priority == "P2"
+
+
+def test_a_reopened_study_is_triaged_again_with_one_set_of_findings(
+    db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
+) -> None:
+    model = load(write_model(models_dir, "chest"))
+    sid, _ = add_study(db, archive, brights=(0.9, 0.8))
+    worker = make_worker(db, [(model, ENABLED)])
+    drain(worker)
+    assert count_findings(db, sid) == 2
+    with db.write() as s:
+        enqueue(s, JobKind.TRIAGE, study_id=sid)
+    drain(worker)
+    assert count_findings(db, sid) == 2
+    with db.read() as s:
+        ev = s.scalars(select(Event).where(Event.action == "study.triaged")).all()
+        assert [e.details.get("replaced_findings") for e in ev] == [None, 2]

@@ -174,7 +174,10 @@ def commit_triage(
             study = session.get(Study, work.study_id, with_for_update=True)
             if study is None:
                 return True
-            replaced = session.execute(delete(Finding).where(Finding.study_id == study.id)).rowcount
+            old = session.scalars(select(Finding.id).where(Finding.study_id == study.id)).all()
+            if old:
+                session.execute(delete(Finding).where(Finding.id.in_(old)))
+            replaced = len(old)
             for record in work.findings:
                 session.add(_finding_row(record, study.id, job_id, now))
             facts = facts_of(
