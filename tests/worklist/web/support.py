@@ -108,7 +108,9 @@ def seed_study(
         session.add(study)
         session.flush()
         if with_image:
-            series = Series(study_id=study.id, series_instance_uid=generate_uid(), modality=modality)
+            series = Series(
+                study_id=study.id, series_instance_uid=generate_uid(), modality=modality
+            )
             session.add(series)
             session.flush()
             session.add(
@@ -170,7 +172,9 @@ def add_users(db: Database, site: str = "CDC1") -> dict[str, str]:
     tokens: dict[str, str] = {}
     with db.write() as session:
         for role in ROLES:
-            add_user(session, role, PASSWORD, Role(role), site=site if role == "radiographer" else "")
+            add_user(
+                session, role, PASSWORD, Role(role), site=site if role == "radiographer" else ""
+            )
             tokens[role] = create_token(session, role)
     return tokens
 

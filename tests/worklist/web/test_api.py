@@ -109,7 +109,9 @@ def test_claim_release_report_feedback_and_audit(db: Database, tmp_path: Path) -
         assert client.get("/api/v1/studies/1.2.3.999", headers=rad).status_code == 404
         app.state.audit.flush()
     with db.read() as session:
-        rows = [(f.username, f.kind, f.label, f.finding_id) for f in session.scalars(select(Feedback))]
+        rows = [
+            (f.username, f.kind, f.label, f.finding_id) for f in session.scalars(select(Feedback))
+        ]
         audit = [
             (e.action, e.actor, e.outcome)
             for e in session.scalars(
@@ -188,7 +190,9 @@ def test_admin_users_and_audit_api(sqlite_db: Database, tmp_path: Path) -> None:
         assert "newrad" in names
         gone = client.post("/api/v1/admin/users/newrad/deactivate", headers=admin)
         assert gone.status_code == 200 and gone.json()["active"] is False
-        assert client.post("/api/v1/admin/users/nobody/deactivate", headers=admin).status_code == 404
+        assert (
+            client.post("/api/v1/admin/users/nobody/deactivate", headers=admin).status_code == 404
+        )
         log = client.get("/api/v1/admin/audit", headers=admin).json()
         assert [e["action"] for e in log["items"]][:2] == ["user.deactivate", "user.add"]
         assert client.get("/api/v1/health").json() == {"status": "ok"}
