@@ -239,3 +239,25 @@ def test_a_reopened_study_is_triaged_again_with_one_set_of_findings(
     with db.read() as s:
         ev = s.scalars(select(Event).where(Event.action == "study.triaged")).all()
         assert [e.details.get("replaced_findings") for e in ev] == [None, 2]
+
+
+def test_a_study_reopened_during_triage_stays_receiving(
+    sqlite_db: Database,
+    archive: Path,
+    models_dir: Path,
+    make_worker: WorkerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = load(write_model(models_dir, "chest"))
+    sid, _ = add_study(sqlite_db, archive, brights=(0.9,))
+    real = loop.run_models
+
+    def and_an_instance_arrives(*a: Any, **k: Any) -> None:
+        real(*a, **k)
+        with sqlite_db.write() as s:
+            s.execute(update(Study).where(Study.id == sid).values(state="receiving"))
+
+    monkeypatch.setattr(loop, "run_models", and_an_instance_arrives)
+    drain(make_worker(sqlite_db, [(model, ENABLED)]))
+    row = study(sqlite_db, sid)
+    assert (row.state, row.priority, row.ai_status) == ("receiving", "P1", "done")

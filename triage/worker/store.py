@@ -188,7 +188,10 @@ def commit_triage(
             )
             decision = decide(policy, facts, now)
             apply_decision(study, decision)
-            study.state = StudyState.TRIAGED
+            # An instance that arrived meanwhile reopened the study: the assembler completes it
+            # again and queues a new triage job, so leave it receiving.
+            if study.state != StudyState.RECEIVING:
+                study.state = StudyState.TRIAGED
             study.triaged_at = now
             study.ai_status = AIStatus.DONE if available else AIStatus.NOT_AVAILABLE
             study.ai_reason = reason
