@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
@@ -78,7 +78,7 @@ class WorklistPage:
     has_next: bool = False
 
 
-def _filtered(query: Select[Any], flt: WorklistFilter) -> Select[Any]:
+def _filtered(query: _Q, flt: WorklistFilter) -> _Q:
     if flt.site:
         query = query.where(Study.site == flt.site)
     if flt.modality:
@@ -88,8 +88,8 @@ def _filtered(query: Select[Any], flt: WorklistFilter) -> Select[Any]:
     return query
 
 
-def _sort_key(study: Study) -> tuple[datetime, datetime, int]:
-    return (study.due_at or _EPOCH, study.first_received_at, study.id)
+_Key = tuple[datetime, datetime, int]
+_Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
 
 
 def worklist_page(
@@ -119,13 +119,14 @@ def worklist_page(
     need = offset + page_size + 1
     classes = sorted(flt.priorities or tuple(Priority), key=lambda p: p.rank)
     statuses = flt.read_statuses or tuple(ReadStatus)
-    rows: list[Study] = []
+    # Phase 1: only the sort keys, one index range at a time, merged here.
+    keys: list[_Key] = []
     for klass in classes:
         for with_target in (True, False):
-            remaining = need - len(rows)
+            remaining = need - len(keys)
             if remaining <= 0:
                 break
-            batch: list[Study] = []
+            batch: list[_Key] = []
             for status in statuses:
                 cond: list[ColumnElement[bool]] = [
                     Study.read_status == str(status),
@@ -137,17 +138,22 @@ def worklist_page(
                     order.insert(0, Study.due_at)
                 else:
                     cond.append(Study.due_at.is_(None))
-                query = _filtered(select(Study).where(*cond), flt).order_by(*order)
-                batch.extend(session.scalars(query.limit(remaining)))
-            batch.sort(key=_sort_key)
-            rows.extend(batch[:remaining])
-    studies = rows[offset : offset + page_size]
+                query = select(Study.due_at, Study.first_received_at, Study.id).where(*cond)
+                query = _filtered(query, flt).order_by(*order).limit(remaining)
+                for row in session.execute(query):
+                    batch.append((row[0] or _EPOCH, row[1], row[2]))
+            batch.sort()
+            keys.extend(batch[:remaining])
+    # Phase 2: the page's rows and their findings, one query each.
+    page_ids = [sid for _, _, sid in keys[offset : offset + page_size]]
+    by_id = {s.id: s for s in session.scalars(select(Study).where(Study.id.in_(page_ids)))}
+    studies = [by_id[i] for i in page_ids if i in by_id]
     return WorklistPage(
         studies=studies,
-        findings=findings_for(session, [s.id for s in studies]),
+        findings=findings_for(session, page_ids),
         page=page,
         page_size=page_size,
-        has_next=len(rows) > offset + page_size,
+        has_next=len(keys) > offset + page_size,
     )
 
 

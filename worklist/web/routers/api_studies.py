@@ -6,6 +6,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from models.errors import TriageError
@@ -51,7 +52,7 @@ def list_studies(
     state: StudyState | None = None,
     page: Annotated[int, Query(ge=1, le=10000)] = 1,
     page_size: Annotated[int | None, Query(ge=1, le=500)] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """List studies in worklist order (priority class, closeness to target, arrival)."""
     flt = make_filter(site, modality, priority, status_, state)
     size = page_size or settings.web_page_size
@@ -64,19 +65,21 @@ def list_studies(
         source=principal.source,
         details={"page": page, "count": len(items), "via": principal.via},
     )
-    return {
-        "items": items,
-        "page": result.page,
-        "page_size": result.page_size,
-        "has_next": result.has_next,
-        "disclaimer": DISCLAIMER,
-    }
+    return JSONResponse(
+        {
+            "items": items,
+            "page": result.page,
+            "page_size": result.page_size,
+            "has_next": result.has_next,
+            "disclaimer": DISCLAIMER,
+        }
+    )
 
 
 @router.get("/{study_instance_uid}")
 def get_study(
     study_instance_uid: str, principal: ReaderApi, db: DbDep, audit: AuditDep
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Return one study with its findings, explanation and instances."""
     with db.read() as session:
         study = queries.study_by_uid(session, study_instance_uid)
@@ -91,7 +94,7 @@ def get_study(
         study_instance_uid=study_instance_uid,
         details={"via": principal.via},
     )
-    return doc
+    return JSONResponse(doc)
 
 
 def _act(db: DbDep, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
