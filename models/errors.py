@@ -13,7 +13,7 @@ __all__ = [
     "IntegrityError",
     "InvalidOutput",
     "ModelError",
-    "ModelNotFound",
+    "ModelNotFoundError",
     "PreprocessError",
     "RegistryStateError",
     "TriageError",
@@ -39,7 +39,7 @@ class IntegrityError(ModelError):
     """A model's ONNX file is missing or its sha256 differs from the card's."""
 
 
-class ModelNotFound(ModelError):
+class ModelNotFoundError(ModelError):
     """No registered model has the requested name (and version)."""
 
 
@@ -51,11 +51,11 @@ class PreprocessError(ModelError):
     """A DICOM dataset cannot be turned into the model's input tensor."""
 
 
-class InferenceTimeout(ModelError):
+class InferenceTimeout(ModelError):  # noqa: N818  (the name other packages use)
     """An inference call ran past its time limit and was terminated."""
 
 
-class InvalidOutput(ModelError):
+class InvalidOutput(ModelError):  # noqa: N818  (the name other packages use)
     """A model produced outputs of the wrong shape, or values that are NaN or infinite."""
 
 
