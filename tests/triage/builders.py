@@ -46,17 +46,24 @@ def build_onnx(
     channels: int = 16,
     declared_size: int | None = None,
 ) -> bytes:
-    """Build a model: ``mean`` (probability = mean intensity), ``nan``, ``slow``.
+    """Build a model: ``mean`` (probability = mean intensity), ``nan``, ``slow``, ``raise``.
 
-    ``declared_size`` declares an input size different from ``size`` (shape mismatch at run).
+    ``raise`` fails at run time (a Reshape that does not fit); ``declared_size`` declares an
+    input size different from ``size`` (refused when the model is loaded).
     """
-    d = declared_size or size
+    d: int | str = declared_size or size
+    if kind == "raise":  # symbolic size: loads fine, then a Reshape fails at run time
+        d = "S"
     inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, d, d])]
     inits = [numpy_helper.from_array(np.array([1], dtype=np.int64), "ax1")]
     if n_labels > 1:
         inits.append(numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"))
     nodes: list[Any] = []
     x = "image"
+    if kind == "raise":
+        inits.append(numpy_helper.from_array(np.array([0, 1, 8, 8], dtype=np.int64), "shape"))
+        nodes.append(helper.make_node("Reshape", [x, "shape"], ["reshaped"]))
+        x = "reshaped"
     if kind == "slow":
         rng = np.random.default_rng(0)
         c_in = 1

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from models.card import ModelStatus
-from tests.triage.ort_adapter import OrtModel
+from models.card import ModelStatus, load_card
+from models.runtime import LoadedModel
+from models.settings import ModelsSettings
 from triage.policy import load_policy
 from triage.routing import load_routing
 from triage.worker import ModelPool, RunnableModel, Worker, WorkerOptions
@@ -34,7 +35,14 @@ def models_dir(tmp_path: Path) -> Path:
 
 
 def load(directory: Path, timeout_s: float = 30.0) -> RunnableModel:
-    return OrtModel(directory, timeout_s)
+    """Load a model from its directory with the real runtime (CPU, one thread)."""
+    settings = ModelsSettings(
+        models_dir=directory.parent.parent,
+        providers=["CPUExecutionProvider"],
+        intra_op_threads=1,
+        timeout_s=timeout_s,
+    )
+    return LoadedModel(load_card(directory), directory, settings)
 
 
 @pytest.fixture

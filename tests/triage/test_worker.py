@@ -6,9 +6,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from models.card import ModelStatus
+from models.card import ModelStatus, load_card
 from tests.triage.builders import add_study, write_model
 from tests.triage.conftest import WorkerFactory, drain, load
+from triage.policy import load_policy
+from triage.routing import load_routing
+from triage.worker import ModelPool, Worker, WorkerOptions
+from triage.worker.pool import Entry
 from worklist.db.engine import Database
 from worklist.db.schema import Event, Finding, Job, Study
 from worklist.domain import AIStatus, JobState, StudyState
@@ -120,12 +124,24 @@ def check_not_available(db: Database, sid: int, *needles: str) -> Study:
 def test_model_that_raises(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    # The graph declares 8x8 input; the card (and preprocessing) give 16x16.
-    model = load(write_model(models_dir, "mismatch", declared_size=8))
+    # The graph reshapes its input to a size that does not fit: ONNX Runtime raises.
+    model = load(write_model(models_dir, "broken", "raise"))
     sid, _ = add_study(db, archive, referral="HIGH")
     drain(make_worker(db, [(model, ENABLED)]))
-    check_not_available(db, sid, "mismatch@1.0", "failed")
+    check_not_available(db, sid, "model broken@1.0 failed", "inference failed")
     assert findings(db, sid) == []
+
+
+def test_model_that_cannot_be_loaded(sqlite_db: Database, archive: Path, models_dir: Path) -> None:
+    # The graph declares 8x8 input; the card gives 16x16: the runtime refuses to load it.
+    directory = write_model(models_dir, "mismatch", declared_size=8)
+    entry = Entry(load_card(directory), ENABLED)
+    pool = ModelPool(lambda: [entry], lambda card: load(directory))
+    assert pool.active == [] and list(pool.broken) == ["mismatch@1.0"]
+    sid, _ = add_study(sqlite_db, archive, referral="HIGH")
+    worker = Worker(sqlite_db, pool, load_routing(), load_policy(), WorkerOptions(archive))
+    drain(worker)
+    check_not_available(sqlite_db, sid, "mismatch@1.0 could not be loaded", "axis 2")
 
 
 def test_model_that_returns_nan(

@@ -81,7 +81,14 @@ def test_worker_killed_mid_job_is_retried_and_the_study_triaged_once(
         stderr=subprocess.PIPE,
     )
     try:
-        _wait(lambda: _job(store).lease_owner == "victim", 60, "the worker to claim the job")
+        _wait(
+            lambda: victim.poll() is not None or _job(store).lease_owner == "victim",
+            60,
+            "the worker to claim the job",
+        )
+        if victim.poll() is not None:
+            err = victim.stderr.read().decode() if victim.stderr else ""
+            pytest.fail(f"the worker exited with {victim.returncode}:\n{err[-3000:]}")
         # Hold on past one lease length: the heartbeat must keep the lease alive meanwhile.
         time.sleep(1.3)
         job = _job(store)

@@ -162,8 +162,8 @@ def registry_source(registry: Any) -> tuple[Source, Loader]:
     Parameters
     ----------
     registry
-        The registry (``models()`` lists entries with ``.card`` and ``.status``;
-        ``load(name, version)`` returns a loaded model).
+        The registry (``refresh()`` re-reads statuses; ``models()`` lists entries with
+        ``.card`` and ``.status``; ``load(name, version)`` returns a loaded model).
 
     Returns
     -------
@@ -172,6 +172,7 @@ def registry_source(registry: Any) -> tuple[Source, Loader]:
     """
 
     def source() -> list[Entry]:
+        registry.refresh()  # re-scan the models directory and re-read the state file
         return [Entry(e.card, ModelStatus(str(e.status))) for e in registry.models()]
 
     def loader(card: ModelCard) -> RunnableModel:
