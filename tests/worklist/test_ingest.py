@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from sqlalchemy import select
+
+from tests.dicom_gateway.synth import make_dataset
+from worklist.archive import Archive, ArchiveFullError, InvalidUIDError, sha256_hex
+from worklist.db.engine import Database
+from worklist.db.schema import Association, Event, Instance, Series, Study
+from worklist.domain import StudyState
+from worklist.header import UndecodableInstanceError, parse_instance
+from worklist.ingest import (
+    Ingestor,
+    IngestOutcome,
+    close_association,
+    open_association,
+    record_refusal,
+)
+
+
+def encode(ds: Dataset) -> bytes:
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def store(ingestor: Ingestor, ds: Dataset, **kw: object):  # type: ignore[no-untyped-def]
+    data = encode(ds)
+    header, _ = parse_instance(data)
+    return ingestor.store(data, header, **kw), data  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Archive:
+    return Archive(tmp_path / "archive")
+
+
+def test_parse_reads_header_fields_and_referral_priority() -> None:
+    ds = make_dataset(study_uid=generate_uid(), modality="DX")
+    item = Dataset()
+    item.RequestedProcedurePriority = "STAT"
+    ds.RequestAttributesSequence = [item]
+    ds.RequestedProcedurePriority = "ROUTINE"
+    header, _ = parse_instance(encode(ds))
+    assert header.referral_priority == "STAT"
+    assert header.modality == "DX"
+    assert header.view_position == "PA"
+    assert header.patient_name == "Synthetic^Patient"
+    del ds.RequestAttributesSequence
+    assert parse_instance(encode(ds))[0].referral_priority == "ROUTINE"
+
+
+def test_parse_refuses_truncated_and_missing_uid() -> None:
+    ds = make_dataset(study_uid=generate_uid(), size=32)
+    data = encode(ds)
+    with pytest.raises(UndecodableInstanceError, match="truncated"):
+        parse_instance(data[:-100])
+    with pytest.raises(UndecodableInstanceError):
+        parse_instance(b"not dicom at all" * 20)
+    del ds.SOPInstanceUID
+    with pytest.raises(InvalidUIDError, match="SOP Instance UID"):
+        parse_instance(encode(ds))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the invalid UI value
+        ds.SOPInstanceUID = "../../etc"
+        data = encode(ds)
+        with pytest.raises(InvalidUIDError):
+            parse_instance(data)
+
+
+def test_store_records_study_series_instance(db: Database, archive: Archive) -> None:
+    ingestor = Ingestor(db, archive)
+    study_uid = generate_uid()
+    open_association(db, "a1", calling_aet="CDC_A", called_aet="ICS", peer="127.0.0.1:1")
+    ds1 = make_dataset(study_uid=study_uid, modality="CT", series_number=1)
+    ds2 = make_dataset(study_uid=study_uid, modality="MR", series_number=2, seed=1)
+    r1, data1 = store(ingestor, ds1, association_id="a1", calling_aet="CDC_A")
+    r2, _ = store(ingestor, ds2, association_id="a1", calling_aet="CDC_B")
+    assert r1.outcome is IngestOutcome.STORED and r2.outcome is IngestOutcome.STORED
+    assert r1.study_id == r2.study_id
+    assert archive.read(r1.path) == data1
+    with db.read() as s:
+        study = s.scalars(select(Study)).one()
+        assert study.study_instance_uid == study_uid
+        assert study.instance_count == 2
+        assert study.modalities == "CT\\MR"
+        assert study.site == "CDC_A"
+        assert study.patient_id == "SYNTH001"
+        assert study.state == StudyState.RECEIVING
+        assert study.priority == "P3"
+        assert study.first_received_at <= study.last_received_at
+        assert len(s.scalars(select(Series)).all()) == 2
+        inst = s.scalars(select(Instance).where(Instance.id == r1.instance_id)).one()
+        assert inst.sha256 == sha256_hex(data1)
+        assert inst.size_bytes == len(data1)
+        assert inst.association_id == "a1"
+        assert inst.calling_aet == "CDC_A"
+        assert inst.path == r1.path
+    assert close_association(db, "a1", "released") == [r1.study_id]
+    with db.read() as s:
+        assoc = s.get(Association, "a1")
+        assert assoc is not None and assoc.outcome == "released" and assoc.ended_at is not None
+
+
+def test_duplicates_identical_and_keep_first(db: Database, archive: Archive) -> None:
+    ingestor = Ingestor(db, archive, replace_duplicates=False)
+    ds = make_dataset(study_uid=generate_uid())
+    first, data = store(ingestor, ds, calling_aet="A")
+    again, _ = store(ingestor, ds, calling_aet="A")
+    assert again.outcome is IngestOutcome.IDENTICAL
+    ds.PatientID = "CHANGED"
+    kept, _ = store(ingestor, ds, calling_aet="A")
+    assert kept.outcome is IngestOutcome.KEPT_FIRST
+    assert archive.read(first.path) == data
+    with db.read() as s:
+        assert len(s.scalars(select(Instance)).all()) == 1
+        assert s.scalars(select(Study)).one().instance_count == 1
+        events = s.scalars(select(Event).where(Event.action == "instance.duplicate")).all()
+        assert sorted(e.details["policy_outcome"] for e in events) == ["identical", "kept_first"]
+
+
+def test_duplicate_replace_policy(db: Database, archive: Archive) -> None:
+    ingestor = Ingestor(db, archive, replace_duplicates=True)
+    ds = make_dataset(study_uid=generate_uid())
+    first, _ = store(ingestor, ds)
+    ds.PatientID = "CORRECTED"
+    replaced, data2 = store(ingestor, ds)
+    assert replaced.outcome is IngestOutcome.REPLACED
+    assert replaced.path != first.path
+    assert not archive.absolute(first.path).exists()
+    assert archive.read(replaced.path) == data2
+    with db.read() as s:
+        inst = s.scalars(select(Instance)).one()
+        assert inst.sha256 == sha256_hex(data2) and inst.path == replaced.path
+        event = s.scalars(select(Event).where(Event.action == "instance.duplicate")).one()
+        assert event.details["policy_outcome"] == "replaced"
+
+
+def test_instance_after_completion_reopens(db: Database, archive: Archive) -> None:
+    ingestor = Ingestor(db, archive)
+    study_uid = generate_uid()
+    r, _ = store(ingestor, make_dataset(study_uid=study_uid))
+    with db.write() as s:
+        study = s.get(Study, r.study_id)
+        assert study is not None
+        study.state = StudyState.TRIAGED
+    store(ingestor, make_dataset(study_uid=study_uid, seed=5))
+    with db.read() as s:
+        study = s.get(Study, r.study_id)
+        assert study is not None
+        assert study.state == StudyState.RECEIVING and study.instance_count == 2
+        assert s.scalars(select(Event).where(Event.action == "study.reopened")).one()
+
+
+def test_quota_refuses_and_records_nothing(db: Database, tmp_path: Path) -> None:
+    archive = Archive(tmp_path / "q", quota_bytes=3000)
+    ingestor = Ingestor(db, archive)
+    store(ingestor, make_dataset(study_uid=generate_uid(), size=16))
+    with pytest.raises(ArchiveFullError):
+        store(ingestor, make_dataset(study_uid=generate_uid(), size=32))
+    with db.read() as s:
+        assert len(s.scalars(select(Instance)).all()) == 1
+
+
+def test_refusal_event(db: Database) -> None:
+    record_refusal(
+        db, reason="bad", status=0xC000, calling_aet="X", study_uid="../x", sop_uid="1.2.3"
+    )
+    with db.read() as s:
+        e = s.scalars(select(Event)).one()
+        assert e.action == "instance.refused" and e.outcome == "failure"
+        assert e.details == {"reason": "bad", "status": 0xC000, "status_hex": "0xC000"}
+        assert e.study_instance_uid == "" and e.sop_instance_uid == "1.2.3"
