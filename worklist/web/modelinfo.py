@@ -1,34 +1,31 @@
-"""What the admin pages show of the model registry, and status changes (enable/disable/shadow).
-
-The registry is :class:`models.registry.ModelRegistry` (built by the models package); it is
-imported when first needed so that the web app starts, and says so, where it is missing.
-"""
+"""What the admin pages show of the model registry, and status changes (enable/disable/shadow)."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
+from models.card import ModelStatus
 from models.errors import TriageError
+from models.registry import ModelRegistry, RegisteredModel
 from models.settings import ModelsSettings
 
 __all__ = ["STATUSES", "ModelInfo", "ModelsUnavailableError", "list_models", "set_model_status"]
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("enabled", "disabled", "shadow")
+STATUSES = tuple(s.value for s in ModelStatus)
 
 
 class ModelsUnavailableError(TriageError):
-    """The model registry cannot be read."""
+    """The model registry cannot be read, or the status asked for does not exist."""
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     """One registered model as the admin pages show it."""
 
+    ref: str
     name: str
     version: str
     status: str
@@ -39,64 +36,54 @@ class ModelInfo:
     labels: tuple[str, ...]
 
 
-def _registry(settings: ModelsSettings) -> Any:
-    try:
-        module = importlib.import_module("models.registry")
-    except ImportError as exc:
-        raise ModelsUnavailableError(f"the model registry is not available: {exc}") from exc
-    return module.ModelRegistry(settings)
-
-
-def _text(value: Any) -> str:
-    return str(getattr(value, "value", value)) if value is not None else ""
-
-
-def _info(entry: Any) -> ModelInfo:
-    card = getattr(entry, "card", entry)
-    identity = getattr(card, "identity", None)
-    outputs = getattr(card, "outputs", None)
-    labels = tuple(str(label.name) for label in getattr(outputs, "labels", ()))
+def _info(model: RegisteredModel) -> ModelInfo:
+    card = model.card
     return ModelInfo(
-        name=str(getattr(entry, "name", None) or getattr(identity, "name", "")),
-        version=str(getattr(entry, "version", None) or getattr(identity, "version", "")),
-        status=_text(getattr(entry, "status", None) or getattr(card, "status", "")),
-        sha256=str(getattr(entry, "sha256", "") or getattr(identity, "sha256", "") or ""),
-        creator=str(getattr(identity, "creator", "")),
-        intended_use=str(getattr(card, "intended_use", "")),
-        regulatory_status=str(getattr(card, "regulatory_status", "")),
-        labels=labels,
+        ref=model.ref,
+        name=model.name,
+        version=model.version,
+        status=str(model.status),
+        sha256=card.identity.sha256,
+        creator=card.identity.creator,
+        intended_use=card.intended_use,
+        regulatory_status=card.regulatory_status,
+        labels=tuple(label.name for label in card.outputs.labels),
     )
 
 
 def list_models(settings: ModelsSettings) -> list[ModelInfo]:
-    """Return every registered model with its status.
+    """Return every registered model (each version) with its effective status.
 
     Raises
     ------
     ModelsUnavailableError
-        The registry cannot be imported or read.
+        The registry cannot be read.
     """
-    registry = _registry(settings)
     try:
-        entries = list(registry.models())
-    except TriageError as exc:
-        raise ModelsUnavailableError(str(exc)) from exc
-    return [_info(e) for e in entries]
+        registry = ModelRegistry(settings)
+        return [_info(m) for m in registry.models()]
+    except (TriageError, OSError) as exc:
+        raise ModelsUnavailableError(f"the model registry cannot be read: {exc}") from exc
 
 
-def set_model_status(settings: ModelsSettings, name: str, status: str) -> None:
-    """Enable, disable or shadow a model by name.
+def set_model_status(settings: ModelsSettings, ref: str, status: str) -> ModelInfo:
+    """Enable, disable or shadow a model (``NAME`` for the newest version, or ``NAME@VERSION``).
 
     Raises
     ------
     ModelsUnavailableError
-        The registry is missing, the status is not one of :data:`STATUSES`.
-    models.errors.ModelNotFound
-        No model has this name.
+        The status is not one of :data:`STATUSES`, or the registry cannot be read.
+    models.errors.ModelNotFoundError
+        No model has this name (and version).
+    models.errors.RegistryStateError
+        The state file cannot be written.
     """
     if status not in STATUSES:
         raise ModelsUnavailableError(f"status is one of {', '.join(STATUSES)}, not {status!r}")
-    registry = _registry(settings)
-    card = importlib.import_module("models.card")
-    registry.set_status(name, card.ModelStatus(status))
-    logger.info("model %s set to %s", name, status)
+    try:
+        registry = ModelRegistry(settings)
+    except OSError as exc:
+        raise ModelsUnavailableError(f"the model registry cannot be read: {exc}") from exc
+    model = registry.set_status(ref, None, ModelStatus(status))
+    logger.info("model %s set to %s", model.ref, status)
+    return _info(model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
@@ -36,7 +36,7 @@ class UserIn(BaseModel):
 class ModelStatusIn(BaseModel):
     """A model's new status."""
 
-    status: str = Field(description="enabled, disabled or shadow")
+    status: Literal["enabled", "disabled", "shadow"]
 
 
 def _user_doc(user: users.UserView) -> dict[str, Any]:
@@ -100,14 +100,17 @@ def model_status(
 ) -> dict[str, str]:
     """Enable, disable or shadow a model."""
     try:
-        set_model_status(settings, name, body.status)
+        info = set_model_status(settings, name, body.status)
     except TriageError as exc:
         raise http_error(exc) from exc
     with db.write() as session:
         actions.audit(
-            session, principal.actor, "model.status", details={"model": name, "status": body.status}
+            session,
+            principal.actor,
+            "model.status",
+            details={"model": info.ref, "status": body.status},
         )
-    return {"name": name, "status": body.status}
+    return {"ref": info.ref, "status": info.status}
 
 
 @router.get("/audit")

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import HTTPException, status
 
-from models.errors import ModelNotFound, TriageError
+from models.errors import ModelNotFoundError, TriageError
 from worklist.domain import Priority, ReadStatus, StudyState
 from worklist.queries import OPEN_STATUSES, WorklistFilter
 from worklist.users import UserError
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 def http_error(exc: TriageError) -> HTTPException:
     """Return the HTTP error that answers a domain error."""
     code = status.HTTP_400_BAD_REQUEST
-    if isinstance(exc, StudyNotFoundError | ModelNotFound):
+    if isinstance(exc, StudyNotFoundError | ModelNotFoundError):
         code = status.HTTP_404_NOT_FOUND
     elif isinstance(exc, ConflictError):
         code = status.HTTP_409_CONFLICT
