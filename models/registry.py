@@ -389,8 +389,8 @@ class ModelRegistry:
         path = self.state_file
         try:
             text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}  # no overrides yet
         except OSError as exc:
             raise RegistryStateError(
                 f"cannot read the model state file {path}: {exc.strerror or exc}"
