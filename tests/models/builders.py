@@ -20,21 +20,14 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 OPSET = 17
 
 DEMO_LABELS: list[dict[str, Any]] = [
-    {"name": "pneumothorax", "code": "36118008", "meaning": "Pneumothorax", "category": "P1"},
-    {
-        "name": "pleural_effusion",
-        "code": "60046008",
-        "meaning": "Pleural effusion",
-        "category": "P2",
-    },
-    {"name": "nodule_mass", "code": "416940007", "meaning": "Pulmonary nodule", "category": "P2"},
-    {"name": "cardiomegaly", "code": "8186001", "meaning": "Cardiomegaly", "category": "P3"},
-    {
-        "name": "consolidation",
-        "code": "95436008",
-        "meaning": "Lung consolidation",
-        "category": "P2",
-    },
+    {"name": n, "code": c, "meaning": m, "category": p}
+    for n, c, m, p in [
+        ("pneumothorax", "36118008", "Pneumothorax", "P1"),
+        ("pleural_effusion", "60046008", "Pleural effusion", "P2"),
+        ("nodule_mass", "416940007", "Pulmonary nodule", "P2"),
+        ("cardiomegaly", "8186001", "Cardiomegaly", "P3"),
+        ("consolidation", "95436008", "Lung consolidation", "P2"),
+    ]
 ]
 
 
