@@ -11,6 +11,7 @@ Not a test. Example::
 
     python -m benchmarks.worklist_load --backend sqlite --studies 100000 --clients 50 --seconds 20
     python -m benchmarks.worklist_load --backend postgres --studies 100000 --clients 50
+    python -m benchmarks.worklist_load --think-ms 500   # clients that pause like people
 
 PostgreSQL runs in a throwaway server (``tests.support.postgres_server``).
 """
@@ -160,7 +161,12 @@ async def _login(client: httpx.AsyncClient) -> None:
 
 
 async def _client(
-    base: str, uids: list[str], until: float, out: dict[str, list[float]], errors: list[str]
+    base: str,
+    uids: list[str],
+    until: float,
+    out: dict[str, list[float]],
+    errors: list[str],
+    think_s: float,
 ) -> None:
     rng = random.Random()
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -182,6 +188,8 @@ async def _client(
                 errors.append(f"{kind} {type(exc).__name__}")
                 continue
             out[kind].append(elapsed)
+            if think_s > 0:
+                await asyncio.sleep(rng.uniform(0, 2 * think_s))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -191,11 +199,13 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def _load(base: str, uids: list[str], clients: int, seconds: float) -> None:
+async def _load(base: str, uids: list[str], clients: int, seconds: float, think_s: float) -> None:
     out: dict[str, list[float]] = {"api_worklist": [], "study_page": []}
     errors: list[str] = []
     until = time.perf_counter() + seconds
-    await asyncio.gather(*(_client(base, uids, until, out, errors) for _ in range(clients)))
+    await asyncio.gather(
+        *(_client(base, uids, until, out, errors, think_s) for _ in range(clients))
+    )
     every = out["api_worklist"] + out["study_page"]
     print(f"{'kind':<14}{'n':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for kind, values in (*out.items(), ("all", every)):
@@ -262,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean pause of a client between requests (0: closed loop, as fast as possible)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     root = Path(tempfile.mkdtemp(prefix="worklist-load-"))
@@ -274,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{args.backend}: {args.studies} studies filled in "
                 f"{time.perf_counter() - start:.1f} s; {args.clients} clients, "
-                f"{args.seconds:.0f} s, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs"
+                f"{args.seconds:.0f} s, think {args.think_ms:.0f} ms, {args.workers} uvicorn "
+                f"worker(s), {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
             )
             env = {
                 "TRIAGE_WORKLIST_DATABASE_URL": url,
@@ -282,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                 "TRIAGE_WORKLIST_WEB_LOGIN_MAX_FAILURES": "1000",
             }
             with _server(env, args.workers) as base:
-                asyncio.run(_load(base, uids, args.clients, args.seconds))
+                asyncio.run(_load(base, uids, args.clients, args.seconds, args.think_ms / 1000))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
