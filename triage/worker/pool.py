@@ -145,6 +145,17 @@ class ModelPool:
             logger.info("active models: %s", {r: str(a.status) for r, a in active.items()})
         self._active, self._broken = active, broken
 
+    def close(self) -> None:
+        """Release every loaded model (those that have a ``close`` method)."""
+        for ref, model in self._loaded.items():
+            closer = getattr(model, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception as exc:
+                    logger.warning("model %s did not close cleanly: %s", ref, exc)
+        self._loaded, self._active = {}, {}
+
     @property
     def active(self) -> list[ActiveModel]:
         """Models that run (enabled and shadow)."""

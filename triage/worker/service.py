@@ -73,6 +73,9 @@ def run_worker(config: AppConfig, stop: threading.Event) -> None:
     db = Database(config.worklist.effective_database_url)
     try:
         worker = build_worker(config, db)
-        worker.run(stop)
+        try:
+            worker.run(stop)
+        finally:
+            worker.pool.close()
     finally:
         db.dispose()
