@@ -141,9 +141,10 @@ def activate(values: FloatArray, activation: Activation, axis: int = 1) -> Float
     """
     x = values.astype(np.float32, copy=False)
     if activation is Activation.SIGMOID:
-        # 0.5 * (1 + tanh(x / 2)) is the logistic function without overflow for large |x|.
-        out: FloatArray = np.float32(0.5) * (np.float32(1.0) + np.tanh(np.float32(0.5) * x))
-        return out.astype(np.float32, copy=False)
+        # exp(-|x|) never overflows; both branches keep full relative precision.
+        e = np.exp(-np.abs(x))
+        out: FloatArray = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+        return out
     if activation is Activation.SOFTMAX:
         shifted = x - x.max(axis=axis, keepdims=True)
         exp = np.exp(shifted)
