@@ -63,9 +63,27 @@ def _job(db: Database) -> Job:
         return job
 
 
+def _start(tmp_path: Path, env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    log = (tmp_path / f"{name}.log").open("wb")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "triage", "worker", "--worker-id", name],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    finally:
+        log.close()
+
+
+def _log(tmp_path: Path, name: str) -> str:
+    return (tmp_path / f"{name}.log").read_text(errors="replace")[-4000:]
+
+
 @pytest.mark.slow
 def test_worker_killed_mid_job_is_retried_and_the_study_triaged_once(
-    tmp_path: Path, store: Database, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Database
 ) -> None:
     archive = tmp_path / "var" / "archive"
     models_dir = tmp_path / "models"
@@ -73,53 +91,42 @@ def test_worker_killed_mid_job_is_retried_and_the_study_triaged_once(
     write_model(models_dir, "slow", "slow", size=384, slow_layers=40, channels=32)
     sid, uid = add_study(store, archive, brights=(0.9,))
     env = _env(tmp_path, models_dir, lease_s=1.0)
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "triage", "worker", "--worker-id", "victim"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    victim = _start(tmp_path, env, "victim")
+    rescuer: subprocess.Popen[bytes] | None = None
     try:
         _wait(
             lambda: victim.poll() is not None or _job(store).lease_owner == "victim",
-            60,
+            90,
             "the worker to claim the job",
         )
         if victim.poll() is not None:
-            err = victim.stderr.read().decode() if victim.stderr else ""
-            pytest.fail(f"the worker exited with {victim.returncode}:\n{err[-3000:]}")
+            pytest.fail(f"the worker exited with {victim.returncode}:\n{_log(tmp_path, 'victim')}")
         # Hold on past one lease length: the heartbeat must keep the lease alive meanwhile.
         time.sleep(1.3)
         job = _job(store)
-        assert victim.poll() is None, victim.stderr.read().decode() if victim.stderr else ""
+        assert victim.poll() is None, _log(tmp_path, "victim")
         assert job.state == JobState.RUNNING and job.lease_owner == "victim"
+        rescuer = _start(tmp_path, env, "rescuer")  # starts up while the victim dies
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
+        with store.read() as s:
+            assert s.scalars(select(Finding)).all() == []
+            assert s.get(Study, sid).state == StudyState.QUEUED  # type: ignore[union-attr]
+        _wait(
+            lambda: rescuer.poll() is not None or _job(store).state == JobState.DONE,
+            120,
+            "the retry to finish",
+        )
+        assert rescuer.poll() is None, _log(tmp_path, "rescuer")
+        # SIGTERM stops a worker cleanly.
+        rescuer.send_signal(signal.SIGTERM)
+        assert rescuer.wait(timeout=30) == 0, _log(tmp_path, "rescuer")
+        assert "worker rescuer stopped" in _log(tmp_path, "rescuer")
     finally:
-        if victim.poll() is None:
-            victim.kill()
-            victim.wait()
-        if victim.stderr:
-            victim.stderr.close()
-    with store.read() as s:
-        assert s.scalars(select(Finding)).all() == []
-        assert s.get(Study, sid).state == StudyState.QUEUED  # type: ignore[union-attr]
-
-    for key, value in env.items():
-        if key.startswith("TRIAGE_"):
-            monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    config = load_config(None, {"triage": {"worker_id": "rescuer"}})
-    stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(config, stop), daemon=True)
-    thread.start()
-    try:
-        _wait(lambda: _job(store).state == JobState.DONE, 90, "the retry to finish")
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-    assert not thread.is_alive()
+        for proc in (victim, rescuer):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
     job = _job(store)
     assert job.attempts == 2
     with store.read() as s:
