@@ -16,6 +16,7 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID
 
 from worklist.archive import validate_uid
@@ -138,6 +139,23 @@ def _check_complete(ds: Dataset, transfer_syntax: UID) -> None:
     if transfer_syntax.is_encapsulated and not any(t in ds._dict for t in _PIXEL_TAGS):
         raise UndecodableInstanceError(
             f"truncated dataset: transfer syntax {transfer_syntax.name} but no pixel data"
+        )
+    if not transfer_syntax.is_encapsulated and 0x7FE00010 in ds._dict:
+        _check_native_pixel_length(ds)
+
+
+def _check_native_pixel_length(ds: Dataset) -> None:
+    """Refuse native Pixel Data shorter than Rows x Columns x samples x bits x frames."""
+    elem = ds._dict[0x7FE00010]
+    actual = len(elem.value) if elem.value is not None else 0
+    try:
+        expected = get_expected_length(ds)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        logger.info("tolerated: pixel description incomplete (%s)", exc)
+        return
+    if actual < expected:
+        raise UndecodableInstanceError(
+            f"truncated dataset: Pixel Data has {actual} bytes, the image needs {expected}"
         )
 
 
