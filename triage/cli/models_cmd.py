@@ -170,7 +170,9 @@ def _score_chunk(model: LoadedModel, files: Sequence[Path]) -> tuple[list[dict[s
         try:
             ds = pydicom.dcmread(file)
             tensors.append(model.preprocess(ds))
-        except (OSError, InvalidDicomError, AttributeError, ValueError, ModelError) as exc:
+        except Exception as exc:  # any unreadable file becomes its own error line
+            if not isinstance(exc, OSError | InvalidDicomError | ModelError):
+                logger.debug("cannot score %s", file, exc_info=True)
             records[i]["error"] = f"{type(exc).__name__}: {exc}"
             ok = False
             continue
