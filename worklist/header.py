@@ -146,7 +146,7 @@ def _check_complete(ds: Dataset, transfer_syntax: UID) -> None:
 
 def _check_native_pixel_length(ds: Dataset) -> None:
     """Refuse native Pixel Data shorter than Rows x Columns x samples x bits x frames."""
-    elem = ds._dict[0x7FE00010]
+    elem = ds.get_item(0x7FE00010)
     actual = len(elem.value) if elem.value is not None else 0
     try:
         expected = get_expected_length(ds)
