@@ -261,3 +261,43 @@ def test_a_study_reopened_during_triage_stays_receiving(
     drain(make_worker(sqlite_db, [(model, ENABLED)]))
     row = study(sqlite_db, sid)
     assert (row.state, row.priority, row.ai_status) == ("receiving", "P1", "done")
+
+
+def test_sweep_reevaluates_only_studies_whose_escalation_changed(
+    sqlite_db: Database,
+    archive: Path,
+    models_dir: Path,
+    make_worker: WorkerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from triage.worker import sweep as sweep_module
+
+    model = load(write_model(models_dir, "chest"))
+    ids = [add_study(sqlite_db, archive, brights=(0.1,))[0] for _ in range(3)]
+    drain(make_worker(sqlite_db, [(model, ENABLED)]))
+    long_ago = utcnow() - timedelta(weeks=4)
+    with sqlite_db.write() as s:
+        for sid in ids:
+            row = s.get(Study, sid)
+            assert row is not None
+            row.first_received_at = long_ago
+            row.due_at = long_ago + timedelta(weeks=6)  # as the worker would have written
+    seen: list[int] = []
+    real = sweep_module.facts_of
+
+    def spy(study: Study, *a: Any, **k: Any) -> Any:
+        seen.append(study.id)
+        return real(study, *a, **k)
+
+    monkeypatch.setattr(sweep_module, "facts_of", spy)
+    policy = load_policy()
+    assert sweep(sqlite_db, policy, utcnow()) == 3
+    assert sorted(seen) == ids
+    seen.clear()
+    assert sweep(sqlite_db, policy, utcnow()) == 0
+    assert seen == []  # at their cap (P2): not even re-evaluated
+    with sqlite_db.write() as s:  # a due time the policy cannot explain: re-evaluated in full
+        s.execute(update(Study).where(Study.id == ids[0]).values(due_at=utcnow()))
+    assert sweep(sqlite_db, policy, utcnow()) == 1
+    assert seen == [ids[0]]
+    assert study(sqlite_db, ids[0]).due_at == long_ago + timedelta(weeks=6)

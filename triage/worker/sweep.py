@@ -1,8 +1,10 @@
 """The periodic sweep: re-apply the policy so waiting studies escalate.
 
 Only unreported, triaged studies that are not yet P1 and have waited at least the shortest
-escalation delay of the policy are candidates; the policy is re-evaluated for each and the rows
-whose priority or due time changed are written (with a ``system`` event).
+escalation delay of the policy are candidates. A cheap check on their columns alone finds those
+whose escalation by waiting changed since they were last written; the policy is re-evaluated in
+full for those, and the rows whose priority or due time changed are written (with a ``system``
+event). A large worklist of studies already at their cap costs one narrow query per sweep.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from triage.policy import Policy, decide
+from triage.policy import Policy, decide, escalate
 from triage.worker.store import UNREPORTED, apply_decision, facts_of, stored_findings
 from worklist.db.engine import Database
 from worklist.db.schema import Study
@@ -28,6 +30,27 @@ def min_escalation_delay(policy: Policy) -> timedelta | None:
     """Return the shortest wait after which any class escalates, ``None`` if none does."""
     delays = [policy.target(p) * rule.after for p, rule in policy.escalation.items()]
     return min(delays) if delays else None
+
+
+def _base_by_target(policy: Policy) -> dict[timedelta, Priority]:
+    targets = [policy.target(p) for p in Priority]
+    return {policy.target(p): p for p in Priority if targets.count(policy.target(p)) == 1}
+
+
+def _may_change(
+    policy: Policy, priority: str, arrived: datetime, due: datetime | None, now: datetime
+) -> bool:
+    """Say, from columns alone, whether waiting could change this study's priority now.
+
+    ``due_at - first_received_at`` is the target of the study's class before waiting, which
+    gives that class; if waiting from it yields the stored priority, nothing changes. Anything
+    unexpected (no due time, a target the policy no longer has) is re-evaluated in full.
+    """
+    base = _base_by_target(policy).get(due - arrived) if due is not None else None
+    if base is None:
+        return True
+    escalated, _, _ = escalate(policy, base, arrived, now)
+    return str(escalated) != priority
 
 
 def sweep(db: Database, policy: Policy, now: datetime, *, chunk: int = 500, actor: str = "") -> int:
@@ -55,18 +78,17 @@ def sweep(db: Database, policy: Policy, now: datetime, *, chunk: int = 500, acto
     if delay is None:
         return 0
     with db.read() as session:
-        ids = list(
-            session.scalars(
-                select(Study.id)
-                .where(
-                    Study.state == StudyState.TRIAGED,
-                    Study.read_status.in_([str(s) for s in UNREPORTED]),
-                    Study.priority != str(Priority.P1),
-                    Study.first_received_at <= now - delay,
-                )
-                .order_by(Study.id)
+        rows = session.execute(
+            select(Study.id, Study.priority, Study.first_received_at, Study.due_at)
+            .where(
+                Study.state == StudyState.TRIAGED,
+                Study.read_status.in_([str(s) for s in UNREPORTED]),
+                Study.priority != str(Priority.P1),
+                Study.first_received_at <= now - delay,
             )
-        )
+            .order_by(Study.id)
+        ).all()
+    ids = [sid for sid, prio, arrived, due in rows if _may_change(policy, prio, arrived, due, now)]
     changed = 0
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
