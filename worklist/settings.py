@@ -52,6 +52,11 @@ class WorklistSettings(BaseSettings):
     )
     web_page_size: int = Field(default=50, ge=1, le=500, description="Worklist rows per page.")
     web_poll_s: float = Field(default=5.0, gt=0, description="Worklist page refresh interval.")
+    web_list_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Reuse a computed worklist page (API) for this long; 0 turns it off.",
+    )
 
     @property
     def effective_database_url(self) -> str:

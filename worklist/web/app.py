@@ -22,6 +22,7 @@ from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
 from worklist.web.auditsink import AuditSink
 from worklist.web.deps import LoginRequired, authenticate
+from worklist.web.listcache import ListCache
 from worklist.web.routers import (
     api_admin,
     api_site,
@@ -79,6 +80,7 @@ def create_app(
     app.state.models_settings = models
     app.state.db = store
     app.state.audit = sink
+    app.state.list_cache = ListCache(worklist.web_list_cache_s)
     app.state.limiter = LoginLimiter(worklist.web_login_max_failures, worklist.web_login_window_s)
 
     @app.middleware("http")

@@ -30,6 +30,7 @@ from worklist.settings import WorklistSettings
 from worklist.users import UserView, get_user, user_for_token
 from worklist.web.actions import Actor
 from worklist.web.auditsink import AuditSink
+from worklist.web.listcache import ListCache
 from worklist.web.security import LoginLimiter, new_csrf_token, tokens_match
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "AuditDep",
     "DbDep",
     "LimiterDep",
+    "ListCacheDep",
     "LoginRequired",
     "ModelAdminApi",
     "ModelAdminPage",
@@ -227,3 +229,12 @@ def get_audit(request: Request) -> AuditSink:
 
 
 AuditDep = Annotated[AuditSink, Depends(get_audit)]
+
+
+def get_list_cache(request: Request) -> ListCache:
+    """Return the app's worklist page cache."""
+    cache: ListCache = request.app.state.list_cache
+    return cache
+
+
+ListCacheDep = Annotated[ListCache, Depends(get_list_cache)]

@@ -196,3 +196,26 @@ def test_admin_users_and_audit_api(sqlite_db: Database, tmp_path: Path) -> None:
         log = client.get("/api/v1/admin/audit", headers=admin).json()
         assert [e["action"] for e in log["items"]][:2] == ["user.deactivate", "user.add"]
         assert client.get("/api/v1/health").json() == {"status": "ok"}
+
+
+def test_list_cache_is_cleared_by_changes_and_expires(sqlite_db: Database, tmp_path: Path) -> None:
+    tokens = add_users(sqlite_db)
+    uid = seed_study(sqlite_db, tmp_path / "archive", with_image=False)
+    with make_app(sqlite_db, tmp_path) as (app, _), TestClient(app) as client:
+        rad = _auth(tokens["radiologist"])
+        app.state.list_cache.ttl_s = 60.0
+
+        def holder() -> str | None:
+            item = client.get("/api/v1/studies", headers=rad).json()["items"][0]
+            assert item["study_instance_uid"] == uid
+            return item["claimed_by"]  # type: ignore[no-any-return]
+
+        assert holder() is None
+        assert client.post(f"/api/v1/studies/{uid}/claim", headers=rad).status_code == 200
+        assert holder() == "radiologist"  # our own change empties the cache
+        with sqlite_db.write() as session:  # a change by another process (say a worker)
+            study = session.scalars(select(Study).where(Study.study_instance_uid == uid)).one()
+            study.claimed_by = "elsewhere"
+        assert holder() == "radiologist"  # served from the cache within the TTL
+        app.state.list_cache.ttl_s = 0.0
+        assert holder() == "elsewhere"

@@ -13,7 +13,15 @@ from models.errors import TriageError
 from worklist import queries
 from worklist.domain import Priority, ReadStatus, StudyState
 from worklist.web import actions
-from worklist.web.deps import AuditDep, DbDep, ReaderApi, ReporterApi, WorklistSettingsDep
+from worklist.web.deps import (
+    AuditDep,
+    DbDep,
+    ListCacheDep,
+    ReaderApi,
+    ReporterApi,
+    WorklistSettingsDep,
+)
+from worklist.web.listcache import ListCache
 from worklist.web.routers.common import http_error, make_filter
 from worklist.web.serialize import DISCLAIMER, study_detail_doc, study_doc
 
@@ -45,6 +53,7 @@ def list_studies(
     db: DbDep,
     settings: WorklistSettingsDep,
     audit: AuditDep,
+    cache: ListCacheDep,
     site: str | None = None,
     modality: str | None = None,
     priority: Annotated[list[Priority] | None, Query()] = None,
@@ -56,9 +65,13 @@ def list_studies(
     """List studies in worklist order (priority class, closeness to target, arrival)."""
     flt = make_filter(site, modality, priority, status_, state)
     size = page_size or settings.web_page_size
-    with db.read() as session:
-        result = queries.worklist_page(session, flt, page=page, page_size=size)
-        items = [study_doc(s, result.findings[s.id]) for s in result.studies]
+
+    def compute() -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as session:
+            result = queries.worklist_page(session, flt, page=page, page_size=size)
+            return [study_doc(s, result.findings[s.id]) for s in result.studies], result.has_next
+
+    items, has_next = cache.get((flt, page, size), compute)
     audit.record(
         "worklist.view",
         actor=principal.user.username,
@@ -68,9 +81,9 @@ def list_studies(
     return JSONResponse(
         {
             "items": items,
-            "page": result.page,
-            "page_size": result.page_size,
-            "has_next": result.has_next,
+            "page": page,
+            "page_size": size,
+            "has_next": has_next,
             "disclaimer": DISCLAIMER,
         }
     )
@@ -97,12 +110,14 @@ def get_study(
     return JSONResponse(doc)
 
 
-def _act(db: DbDep, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def _act(db: DbDep, cache: ListCache, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     try:
         with db.write() as session:
             study = fn(session, *args, **kwargs)
             findings = queries.findings_for(session, [study.id])[study.id]
-            return study_doc(study, findings)
+            doc = study_doc(study, findings)
+        cache.clear()
+        return doc
     except TriageError as exc:
         if isinstance(exc, actions.ActionError):
             _audit_failure(db, fn.__name__, args, exc)
@@ -123,21 +138,27 @@ def _audit_failure(db: DbDep, name: str, args: tuple[Any, ...], exc: Exception) 
 
 
 @router.post("/{study_instance_uid}/claim")
-def claim(study_instance_uid: str, principal: ReporterApi, db: DbDep) -> dict[str, Any]:
+def claim(
+    study_instance_uid: str, principal: ReporterApi, db: DbDep, cache: ListCacheDep
+) -> dict[str, Any]:
     """Claim the study for yourself (409 if someone else holds it)."""
-    return _act(db, actions.claim, principal.actor, study_instance_uid)
+    return _act(db, cache, actions.claim, principal.actor, study_instance_uid)
 
 
 @router.post("/{study_instance_uid}/release")
-def release(study_instance_uid: str, principal: ReporterApi, db: DbDep) -> dict[str, Any]:
+def release(
+    study_instance_uid: str, principal: ReporterApi, db: DbDep, cache: ListCacheDep
+) -> dict[str, Any]:
     """Give your claim back (an admin may release anyone's)."""
-    return _act(db, actions.release, principal.actor, study_instance_uid)
+    return _act(db, cache, actions.release, principal.actor, study_instance_uid)
 
 
 @router.post("/{study_instance_uid}/report")
-def report(study_instance_uid: str, principal: ReporterApi, db: DbDep) -> dict[str, Any]:
+def report(
+    study_instance_uid: str, principal: ReporterApi, db: DbDep, cache: ListCacheDep
+) -> dict[str, Any]:
     """Mark the study you hold reported."""
-    return _act(db, actions.report, principal.actor, study_instance_uid)
+    return _act(db, cache, actions.report, principal.actor, study_instance_uid)
 
 
 @router.post("/{study_instance_uid}/feedback", status_code=status.HTTP_201_CREATED)
@@ -163,11 +184,16 @@ def feedback(
 
 @router.put("/{study_instance_uid}/clinical-priority")
 def clinical_priority(
-    study_instance_uid: str, body: ClinicalPriorityIn, principal: ReporterApi, db: DbDep
+    study_instance_uid: str,
+    body: ClinicalPriorityIn,
+    principal: ReporterApi,
+    db: DbDep,
+    cache: ListCacheDep,
 ) -> dict[str, Any]:
     """Set the clinical priority; a worker then recomputes the study's priority."""
     return _act(
         db,
+        cache,
         actions.set_clinical_priority,
         principal.actor,
         study_instance_uid,

@@ -15,8 +15,16 @@ from models.errors import TriageError
 from worklist import queries
 from worklist.domain import Priority, ReadStatus, Role, StudyState
 from worklist.web import actions
-from worklist.web.deps import AuditDep, DbDep, ReaderPage, ReporterPage, WorklistSettingsDep
+from worklist.web.deps import (
+    AuditDep,
+    DbDep,
+    ListCacheDep,
+    ReaderPage,
+    ReporterPage,
+    WorklistSettingsDep,
+)
 from worklist.web.keyimage import KeyImageError, choose_key_image, render_png
+from worklist.web.listcache import ListCache
 from worklist.web.routers.common import make_filter
 from worklist.web.serialize import explanation_lines, study_detail_doc, study_doc
 from worklist.web.templating import render
@@ -165,7 +173,9 @@ def _back(uid: str, error: str = "") -> RedirectResponse:
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
 
 
-def _do(db: DbDep, name: str, principal: ReporterPage, uid: str) -> RedirectResponse:
+def _do(
+    db: DbDep, cache: ListCache, name: str, principal: ReporterPage, uid: str
+) -> RedirectResponse:
     fn = {"claim": actions.claim, "release": actions.release, "report": actions.report}[name]
     try:
         with db.write() as session:
@@ -183,25 +193,32 @@ def _do(db: DbDep, name: str, principal: ReporterPage, uid: str) -> RedirectResp
                 details={"error": str(exc)},
             )
         return _back(uid, f"Could not {name}: {exc}")
+    cache.clear()
     return _back(uid)
 
 
 @router.post("/studies/{study_instance_uid}/claim")
-def claim(study_instance_uid: str, principal: ReporterPage, db: DbDep) -> Response:
+def claim(
+    study_instance_uid: str, principal: ReporterPage, db: DbDep, cache: ListCacheDep
+) -> Response:
     """Claim the study (form)."""
-    return _do(db, "claim", principal, study_instance_uid)
+    return _do(db, cache, "claim", principal, study_instance_uid)
 
 
 @router.post("/studies/{study_instance_uid}/release")
-def release(study_instance_uid: str, principal: ReporterPage, db: DbDep) -> Response:
+def release(
+    study_instance_uid: str, principal: ReporterPage, db: DbDep, cache: ListCacheDep
+) -> Response:
     """Release the study (form)."""
-    return _do(db, "release", principal, study_instance_uid)
+    return _do(db, cache, "release", principal, study_instance_uid)
 
 
 @router.post("/studies/{study_instance_uid}/report")
-def report(study_instance_uid: str, principal: ReporterPage, db: DbDep) -> Response:
+def report(
+    study_instance_uid: str, principal: ReporterPage, db: DbDep, cache: ListCacheDep
+) -> Response:
     """Mark the study reported (form)."""
-    return _do(db, "report", principal, study_instance_uid)
+    return _do(db, cache, "report", principal, study_instance_uid)
 
 
 @router.post("/studies/{study_instance_uid}/feedback")
