@@ -38,7 +38,12 @@ def _base_by_target(policy: Policy) -> dict[timedelta, Priority]:
 
 
 def _may_change(
-    policy: Policy, priority: str, arrived: datetime, due: datetime | None, now: datetime
+    policy: Policy,
+    bases: dict[timedelta, Priority],
+    priority: str,
+    arrived: datetime,
+    due: datetime | None,
+    now: datetime,
 ) -> bool:
     """Say, from columns alone, whether waiting could change this study's priority now.
 
@@ -46,7 +51,7 @@ def _may_change(
     gives that class; if waiting from it yields the stored priority, nothing changes. Anything
     unexpected (no due time, a target the policy no longer has) is re-evaluated in full.
     """
-    base = _base_by_target(policy).get(due - arrived) if due is not None else None
+    base = bases.get(due - arrived) if due is not None else None
     if base is None:
         return True
     escalated, _, _ = escalate(policy, base, arrived, now)
@@ -88,7 +93,12 @@ def sweep(db: Database, policy: Policy, now: datetime, *, chunk: int = 500, acto
             )
             .order_by(Study.id)
         ).all()
-    ids = [sid for sid, prio, arrived, due in rows if _may_change(policy, prio, arrived, due, now)]
+    bases = _base_by_target(policy)
+    ids = [
+        sid
+        for sid, prio, arrived, due in rows
+        if _may_change(policy, bases, prio, arrived, due, now)
+    ]
     changed = 0
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
