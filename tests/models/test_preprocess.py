@@ -156,3 +156,33 @@ def test_errors_are_preprocess_errors() -> None:
     odd.PhotometricInterpretation = "HSV"
     with pytest.raises(PreprocessError, match="HSV"):
         preprocess_dataset(odd, SPEC, INPUT)
+
+
+@pytest.mark.parametrize(
+    ("name", "function"),
+    [
+        ("MR-SIEMENS-DICOM-WithOverlays.dcm", None),
+        ("CT_small.dcm", None),
+        ("CT_small.dcm", "LINEAR_EXACT"),
+        ("JPEG-LL.dcm", "LINEAR"),
+        ("RG1_UNCR.dcm", None),
+    ],
+)
+def test_fast_window_equals_pydicom(name: str, function: str | None) -> None:
+    from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
+
+    from models.preprocess import _apply_voi, _frame_dataset
+
+    ds = _read(name)
+    if "WindowCenter" not in ds:
+        ds.WindowCenter, ds.WindowWidth = [1200.0, 300.0], [800.0, 50.0]
+    if function:
+        ds.VOILUTFunction = function
+    arr, photometric = decode_first_frame(ds)
+    frame = _frame_dataset(ds, photometric)
+    values = apply_modality_lut(arr, frame)
+    expected = apply_voi_lut(values, copy.deepcopy(frame))
+    got = _apply_voi(values, frame)
+    assert got.dtype == np.float32
+    span = float(expected.max() - expected.min()) or 1.0
+    np.testing.assert_allclose(got, expected, atol=1e-5 * span)
