@@ -199,7 +199,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def _load(base: str, uids: list[str], clients: int, seconds: float, think_s: float) -> None:
+async def _load(base: str, uids: list[str], clients: int, seconds: float, think_s: float) -> int:
     out: dict[str, list[float]] = {"api_worklist": [], "study_page": []}
     errors: list[str] = []
     until = time.perf_counter() + seconds
@@ -218,10 +218,21 @@ async def _load(base: str, uids: list[str], clients: int, seconds: float, think_
         print("first errors:", sorted(set(errors))[:5])
     if every:
         print(f"mean: {statistics.mean(every) * 1000:.1f} ms")
+    return len(every)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children that were waited for (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / ticks
 
 
 @contextlib.contextmanager
-def _server(env: dict[str, str], workers: int) -> Iterator[str]:
+def _server(env: dict[str, str], workers: int) -> Iterator[tuple[str, int]]:
     from tests.support import free_port, wait_for_port
 
     port = free_port()
@@ -244,7 +255,7 @@ def _server(env: dict[str, str], workers: int) -> Iterator[str]:
     proc = subprocess.Popen(cmd, env={**os.environ, **env})
     try:
         wait_for_port(port, timeout=60)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         try:
@@ -298,8 +309,15 @@ def main(argv: list[str] | None = None) -> int:
                 "TRIAGE_WORKLIST_DATA_DIR": str(root / "data"),
                 "TRIAGE_WORKLIST_WEB_LOGIN_MAX_FAILURES": "1000",
             }
-            with _server(env, args.workers) as base:
-                asyncio.run(_load(base, uids, args.clients, args.seconds, args.think_ms / 1000))
+            with _server(env, args.workers) as (base, pid):
+                cpu0 = _cpu_s(pid)
+                n = asyncio.run(_load(base, uids, args.clients, args.seconds, args.think_ms / 1000))
+                cpu = _cpu_s(pid) - cpu0
+                if n and args.workers == 1:
+                    print(
+                        f"server CPU: {cpu:.1f} s in {args.seconds:.0f} s, "
+                        f"{cpu / n * 1000:.1f} ms per request (logins included)"
+                    )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
