@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["heatmap_relpath", "write_heatmap"]
+__all__ = ["heatmap_relpath", "to_unit_range", "write_heatmap"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,23 @@ def heatmap_relpath(study_uid: str, sop_uid: str, model_ref: str, label: str | N
     return f"derived/{_SAFE.sub('_', study_uid)}/{_SAFE.sub('_', sop_uid)}/{name}.npy"
 
 
+def to_unit_range(heatmap: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Return a float32 copy in [0, 1]: kept as is when already there, else min-max scaled.
+
+    Non-finite values become 0. A map outside [0, 1] (a model whose heatmap has no activation)
+    is scaled by its own minimum and maximum; a flat one becomes all zeros.
+    """
+    data = np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if data.size == 0:
+        return data
+    lo, hi = float(data.min()), float(data.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return data
+    if hi > lo:
+        return ((data - lo) / (hi - lo)).astype(np.float32)
+    return np.zeros_like(data)
+
+
 def write_heatmap(archive_dir: Path, relpath: str, heatmap: np.ndarray[Any, Any]) -> Path:
     """Write a heatmap durably as float32 in [0, 1] (temporary file, fsync, rename, fsync dir).
 
@@ -51,7 +68,7 @@ def write_heatmap(archive_dir: Path, relpath: str, heatmap: np.ndarray[Any, Any]
     relpath
         From :func:`heatmap_relpath`.
     heatmap
-        A 2-D array; NaN becomes 0 and values are clipped to [0, 1].
+        A 2-D array, brought into [0, 1] by :func:`to_unit_range`.
 
     Returns
     -------
@@ -60,7 +77,7 @@ def write_heatmap(archive_dir: Path, relpath: str, heatmap: np.ndarray[Any, Any]
     """
     target = archive_dir / relpath
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0), 0.0, 1.0)
+    data = to_unit_range(heatmap)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
