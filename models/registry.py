@@ -12,82 +12,22 @@ writes that file. Loading refuses an ONNX file whose sha256 differs from the car
 from __future__ import annotations
 
 import builtins
-import json
 import logging
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from packaging.version import InvalidVersion, Version
 
 from models.card import CARD_FILE, ModelCard, ModelStatus, load_card
-from models.errors import CardError, ModelNotFoundError, RegistryStateError
+from models.errors import CardError, ModelNotFoundError
 from models.integrity import read_verified_onnx
+from models.refs import ModelRef, version_key
 from models.runtime import LoadedModel
 from models.settings import ModelsSettings
+from models.state import read_state, write_state
 
 __all__ = ["CardProblem", "ModelRef", "ModelRegistry", "RegisteredModel", "version_key"]
 
 logger = logging.getLogger(__name__)
-
-_STATE_SCHEMA = 1
-
-
-def version_key(version: str) -> tuple[int, Version | None, str]:
-    """Sort key for versions: valid (semantic / PEP 440) versions after invalid ones.
-
-    Parameters
-    ----------
-    version
-        A version string such as ``"1.10.0"``.
-
-    Returns
-    -------
-    tuple
-        Compares ``1.2.0 < 1.10.0`` and ``1.0.0rc1 < 1.0.0``.
-    """
-    try:
-        return (1, Version(version), version)
-    except InvalidVersion:
-        return (0, None, version)
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A model reference, ``NAME`` or ``NAME@VERSION``."""
-
-    name: str
-    version: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ModelRef:
-        """Parse ``NAME[@VERSION]``.
-
-        Parameters
-        ----------
-        text
-            The reference.
-
-        Returns
-        -------
-        ModelRef
-            The parsed reference.
-
-        Raises
-        ------
-        ModelNotFoundError
-            If the name or the version is empty.
-        """
-        name, sep, version = text.strip().partition("@")
-        if not name or (sep and not version):
-            raise ModelNotFoundError(f"bad model reference {text!r}; expected NAME or NAME@VERSION")
-        return cls(name, version or None)
-
-    def __str__(self) -> str:
-        return self.name if self.version is None else f"{self.name}@{self.version}"
 
 
 @dataclass(frozen=True)
@@ -168,7 +108,7 @@ class ModelRegistry:
 
     def refresh(self) -> None:
         """Scan ``models_dir`` again and re-read the state file."""
-        overrides = self._read_state()
+        overrides = read_state(self.state_file)
         models: dict[tuple[str, str], RegisteredModel] = {}
         problems: builtins.list[CardProblem] = []
         if not self.models_dir.is_dir():
@@ -376,62 +316,14 @@ class ModelRegistry:
         """
         new_status = ModelStatus(status)
         model = self.get(name, version)
-        overrides = self._read_state()
+        overrides = read_state(self.state_file)
         overrides[model.ref] = new_status
-        self._write_state(overrides)
+        write_state(self.state_file, overrides)
         updated = RegisteredModel(card=model.card, directory=model.directory, status=new_status)
         with self._lock:
             self._models[(model.name, model.version)] = updated
         logger.info("model %s is now %s (state file %s)", model.ref, new_status, self.state_file)
         return updated
-
-    def _read_state(self) -> dict[str, ModelStatus]:
-        path = self.state_file
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (FileNotFoundError, NotADirectoryError):
-            return {}  # no overrides yet
-        except OSError as exc:
-            raise RegistryStateError(
-                f"cannot read the model state file {path}: {exc.strerror or exc}"
-            ) from exc
-        try:
-            data: Any = json.loads(text)
-            statuses = data["models"]
-            return {str(ref): ModelStatus(value) for ref, value in statuses.items()}
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise RegistryStateError(
-                f"model state file {path} is not valid (expected "
-                f'{{"schema_version": 1, "models": {{"NAME@VERSION": "enabled"}}}}): {exc}'
-            ) from exc
-
-    def _write_state(self, overrides: dict[str, ModelStatus]) -> None:
-        path = self.state_file
-        data = {
-            "schema_version": _STATE_SCHEMA,
-            "models": {ref: str(status) for ref, status in sorted(overrides.items())},
-        }
-        tmp: Path | None = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=path.parent)
-            tmp = Path(name)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(path)
-            tmp = None
-        except OSError as exc:
-            raise RegistryStateError(
-                f"cannot write the model state file {path}: {exc.strerror or exc}. "
-                f"Is {path.parent} writable? Set models.state_file "
-                "(TRIAGE_MODELS_STATE_FILE) to a writable path."
-            ) from exc
-        finally:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
 
     def list(self) -> builtins.list[RegisteredModel]:
         """Every registered model (the same as :meth:`models`).
