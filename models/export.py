@@ -16,33 +16,15 @@ import json
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
-from pydicom.uid import generate_uid
 
-from models.card import (
-    Activation,
-    AppliesTo,
-    Category,
-    Concept,
-    Evaluation,
-    Identity,
-    InputSpec,
-    Label,
-    ModelCard,
-    ModelStatus,
-    Outputs,
-    OutputSpec,
-    Preprocessing,
-    Resize,
-    Task,
-    dump_card,
-)
 from models.errors import ExportError
+from models.export_card import ExportResult, card_skeleton, write_card_skeleton
+from models.export_card import chw as chw_of
 from models.integrity import sha256_file
 
 if TYPE_CHECKING:
@@ -62,19 +44,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOLERANCE = 1e-4
 """Largest absolute difference between PyTorch and ONNX Runtime an export may show."""
 
-LOCAL_SCHEME = "99ICSTRIAGE"
-"""Coding scheme of placeholder concepts in a card skeleton (a DICOM private scheme)."""
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """An exported ONNX file and how closely it matches the PyTorch network."""
-
-    path: Path
-    sha256: str
-    max_abs_diff: float
-    output_names: tuple[str, ...]
-
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
@@ -83,15 +52,6 @@ def _quiet_exporter() -> Iterator[None]:
         for category in (FutureWarning, DeprecationWarning, UserWarning):
             warnings.simplefilter("ignore", category)
         yield
-
-
-def _chw(input_shape: Sequence[int]) -> tuple[int, int, int]:
-    dims = tuple(int(d) for d in input_shape)
-    if len(dims) == 4:
-        dims = dims[1:]
-    if len(dims) != 3 or min(dims) <= 0:
-        raise ExportError(f"input_shape must be (C, H, W) or (N, C, H, W); got {input_shape}")
-    return dims[0], dims[1], dims[2]
 
 
 def _as_numpy_outputs(result: Any) -> list[np.ndarray[Any, Any]]:
@@ -198,7 +158,7 @@ def export_to_onnx(
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    chw = _chw(input_shape)
+    chw = chw_of(input_shape)
     module = module.eval()
     generator = torch.Generator().manual_seed(seed)
     example = torch.randn((2, *chw), generator=generator)
@@ -326,109 +286,3 @@ def load_network(
     except Exception as exc:
         raise ExportError(f"cannot build or load the network: {exc}") from exc
     return module.eval()
-
-
-def card_skeleton(
-    result: ExportResult,
-    *,
-    name: str,
-    version: str,
-    input_shape: Sequence[int],
-    labels: Sequence[str],
-    input_name: str = "image",
-    activation: Activation = Activation.SIGMOID,
-    creator: str = "ICS Triage project",
-    modalities: Sequence[str] = ("CR", "DX"),
-    category: Category = "P3",
-    threshold: float = 0.5,
-) -> ModelCard:
-    """Write-ready card for an exported model, to be completed by its author.
-
-    Concepts get a placeholder private coding scheme (``99ICSTRIAGE``), every label the same
-    threshold and category, and the status ``shadow``: edit them before enabling the model.
-
-    Parameters
-    ----------
-    result
-        The export's result (file name, sha256, parity).
-    name, version
-        The model's identity.
-    input_shape
-        ``(C, H, W)`` or ``(N, C, H, W)``.
-    labels
-        Label names in output order.
-    input_name
-        The graph's input name.
-    activation
-        Activation of the probabilities output.
-    creator
-        The model's creator.
-    modalities
-        Modalities it applies to.
-    category, threshold
-        Defaults for every label.
-
-    Returns
-    -------
-    ModelCard
-        A valid card.
-    """
-    c, h, w = _chw(input_shape)
-    heatmap = (
-        OutputSpec(name=result.output_names[1], activation=Activation.SIGMOID)
-        if len(result.output_names) > 1
-        else None
-    )
-    return ModelCard(
-        identity=Identity(
-            creator=creator,
-            name=name,
-            version=version,
-            uid=generate_uid(),
-            onnx_file=result.path.name,
-            sha256=result.sha256,
-        ),
-        task=Task.CLASSIFICATION,
-        applies_to=AppliesTo(modalities=tuple(modalities)),
-        input=InputSpec(name=input_name, shape=(-1, c, h, w)),
-        preprocessing=Preprocessing(resize=Resize(size=(h, w))),
-        outputs=Outputs(
-            probabilities=OutputSpec(name=result.output_names[0], activation=activation),
-            heatmap=heatmap,
-            labels=tuple(
-                Label(
-                    name=label,
-                    index=i,
-                    concept=Concept(scheme=LOCAL_SCHEME, code=label, meaning=label),
-                    threshold=threshold,
-                    category=category,
-                )
-                for i, label in enumerate(labels)
-            ),
-        ),
-        intended_use="To be written by the model's author before the model is enabled.",
-        limitations=("Card skeleton written by `triage models export`; not yet reviewed.",),
-        training_data="Unknown (exported network).",
-        evaluation=Evaluation(parity_max_abs_diff=result.max_abs_diff),
-        regulatory_status="Not assessed. Not for clinical use.",
-        status=ModelStatus.SHADOW,
-    )
-
-
-def write_card_skeleton(card: ModelCard, directory: Path) -> Path:
-    """Write ``card.yaml`` into a model's directory.
-
-    Parameters
-    ----------
-    card
-        The card.
-    directory
-        The model's version directory.
-
-    Returns
-    -------
-    Path
-        The card file.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    return dump_card(card, directory / "card.yaml")
