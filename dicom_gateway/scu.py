@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import ImplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
@@ -123,7 +122,7 @@ class _Item:
 def _inspect(path: Path) -> _Item | str:
     try:
         ds = dcmread(path, stop_before_pixels=True, force=True)
-    except (OSError, InvalidDicomError, ValueError, EOFError, KeyError, TypeError) as exc:
+    except Exception as exc:  # any unreadable file is reported, never fatal
         return f"unreadable: {type(exc).__name__}: {exc}"
     sop_class = str(ds.get("SOPClassUID", "") or "")
     if not sop_class:
@@ -212,7 +211,7 @@ def _send_batch(
             try:
                 source = item.path if item.has_meta else dcmread(item.path, force=True)
                 response = assoc.send_c_store(source)
-            except (ValueError, OSError, AttributeError, RuntimeError) as exc:
+            except Exception as exc:  # a file pynetdicom cannot send is reported, not fatal
                 report(SendResult(item.path, None, f"not sent: {type(exc).__name__}: {exc}"))
                 continue
             if not response or "Status" not in response:
