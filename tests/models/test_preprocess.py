@@ -186,3 +186,32 @@ def test_fast_window_equals_pydicom(name: str, function: str | None) -> None:
     assert got.dtype == np.float32
     span = float(expected.max() - expected.min()) or 1.0
     np.testing.assert_allclose(got, expected, atol=1e-5 * span)
+
+
+def test_enhanced_multi_frame_reads_functional_groups() -> None:
+    from pydicom.sequence import Sequence
+
+    ds = chest_dataset(rows=16, columns=16, seed=6)
+    raw = np.frombuffer(ds.PixelData, dtype=np.uint16).reshape(16, 16)
+    ds.NumberOfFrames = 2
+    ds.PixelData = np.stack([raw, raw[::-1]]).tobytes()
+    transform = Dataset()
+    transform.RescaleSlope, transform.RescaleIntercept, transform.RescaleType = 2, -100, "US"
+    shared = Dataset()
+    shared.PixelValueTransformationSequence = Sequence([transform])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    frames = []
+    for center in (3000, 7000):  # per frame: only frame 1's window applies
+        voi = Dataset()
+        voi.WindowCenter, voi.WindowWidth = center, 1000
+        group = Dataset()
+        group.FrameVOILUTSequence = Sequence([voi])
+        frames.append(group)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    inp = InputSpec(name="image", shape=(-1, 1, 16, 16))
+    tensor = preprocess_dataset(ds, Preprocessing(resize=Resize(size=(16, 16))), inp)[0]
+    rescaled = raw.astype(np.float64) * 2 - 100
+    assert (tensor[rescaled <= 2500] == 0).all()
+    assert (tensor[rescaled > 3500] == 1).all()
+    between = (rescaled > 2600) & (rescaled < 3400)
+    assert between.any() and ((tensor[between] > 0) & (tensor[between] < 1)).all()

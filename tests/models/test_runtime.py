@@ -176,3 +176,19 @@ def test_runtime_path_does_not_import_torch() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_io_binding_path_gives_the_same_result(registry: ModelRegistry) -> None:
+    # IO binding is used with CUDA/TensorRT; ONNX Runtime supports it on CPU too, so the code
+    # path is exercised here without a GPU.
+    model = registry.load("tiny")
+    batch = _batch(3)
+    plain = model.predict(batch)
+    model._io_binding = True
+    try:
+        bound = model.predict(batch)
+    finally:
+        model._io_binding = False
+    np.testing.assert_allclose(bound.probabilities, plain.probabilities, atol=1e-7)
+    assert bound.heatmaps is not None and plain.heatmaps is not None
+    np.testing.assert_allclose(bound.heatmaps, plain.heatmaps, atol=1e-7)
