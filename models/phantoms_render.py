@@ -293,7 +293,7 @@ def render_chest(
             lobul = 1.0 + 0.12 * np.sin(5 * theta + rng.uniform(0, 6.3)) * (radius > 0.08)
             d2 = ((x - x[0, r_c[1]]) ** 2 + (y - y[r_c[0], 0]) ** 2) / (radius * lobul) ** 2
             profile = np.sqrt(np.clip(1.0 - d2, 0.0, 1.0))
-            extra += (0.22 + 1.6 * radius) * profile
+            extra += (0.3 + 1.6 * radius) * profile
             nodule_mask |= profile > 0
             nodules.append([r_c[0], r_c[1], radius / px])
         masks["nodule_mass"] = nodule_mask
