@@ -102,7 +102,9 @@ def test_run_scores_files(
         assert all(0.0 <= p <= 1.0 for p in probs.values())
         crossed = line["crossed"]
         assert isinstance(crossed, list)
+        assert line["thresholds"] == dict.fromkeys(probs, 0.5)
         assert set(crossed) == {name for name, p in probs.items() if p >= 0.5}
+        assert line["category"] in (None, "P1", "P2", "P3")
 
 
 def test_run_unreadable_file(
