@@ -192,7 +192,7 @@ def _score_chunk(model: LoadedModel, files: Sequence[Path]) -> tuple[list[dict[s
                 records[i]["error"] = f"{type(exc).__name__}: {exc}"
             return records, False
         for i, result in zip(scored, results, strict=True):
-            records[i]["probabilities"] = {r.label: round(r.probability, 6) for r in result.labels}
+            records[i]["probabilities"] = {r.label: r.probability for r in result.labels}
             records[i]["thresholds"] = {r.label: r.threshold for r in result.labels}
             records[i]["crossed"] = [r.label for r in result.crossed]
             records[i]["category"] = result.category
