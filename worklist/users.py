@@ -181,10 +181,12 @@ def create_token(session: Session, username: str) -> str:
 def user_for_token(session: Session, token: str) -> UserView | None:
     """Return the active user holding this (unrevoked) token, or ``None``."""
     row = session.execute(
-        select(User, ApiToken)
+        select(User.id, User.username, User.role, User.site, User.active)
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False))
     ).first()
-    if row is None or not row[0].active:
+    if row is None or not row.active:
         return None
-    return _view(row[0])
+    return UserView(
+        id=row.id, username=row.username, role=Role(row.role), site=row.site, active=True
+    )

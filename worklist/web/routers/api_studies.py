@@ -6,7 +6,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from models.errors import TriageError
@@ -61,32 +61,32 @@ def list_studies(
     state: StudyState | None = None,
     page: Annotated[int, Query(ge=1, le=10000)] = 1,
     page_size: Annotated[int | None, Query(ge=1, le=500)] = None,
-) -> JSONResponse:
+) -> Response:
     """List studies in worklist order (priority class, closeness to target, arrival)."""
     flt = make_filter(site, modality, priority, status_, state)
     size = page_size or settings.web_page_size
 
-    def compute() -> tuple[list[dict[str, Any]], bool]:
+    def compute() -> tuple[bytes, int]:
         with db.read() as session:
             result = queries.worklist_page(session, flt, page=page, page_size=size)
-            return [study_doc(s, result.findings[s.id]) for s in result.studies], result.has_next
+            items = [study_doc(s, result.findings[s.id]) for s in result.studies]
+        body = {
+            "items": items,
+            "page": page,
+            "page_size": size,
+            "has_next": result.has_next,
+            "disclaimer": DISCLAIMER,
+        }
+        return bytes(JSONResponse(body).body), len(items)
 
-    items, has_next = cache.get((flt, page, size), compute)
+    content, count = cache.get((flt, page, size), compute)
     audit.record(
         "worklist.view",
         actor=principal.user.username,
         source=principal.source,
-        details={"page": page, "count": len(items), "via": principal.via},
+        details={"page": page, "count": count, "via": principal.via},
     )
-    return JSONResponse(
-        {
-            "items": items,
-            "page": page,
-            "page_size": size,
-            "has_next": has_next,
-            "disclaimer": DISCLAIMER,
-        }
-    )
+    return Response(content, media_type="application/json")
 
 
 @router.get("/{study_instance_uid}")
