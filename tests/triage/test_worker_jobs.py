@@ -301,3 +301,38 @@ def test_sweep_reevaluates_only_studies_whose_escalation_changed(
     assert sweep(sqlite_db, policy, utcnow()) == 1
     assert seen == [ids[0]]
     assert study(sqlite_db, ids[0]).due_at == long_ago + timedelta(weeks=6)
+
+
+def test_run_loop_survives_a_store_error_and_stops_on_the_event(
+    sqlite_db: Database,
+    archive: Path,
+    models_dir: Path,
+    make_worker: WorkerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import time
+
+    model = load(write_model(models_dir, "chest"))
+    sid, _ = add_study(sqlite_db, archive, brights=(0.9,))
+    monkeypatch.setattr(loop, "_ERROR_BACKOFF_S", 0.05)
+    real, calls = loop.claim, {"n": 0}
+
+    def flaky(*a: Any, **k: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("store unreachable")
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "claim", flaky)
+    worker = make_worker(sqlite_db, [(model, ENABLED)], poll_s=0.02)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while study(sqlite_db, sid).state != "triaged" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and calls["n"] >= 2
+    assert study(sqlite_db, sid).priority == "P1"

@@ -30,6 +30,8 @@ __all__ = ["LeaseKeeper", "Worker", "WorkerOptions", "default_owner"]
 
 logger = logging.getLogger(__name__)
 
+_ERROR_BACKOFF_S = 1.0
+
 
 def default_owner() -> str:
     """Return a lease owner name unique to this process: ``host:pid:random``."""
@@ -151,9 +153,10 @@ class Worker:
             try:
                 handled = self.run_once()
                 self.maybe_sweep()
-            except Exception:
-                logger.exception("worker loop error; continuing")
-                handled = 0
+            except Exception:  # the store may be briefly unreachable: back off, then go on
+                logger.exception("worker loop error; retrying in %.0f s", _ERROR_BACKOFF_S)
+                stop.wait(_ERROR_BACKOFF_S)
+                continue
             if not handled:
                 stop.wait(self.options.poll_s)
         logger.info("worker %s stopped", self.owner)
