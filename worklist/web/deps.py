@@ -2,7 +2,8 @@
 
 Settings, the store and the limiter live on ``app.state`` (set by
 :func:`worklist.web.app.create_app`) and reach routes through the ``get_*`` functions, which
-tests may replace with ``app.dependency_overrides``.
+tests may replace with ``app.dependency_overrides`` (they are ``async`` so that FastAPI does not
+send each to the thread pool).
 
 Who may call what is decided here, by role group (see the access table in the README):
 
@@ -94,25 +95,25 @@ class Principal:
         return Actor(user=self.user, source=self.source)
 
 
-def get_worklist_settings(request: Request) -> WorklistSettings:
+async def get_worklist_settings(request: Request) -> WorklistSettings:
     """Return the worklist settings the app was created with."""
     settings: WorklistSettings = request.app.state.worklist_settings
     return settings
 
 
-def get_models_settings(request: Request) -> ModelsSettings:
+async def get_models_settings(request: Request) -> ModelsSettings:
     """Return the models settings the app was created with."""
     settings: ModelsSettings = request.app.state.models_settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     """Return the store the app was created with."""
     db: Database = request.app.state.db
     return db
 
 
-def get_limiter(request: Request) -> LoginLimiter:
+async def get_limiter(request: Request) -> LoginLimiter:
     """Return the app's login rate limiter."""
     limiter: LoginLimiter = request.app.state.limiter
     return limiter
@@ -222,7 +223,7 @@ AdminPage = Annotated[Principal, Depends(_page_user(*ADMINS))]
 ModelAdminPage = Annotated[Principal, Depends(_page_user(*MODEL_ADMINS))]
 
 
-def get_audit(request: Request) -> AuditSink:
+async def get_audit(request: Request) -> AuditSink:
     """Return the app's batched audit writer (views)."""
     sink: AuditSink = request.app.state.audit
     return sink
@@ -231,7 +232,7 @@ def get_audit(request: Request) -> AuditSink:
 AuditDep = Annotated[AuditSink, Depends(get_audit)]
 
 
-def get_list_cache(request: Request) -> ListCache:
+async def get_list_cache(request: Request) -> ListCache:
     """Return the app's worklist page cache."""
     cache: ListCache = request.app.state.list_cache
     return cache
