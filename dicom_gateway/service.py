@@ -11,7 +11,6 @@ and stops them on :meth:`Gateway.stop`. Children exit by themselves if the paren
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import multiprocessing.synchronize
@@ -63,8 +62,14 @@ def _listener_process(
     ready: Any,
     stop: Any,
 ) -> None:
-    """Body of one listener child process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    """Body of one listener child process.
+
+    ``stop`` is the read end of a pipe whose write end only the parent holds: it becomes
+    readable (EOF) when the parent stops the gateway or dies, whatever signal killed it.
+    """
+    # The parent handles Ctrl-C and SIGTERM (also when they are sent to the whole group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=log_level,
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
@@ -79,7 +84,7 @@ def _listener_process(
             gateway, _context(gateway, worklist, db), port=port, reuse_port=True
         )
         ready.put(("ok", os.getpid()))
-        while not stop.wait(0.5):
+        while not stop.poll(0.5):
             if os.getppid() != parent:
                 logger.warning("parent process gone; listener %d stopping", os.getpid())
                 break
@@ -170,7 +175,7 @@ class Gateway:
             ) from exc
         self._port = int(holder.getsockname()[1])
         ready = ctx.Queue()
-        self._stop_children = ctx.Event()
+        stop_reader, self._stop_children = ctx.Pipe(duplex=False)
         try:
             for i in range(self.processes):
                 child = ctx.Process(
@@ -181,7 +186,7 @@ class Gateway:
                         self._port,
                         logging.getLogger().getEffectiveLevel(),
                         ready,
-                        self._stop_children,
+                        stop_reader,
                     ),
                     name=f"listener-{i}",
                     daemon=True,
@@ -200,10 +205,12 @@ class Gateway:
             raise
         finally:
             holder.close()
+            stop_reader.close()
 
     def _stop_listener_children(self) -> None:
         if self._stop_children is not None:
-            self._stop_children.set()
+            self._stop_children.close()  # EOF on every child's end of the pipe
+            self._stop_children = None
         for child in self._children:
             child.join(timeout=10)
             if child.is_alive():
@@ -253,5 +260,4 @@ def run_gateway(gateway: GatewaySettings, worklist: WorklistSettings, stop: Stop
         while not stop.wait(0.5):
             pass
     finally:
-        with contextlib.suppress(Exception):
-            service.stop()
+        service.stop()
