@@ -135,3 +135,9 @@ def render_conformance(ae_title: str) -> str:
     ]
     lines += [f"| `{uid}` | {uid.name} |" for uid in storage_sop_classes()]
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m dicom_gateway.conformance > section.md
+    from dicom_gateway.settings import GatewaySettings
+
+    print(render_conformance(GatewaySettings().ae_title), end="")
