@@ -203,7 +203,7 @@ class Archive:
         finally:
             os.close(fd)  # closing releases the flock
 
-    def write(self, relative: str, data: bytes) -> StoredFile:
+    def write(self, relative: str, data: bytes, sha256: str | None = None) -> StoredFile:
         """Write ``data`` durably at ``relative`` (replacing any file there).
 
         Parameters
@@ -212,6 +212,8 @@ class Archive:
             A path from :meth:`relative_path`.
         data
             The whole file.
+        sha256
+            Its SHA-256 when the caller has it already (computed otherwise).
 
         Returns
         -------
@@ -249,7 +251,7 @@ class Archive:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise ArchiveFullError(f"no space left writing {relative}: {exc}") from exc
             raise StoreError(f"cannot write {relative}: {exc}") from exc
-        return StoredFile(path=relative, size_bytes=len(data), sha256=sha256_hex(data))
+        return StoredFile(path=relative, size_bytes=len(data), sha256=sha256 or sha256_hex(data))
 
     def _makedirs(self, directory: Path) -> list[Path]:
         """Create ``directory`` and return the parents whose entries changed (to fsync)."""

@@ -149,7 +149,7 @@ class Ingestor:
                 ).first()
             if existing is None:
                 self.archive.check_space(len(data), self._used_bytes())
-                stored = self.archive.write(relative, data)
+                stored = self.archive.write(relative, data, digest)
                 with self.db.write() as session:
                     study = self._touch_study(session, header, calling_aet, source)
                     series_id = self._series_id(session, header, study.id)
@@ -224,7 +224,7 @@ class Ingestor:
             header.study_uid, header.series_uid, header.sop_uid, variant=digest[:16]
         )
         self.archive.check_space(len(data), self._used_bytes())
-        stored: StoredFile = self.archive.write(relative, data)
+        stored: StoredFile = self.archive.write(relative, data, digest)
         with self.db.write() as session:
             study = self._touch_study(session, header, calling_aet, "")
             series_id = self._series_id(session, header, study.id)
