@@ -36,24 +36,39 @@ class ListCache:
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
         self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._computing: set[Hashable] = set()
+        self._generation = 0
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """Return the cached answer for ``key``, or compute, remember and return it."""
+        """Return the cached answer for ``key``, or compute, remember and return it.
+
+        When an answer has expired and another thread is already computing its replacement,
+        the expired answer is returned meanwhile (no stampede of identical queries).
+        """
         if self.ttl_s <= 0:
             return compute()
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = compute()
+            if hit is not None and (hit[0] > now or key in self._computing):
+                return hit[1]
+            self._computing.add(key)
+            generation = self._generation
+        try:
+            value = compute()
+        finally:
+            with self._lock:
+                self._computing.discard(key)
         with self._lock:
+            if generation != self._generation:  # a change came in while computing
+                return value
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[key] = (now + self.ttl_s, value)
+            self._entries[key] = (time.monotonic() + self.ttl_s, value)
         return value
 
     def clear(self) -> None:
         """Forget everything (after a change)."""
         with self._lock:
             self._entries.clear()
+            self._generation += 1

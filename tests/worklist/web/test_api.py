@@ -219,3 +219,28 @@ def test_list_cache_is_cleared_by_changes_and_expires(sqlite_db: Database, tmp_p
         assert holder() == "radiologist"  # served from the cache within the TTL
         app.state.list_cache.ttl_s = 0.0
         assert holder() == "elsewhere"
+
+
+def test_list_cache_single_flight_and_generation() -> None:
+    import threading
+
+    from worklist.web.listcache import ListCache
+
+    cache = ListCache(60.0)
+    assert cache.get("k", lambda: 1) == 1
+    assert cache.get("k", lambda: 2) == 1  # fresh: cached
+    cache.clear()
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> int:
+        started.set()
+        release.wait(5)
+        return 3
+
+    worker = threading.Thread(target=lambda: cache.get("k", slow))
+    worker.start()
+    started.wait(5)
+    cache.clear()  # a change while computing: the result must not be kept
+    release.set()
+    worker.join()
+    assert cache.get("k", lambda: 4) == 4
