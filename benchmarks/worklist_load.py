@@ -169,6 +169,8 @@ async def _client(
     think_s: float,
 ) -> None:
     rng = random.Random()
+    if think_s > 0:  # people do not all click at the same instant
+        await asyncio.sleep(rng.uniform(0, 2 * think_s))
     while time.perf_counter() < until:
         if rng.random() < 0.5:
             kind, url = "api_worklist", "/api/v1/studies"
