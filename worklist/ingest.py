@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -151,29 +151,30 @@ class Ingestor:
                 self.archive.check_space(len(data), self._used_bytes())
                 stored = self.archive.write(relative, data, digest)
                 with self.db.write() as session:
-                    study = self._touch_study(session, header, calling_aet, source)
-                    series_id = self._series_id(session, header, study.id)
-                    instance = Instance(
-                        study_id=study.id,
-                        series_id=series_id,
-                        sop_instance_uid=header.sop_uid,
-                        sop_class_uid=header.sop_class_uid,
-                        transfer_syntax_uid=header.transfer_syntax_uid,
-                        instance_number=header.instance_number,
-                        view_position=header.view_position,
-                        path=stored.path,
-                        size_bytes=stored.size_bytes,
-                        sha256=stored.sha256,
-                        association_id=association_id,
-                        calling_aet=calling_aet[:16],
-                        received_at=utcnow(),
-                    )
-                    session.add(instance)
-                    session.flush()
-                    study.instance_count += 1
-                    return IngestResult(
-                        IngestOutcome.STORED, study.id, instance.id, stored.path, digest
-                    )
+                    study_id = self._touch_study(session, header, calling_aet, source, 1)
+                    series_id = self._series_id(session, header, study_id)
+                    instance_id = session.execute(
+                        insert(Instance)
+                        .values(
+                            study_id=study_id,
+                            series_id=series_id,
+                            sop_instance_uid=header.sop_uid,
+                            sop_class_uid=header.sop_class_uid,
+                            transfer_syntax_uid=header.transfer_syntax_uid,
+                            instance_number=header.instance_number,
+                            view_position=header.view_position,
+                            path=stored.path,
+                            size_bytes=stored.size_bytes,
+                            sha256=stored.sha256,
+                            association_id=association_id,
+                            calling_aet=calling_aet[:16],
+                            received_at=utcnow(),
+                        )
+                        .returning(Instance.id)
+                    ).scalar_one()
+                return IngestResult(
+                    IngestOutcome.STORED, study_id, instance_id, stored.path, digest
+                )
             instance_id, old_sha, old_path, study_id = existing
             if old_sha == digest:
                 outcome = IngestOutcome.IDENTICAL
@@ -226,18 +227,18 @@ class Ingestor:
         self.archive.check_space(len(data), self._used_bytes())
         stored: StoredFile = self.archive.write(relative, data, digest)
         with self.db.write() as session:
-            study = self._touch_study(session, header, calling_aet, "")
-            series_id = self._series_id(session, header, study.id)
+            study_id = self._touch_study(session, header, calling_aet, "", 0)
+            series_id = self._series_id(session, header, study_id)
             instance = session.get(Instance, instance_id, with_for_update=True)
             assert instance is not None
-            if instance.study_id != study.id:
-                session.execute(
-                    update(Study)
-                    .where(Study.id == instance.study_id)
-                    .values(instance_count=Study.instance_count - 1)
-                )
-                study.instance_count += 1
-            instance.study_id = study.id
+            if instance.study_id != study_id:  # the replacement moved it to another study
+                for moved_from, delta in ((instance.study_id, -1), (study_id, 1)):
+                    session.execute(
+                        update(Study)
+                        .where(Study.id == moved_from)
+                        .values(instance_count=Study.instance_count + delta)
+                    )
+            instance.study_id = study_id
             instance.series_id = series_id
             instance.sop_class_uid = header.sop_class_uid
             instance.transfer_syntax_uid = header.transfer_syntax_uid
@@ -263,7 +264,6 @@ class Ingestor:
                     "received_sha256": digest,
                 },
             )
-            study_id = study.id
         logger.warning(
             "duplicate SOP instance %s from %s replaced (sha256 %s -> %s)",
             header.sop_uid,
@@ -276,9 +276,17 @@ class Ingestor:
         return IngestResult(IngestOutcome.REPLACED, study_id, instance_id, stored.path, digest)
 
     def _touch_study(
-        self, session: Session, header: InstanceHeader, calling_aet: str, source: str
-    ) -> Study:
-        """Create the study if new, lock it, merge the header in and mark it receiving."""
+        self,
+        session: Session,
+        header: InstanceHeader,
+        calling_aet: str,
+        source: str,
+        count_delta: int,
+    ) -> int:
+        """Create the study if new, lock it, merge the header in, mark it receiving.
+
+        Core statements only (this runs once per received instance). Returns the study's id.
+        """
         now = utcnow()
         session.execute(
             _insert(session, Study)
@@ -291,18 +299,33 @@ class Ingestor:
             )
             .on_conflict_do_nothing(index_elements=["study_instance_uid"])
         )
-        study = session.scalars(
-            select(Study).where(Study.study_instance_uid == header.study_uid).with_for_update()
+        fields = header.study_fields()
+        columns = [getattr(Study, name) for name in fields]
+        row = session.execute(
+            select(
+                Study.id,
+                Study.state,
+                Study.modalities,
+                Study.site,
+                Study.last_received_at,
+                *columns,
+            )
+            .where(Study.study_instance_uid == header.study_uid)
+            .with_for_update()
         ).one()
-        for attr, value in header.study_fields().items():
-            if value and not getattr(study, attr):
-                setattr(study, attr, value)
-        study.modalities = _merge_modalities(study.modalities, header.modality)
-        if not study.site:
-            study.site = calling_aet[:64]
-        study.last_received_at = max(study.last_received_at, now)
-        if study.state != StudyState.RECEIVING:
-            logger.info("study %s reopened: an instance arrived after completion", study.id)
+        values: dict[str, Any] = {
+            name: value for name, value in fields.items() if value and not getattr(row, name)
+        }
+        modalities = _merge_modalities(row.modalities, header.modality)
+        if modalities != row.modalities:
+            values["modalities"] = modalities
+        if not row.site:
+            values["site"] = calling_aet[:64]
+        values["last_received_at"] = max(row.last_received_at, now)
+        if count_delta:
+            values["instance_count"] = Study.instance_count + count_delta
+        if row.state != StudyState.RECEIVING:
+            logger.info("study %s reopened: an instance arrived after completion", row.id)
             record_event(
                 session,
                 EventCategory.INGEST,
@@ -311,11 +334,13 @@ class Ingestor:
                 source=source,
                 study_instance_uid=header.study_uid,
                 sop_instance_uid=header.sop_uid,
-                details={"previous_state": study.state},
+                details={"previous_state": row.state},
             )
-            study.state = StudyState.RECEIVING.value
-            study.completed_at = None
-        return study
+            values["state"] = StudyState.RECEIVING.value
+            values["completed_at"] = None
+            values["version"] = Study.version + 1
+        session.execute(update(Study).where(Study.id == row.id).values(**values))
+        return int(row.id)
 
     def _series_id(self, session: Session, header: InstanceHeader, study_id: int) -> int:
         session.execute(
