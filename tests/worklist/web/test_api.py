@@ -48,6 +48,7 @@ def test_worklist_order_filters_and_pages(db: Database, tmp_path: Path) -> None:
         assert uids("?modality=dx") == [p2]
         assert uids("?priority=P3&priority=P2") == expected[1:]
         assert uids("?status=reported") == [reported]
+        assert uids("?read_status=reported") == [reported]
         page1 = client.get("/api/v1/studies?page_size=4", headers=auth).json()
         page2 = client.get("/api/v1/studies?page_size=4&page=2", headers=auth).json()
         assert page1["has_next"] and not page2["has_next"]

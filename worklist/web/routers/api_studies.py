@@ -58,12 +58,14 @@ def list_studies(
     modality: str | None = None,
     priority: Annotated[list[Priority] | None, Query()] = None,
     status_: Annotated[list[ReadStatus] | None, Query(alias="status")] = None,
+    read_status: Annotated[list[ReadStatus] | None, Query(description="Same as status.")] = None,
     state: StudyState | None = None,
     page: Annotated[int, Query(ge=1, le=10000)] = 1,
     page_size: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> Response:
     """List studies in worklist order (priority class, closeness to target, arrival)."""
-    flt = make_filter(site, modality, priority, status_, state)
+    statuses = [*(status_ or ()), *(read_status or ())] or None
+    flt = make_filter(site, modality, priority, statuses, state)
     size = page_size or settings.web_page_size
 
     def compute() -> tuple[bytes, int]:
