@@ -142,10 +142,20 @@ class Gateway:
             logger.warning("no calling AE allow-list: associations from any AE title are accepted")
         if self.processes == 1:
             ctx = _context(self.gateway, self.worklist, self._db)
-            self._server = start_listener(self.gateway, ctx, port=self.gateway.port)
+            try:
+                self._server = start_listener(self.gateway, ctx, port=self.gateway.port)
+            except OSError as exc:
+                self._db.dispose()
+                raise GatewayError(
+                    f"cannot listen on {self.gateway.host}:{self.gateway.port}: {exc}"
+                ) from exc
             self._port = int(self._server.server_address[1])
         else:
-            self._start_children()
+            try:
+                self._start_children()
+            except BaseException:
+                self._db.dispose()
+                raise
         logger.info(
             "DICOM listener %s on %s:%d (%d process(es)), archive %s",
             self.gateway.ae_title,

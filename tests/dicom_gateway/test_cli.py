@@ -91,3 +91,23 @@ def test_gateway_command_serves_until_sigint(tmp_path: Path) -> None:
     assert proc.returncode == 0, out
     assert "SIGINT received" in out
     assert (tmp_path / "var" / "triage.db").exists()
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    from dicom_gateway.service import Gateway, GatewayError
+    from dicom_gateway.settings import GatewaySettings
+    from worklist.settings import WorklistSettings
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for processes in (1, 2):
+            gw = Gateway(
+                GatewaySettings(port=port, processes=processes),
+                WorklistSettings(data_dir=tmp_path / "var", min_free_bytes=0),
+            )
+            with pytest.raises(GatewayError, match="cannot"):
+                gw.start()
