@@ -25,10 +25,11 @@ from dicom_gateway.statuses import (
     status_name,
 )
 from worklist.archive import ArchiveFullError, InvalidUIDError
+from worklist.associations import close_association, open_association, record_refusal
 from worklist.db.engine import Database
 from worklist.events import EventCategory, record_event
 from worklist.header import UndecodableInstanceError, parse_instance
-from worklist.ingest import Ingestor, close_association, open_association, record_refusal
+from worklist.ingest import Ingestor
 
 __all__ = [
     "HandlerContext",

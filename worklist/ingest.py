@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -20,9 +19,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from worklist.archive import Archive, InvalidUIDError, StoredFile, sha256_hex, validate_uid
+from worklist.archive import Archive, StoredFile, sha256_hex
+from worklist.associations import close_association, open_association, record_refusal
 from worklist.db.engine import Database
-from worklist.db.schema import Association, Instance, Series, Study
+from worklist.db.schema import Instance, Series, Study
 from worklist.db.types import utcnow
 from worklist.domain import StudyState
 from worklist.events import EventCategory, record_event
@@ -360,111 +360,3 @@ class Ingestor:
         )
         assert series_id is not None
         return int(series_id)
-
-
-def open_association(
-    db: Database, association_id: str, *, calling_aet: str, called_aet: str, peer: str
-) -> None:
-    """Record an accepted association (before its first instance is recorded).
-
-    Parameters
-    ----------
-    db
-        The store.
-    association_id
-        A new UUID4 text.
-    calling_aet, called_aet
-        The AE titles.
-    peer
-        ``host:port`` of the sender.
-    """
-    with db.write() as session:
-        session.add(
-            Association(
-                id=association_id,
-                calling_aet=calling_aet[:16],
-                called_aet=called_aet[:16],
-                peer=peer[:64],
-                started_at=utcnow(),
-                outcome="open",
-            )
-        )
-
-
-def close_association(
-    db: Database, association_id: str, outcome: str, at: datetime | None = None
-) -> list[int]:
-    """Mark an association ended (released or aborted) if it is still open.
-
-    Parameters
-    ----------
-    db
-        The store.
-    association_id
-        Its row id.
-    outcome
-        ``released`` or ``aborted``.
-    at
-        When; default now.
-
-    Returns
-    -------
-    list of int
-        The ids of the studies it delivered instances of (to assemble now).
-    """
-    with db.write() as session:
-        session.execute(
-            update(Association)
-            .where(Association.id == association_id, Association.ended_at.is_(None))
-            .values(ended_at=at or utcnow(), outcome=outcome)
-        )
-        ids = session.scalars(
-            select(Instance.study_id).where(Instance.association_id == association_id).distinct()
-        )
-        return [int(i) for i in ids]
-
-
-def record_refusal(
-    db: Database,
-    *,
-    reason: str,
-    status: int,
-    calling_aet: str = "",
-    source: str = "",
-    study_uid: str = "",
-    sop_uid: str = "",
-) -> None:
-    """Record an ``instance.refused`` ingest event (for the site-status page).
-
-    Parameters
-    ----------
-    db
-        The store.
-    reason
-        Why, in words.
-    status
-        The DIMSE status returned to the sender.
-    calling_aet, source
-        Who sent it, from where.
-    study_uid, sop_uid
-        What it was, when known (values that are not valid UIDs are dropped).
-    """
-
-    def _safe(uid: str) -> str:
-        try:
-            return validate_uid(uid)
-        except InvalidUIDError:
-            return ""
-
-    with db.write() as session:
-        record_event(
-            session,
-            EventCategory.INGEST,
-            "instance.refused",
-            actor=calling_aet,
-            source=source,
-            study_instance_uid=_safe(study_uid),
-            sop_instance_uid=_safe(sop_uid),
-            outcome="failure",
-            details={"reason": reason, "status": status, "status_hex": f"0x{status:04X}"},
-        )
