@@ -97,7 +97,7 @@ def _refuse(
 ) -> int:
     calling = _calling(event.assoc)
     logger.warning(
-        "refused C-STORE of %s from %s (%s): %s -> 0x%04X %s",
+        "refused C-STORE of %r from %r (%s): %s -> 0x%04X %s",
         sop_uid or "?",
         calling,
         _peer(event.assoc),

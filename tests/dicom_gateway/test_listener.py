@@ -142,6 +142,14 @@ def test_bad_inputs_get_named_statuses_and_echo_still_works(
     assert raw_c_store(gw.port, mismatch, mismatch.SOPInstanceUID, ct) == DATASET_MISMATCH
     assert echoscu(gw.port).returncode == 0
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hostile_sop = make_dataset(study_uid=study_uid, sop_uid="../../etc", seed=5)
+        hostile_sop_path = write(hostile_sop, tmp_path / "hostile_sop.dcm")
+    rc, responses = storescu(gw.port, [hostile_sop_path])  # DCMTK sends it as it is
+    assert list(responses.values()) == ["Error: CannotUnderstand"]
+    assert echoscu(gw.port).returncode == 0
+
     expected = {
         truncated: CANNOT_UNDERSTAND,
         hostile_path: CANNOT_UNDERSTAND,
@@ -153,7 +161,7 @@ def test_bad_inputs_get_named_statuses_and_echo_still_works(
     assert CANNOT_UNDERSTAND == Status.CANNOT_UNDERSTAND == 0xC000
     assert DATASET_MISMATCH == 0xA900
     refused = _events(db, "instance.refused")
-    assert len(refused) == 5
+    assert len(refused) == 6
     assert all(e["reason"] for e in refused)
     assert not (tmp_path / "gw" / "etc").exists()
     with db.read() as s:
