@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,34 @@ def test_calling_ae_allow_list(gateway_factory: GatewayFactory, tmp_path: Path) 
     rc, responses = storescu(gw.port, [f], "-aet", "INTRUDER")
     assert rc != 0 and responses == {}
     assert wait_for(lambda: len(_events(db, "association.rejected")) == 2)
+
+
+@pytest.mark.postgres
+def test_two_listener_processes_on_postgresql(
+    gateway_factory: GatewayFactory, tmp_path: Path, postgres_url: str
+) -> None:
+    from tests.conftest import _fresh_postgres_db
+
+    url = _fresh_postgres_db(postgres_url)
+    gw, db, _wl = gateway_factory(processes=2, worklist={"database_url": url})
+    study_uid, files = make_study(tmp_path / "in", modality="CT", series=2, per_series=4)
+    halves = [files[0::2], files[1::2]]
+    with ThreadPoolExecutor(2) as pool:  # two associations at once, same study
+        outcomes = list(pool.map(lambda fs: storescu(gw.port, fs), halves))
+    assert all(rc == 0 and set(r.values()) == {"Success"} for rc, r in outcomes)
+
+    def assembled() -> bool:
+        with db.read() as s:
+            row = s.execute(
+                select(Study.state, Study.instance_count).where(
+                    Study.study_instance_uid == study_uid
+                )
+            ).first()
+        return row is not None and tuple(row) == ("queued", len(files))
+
+    assert wait_for(assembled)
+    with db.read() as s:
+        study = s.scalars(select(Study).where(Study.study_instance_uid == study_uid)).one()
+        assert study.instance_count == len(files)
+        assert len(s.scalars(select(Job).where(Job.study_id == study.id)).all()) == 1
+        assert len(s.scalars(select(Association)).all()) == 2
