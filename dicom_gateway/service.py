@@ -49,7 +49,10 @@ def _context(gateway: GatewaySettings, worklist: WorklistSettings, db: Database)
         min_free_bytes=worklist.min_free_bytes,
     )
     ingestor = Ingestor(
-        db, archive, replace_duplicates=gateway.duplicate_policy == DuplicatePolicy.REPLACE
+        db,
+        archive,
+        replace_duplicates=gateway.duplicate_policy == DuplicatePolicy.REPLACE,
+        group_commit=gateway.group_commit,
     )
     return HandlerContext(db=db, ingestor=ingestor, assembler=Assembler(db, gateway))
 
@@ -79,10 +82,9 @@ def _listener_process(
     parent = os.getppid()
     db = Database(worklist.effective_database_url, create=False)
     server = None
+    ctx = _context(gateway, worklist, db)
     try:
-        server = start_listener(
-            gateway, _context(gateway, worklist, db), port=port, reuse_port=True
-        )
+        server = start_listener(gateway, ctx, port=port, reuse_port=True)
         ready.put(("ok", os.getpid()))
         while not stop.poll(0.5):
             if os.getppid() != parent:
@@ -94,6 +96,7 @@ def _listener_process(
     finally:
         if server is not None:
             server.shutdown()
+        ctx.ingestor.close()
         db.dispose()
 
 
@@ -120,6 +123,7 @@ class Gateway:
         self._port = gateway.port
         self._db: Database | None = None
         self._server: Any = None
+        self._ctx: HandlerContext | None = None
         self._children: list[multiprocessing.process.BaseProcess] = []
         self._stop_children: Any = None
         self._stop_assembler = threading.Event()
@@ -141,10 +145,11 @@ class Gateway:
         else:
             logger.warning("no calling AE allow-list: associations from any AE title are accepted")
         if self.processes == 1:
-            ctx = _context(self.gateway, self.worklist, self._db)
+            self._ctx = ctx = _context(self.gateway, self.worklist, self._db)
             try:
                 self._server = start_listener(self.gateway, ctx, port=self.gateway.port)
             except OSError as exc:
+                ctx.ingestor.close()
                 self._db.dispose()
                 raise GatewayError(
                     f"cannot listen on {self.gateway.host}:{self.gateway.port}: {exc}"
@@ -235,6 +240,9 @@ class Gateway:
         if self._server is not None:
             self._server.shutdown()
             self._server = None
+        if self._ctx is not None:
+            self._ctx.ingestor.close()
+            self._ctx = None
         self._stop_listener_children()
         if self._assembler_thread is not None:
             self._assembler_thread.join(timeout=10)

@@ -39,6 +39,12 @@ class GatewaySettings(BaseSettings):
     dimse_timeout_s: float = Field(default=60.0, gt=0)
     network_timeout_s: float = Field(default=60.0, gt=0)
     duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP_FIRST
+    group_commit: bool = Field(
+        default=True,
+        description="Make concurrently received instances durable and record them together "
+        "(one archive sync and one transaction per batch); each is still answered only once "
+        "it is on disk and recorded.",
+    )
     idle_s: dict[str, float] = Field(
         default_factory=lambda: {"CR": 0.0, "DX": 0.0, "MG": 0.0, "CT": 5.0, "MR": 5.0},
         description="Per-modality idle time after release before a study is complete.",

@@ -26,6 +26,7 @@ from worklist.db.schema import Instance, Series, Study
 from worklist.db.types import utcnow
 from worklist.domain import StudyState
 from worklist.events import EventCategory, record_event
+from worklist.group_commit import GroupCommitter
 from worklist.header import InstanceHeader
 
 __all__ = [
@@ -85,12 +86,30 @@ class Ingestor:
     replace_duplicates
         The duplicate policy: ``False`` keeps the first copy of a SOP instance that arrives
         again with different bytes (and warns); ``True`` replaces it durably.
+    group_commit
+        Make new instances durable and record them together with those stored concurrently
+        by other threads (:class:`~worklist.group_commit.GroupCommitter`): one archive sync
+        and one transaction per batch. :meth:`store` still returns only once its instance is
+        durable and committed. Call :meth:`close` when done.
     """
 
-    def __init__(self, db: Database, archive: Archive, *, replace_duplicates: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        archive: Archive,
+        *,
+        replace_duplicates: bool = False,
+        group_commit: bool = False,
+    ) -> None:
         self.db = db
         self.archive = archive
         self.replace_duplicates = replace_duplicates
+        self.group = GroupCommitter(db, archive) if group_commit else None
+
+    def close(self) -> None:
+        """Stop the group-commit thread, if any (after the last :meth:`store` returned)."""
+        if self.group is not None:
+            self.group.close()
 
     def _used_bytes(self) -> int | None:
         if self.archive.quota_bytes is None:
@@ -149,29 +168,18 @@ class Ingestor:
                 ).first()
             if existing is None:
                 self.archive.check_space(len(data), self._used_bytes())
-                stored = self.archive.write(relative, data, digest)
-                with self.db.write() as session:
-                    study_id = self._touch_study(session, header, calling_aet, source, 1)
-                    series_id = self._series_id(session, header, study_id)
-                    instance_id = session.execute(
-                        insert(Instance)
-                        .values(
-                            study_id=study_id,
-                            series_id=series_id,
-                            sop_instance_uid=header.sop_uid,
-                            sop_class_uid=header.sop_class_uid,
-                            transfer_syntax_uid=header.transfer_syntax_uid,
-                            instance_number=header.instance_number,
-                            view_position=header.view_position,
-                            path=stored.path,
-                            size_bytes=stored.size_bytes,
-                            sha256=stored.sha256,
-                            association_id=association_id,
-                            calling_aet=calling_aet[:16],
-                            received_at=utcnow(),
-                        )
-                        .returning(Instance.id)
-                    ).scalar_one()
+                stored = self.archive.write(relative, data, digest, sync=self.group is None)
+
+                def record(session: Session) -> tuple[int, int]:
+                    return self._record_new(
+                        session, header, stored, association_id, calling_aet, source
+                    )
+
+                if self.group is None:
+                    with self.db.write() as session:
+                        study_id, instance_id = record(session)
+                else:  # the file is made durable, then recorded, with concurrent ones
+                    study_id, instance_id = self.group.submit(stored.path, record)
                 return IngestResult(
                     IngestOutcome.STORED, study_id, instance_id, stored.path, digest
                 )
@@ -209,6 +217,39 @@ class Ingestor:
                     },
                 )
             return IngestResult(outcome, study_id, instance_id, old_path, old_sha)
+
+    def _record_new(
+        self,
+        session: Session,
+        header: InstanceHeader,
+        stored: StoredFile,
+        association_id: str | None,
+        calling_aet: str,
+        source: str,
+    ) -> tuple[int, int]:
+        """Record a new instance (its study and series too); return the study and row ids."""
+        study_id = self._touch_study(session, header, calling_aet, source, 1)
+        series_id = self._series_id(session, header, study_id)
+        instance_id = session.execute(
+            insert(Instance)
+            .values(
+                study_id=study_id,
+                series_id=series_id,
+                sop_instance_uid=header.sop_uid,
+                sop_class_uid=header.sop_class_uid,
+                transfer_syntax_uid=header.transfer_syntax_uid,
+                instance_number=header.instance_number,
+                view_position=header.view_position,
+                path=stored.path,
+                size_bytes=stored.size_bytes,
+                sha256=stored.sha256,
+                association_id=association_id,
+                calling_aet=calling_aet[:16],
+                received_at=utcnow(),
+            )
+            .returning(Instance.id)
+        ).scalar_one()
+        return study_id, int(instance_id)
 
     def _replace(
         self,
