@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
@@ -41,6 +43,20 @@ def archive(tmp_path: Path) -> Archive:
     return Archive(tmp_path / "archive")
 
 
+@pytest.fixture(params=[False, True], ids=["per-instance-commit", "group-commit"])
+def new_ingestor(request: pytest.FixtureRequest) -> Iterator[Callable[..., Ingestor]]:
+    """Build Ingestors with and without group commit: the semantics must be the same."""
+    made: list[Ingestor] = []
+
+    def make(db: Database, archive: Archive, **kw: Any) -> Ingestor:
+        made.append(Ingestor(db, archive, group_commit=request.param, **kw))
+        return made[-1]
+
+    yield make
+    for ingestor in made:
+        ingestor.close()
+
+
 def test_parse_reads_header_fields_and_referral_priority() -> None:
     ds = make_dataset(study_uid=generate_uid(), modality="DX")
     item = Dataset()
@@ -74,8 +90,10 @@ def test_parse_refuses_truncated_and_missing_uid() -> None:
             parse_instance(data)
 
 
-def test_store_records_study_series_instance(db: Database, archive: Archive) -> None:
-    ingestor = Ingestor(db, archive)
+def test_store_records_study_series_instance(
+    db: Database, archive: Archive, new_ingestor: Callable[..., Ingestor]
+) -> None:
+    ingestor = new_ingestor(db, archive)
     study_uid = generate_uid()
     open_association(db, "a1", calling_aet="CDC_A", called_aet="ICS", peer="127.0.0.1:1")
     ds1 = make_dataset(study_uid=study_uid, modality="CT", series_number=1)
@@ -108,8 +126,10 @@ def test_store_records_study_series_instance(db: Database, archive: Archive) -> 
         assert assoc is not None and assoc.outcome == "released" and assoc.ended_at is not None
 
 
-def test_duplicates_identical_and_keep_first(db: Database, archive: Archive) -> None:
-    ingestor = Ingestor(db, archive, replace_duplicates=False)
+def test_duplicates_identical_and_keep_first(
+    db: Database, archive: Archive, new_ingestor: Callable[..., Ingestor]
+) -> None:
+    ingestor = new_ingestor(db, archive, replace_duplicates=False)
     ds = make_dataset(study_uid=generate_uid())
     first, data = store(ingestor, ds, calling_aet="A")
     again, _ = store(ingestor, ds, calling_aet="A")
@@ -125,8 +145,10 @@ def test_duplicates_identical_and_keep_first(db: Database, archive: Archive) -> 
         assert sorted(e.details["policy_outcome"] for e in events) == ["identical", "kept_first"]
 
 
-def test_duplicate_replace_policy(db: Database, archive: Archive) -> None:
-    ingestor = Ingestor(db, archive, replace_duplicates=True)
+def test_duplicate_replace_policy(
+    db: Database, archive: Archive, new_ingestor: Callable[..., Ingestor]
+) -> None:
+    ingestor = new_ingestor(db, archive, replace_duplicates=True)
     ds = make_dataset(study_uid=generate_uid())
     first, _ = store(ingestor, ds)
     ds.PatientID = "CORRECTED"
@@ -142,8 +164,10 @@ def test_duplicate_replace_policy(db: Database, archive: Archive) -> None:
         assert event.details["policy_outcome"] == "replaced"
 
 
-def test_instance_after_completion_reopens(db: Database, archive: Archive) -> None:
-    ingestor = Ingestor(db, archive)
+def test_instance_after_completion_reopens(
+    db: Database, archive: Archive, new_ingestor: Callable[..., Ingestor]
+) -> None:
+    ingestor = new_ingestor(db, archive)
     study_uid = generate_uid()
     r, _ = store(ingestor, make_dataset(study_uid=study_uid))
     with db.write() as s:
@@ -158,9 +182,11 @@ def test_instance_after_completion_reopens(db: Database, archive: Archive) -> No
         assert s.scalars(select(Event).where(Event.action == "study.reopened")).one()
 
 
-def test_quota_refuses_and_records_nothing(db: Database, tmp_path: Path) -> None:
+def test_quota_refuses_and_records_nothing(
+    db: Database, tmp_path: Path, new_ingestor: Callable[..., Ingestor]
+) -> None:
     archive = Archive(tmp_path / "q", quota_bytes=3000)
-    ingestor = Ingestor(db, archive)
+    ingestor = new_ingestor(db, archive)
     store(ingestor, make_dataset(study_uid=generate_uid(), size=16))
     with pytest.raises(ArchiveFullError):
         store(ingestor, make_dataset(study_uid=generate_uid(), size=32))
