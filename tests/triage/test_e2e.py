@@ -73,8 +73,8 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
         start_new_session=True,
     )
     try:
-        wait_for_port(dicom_port, 60)
-        wait_for_port(http_port, 60)
+        wait_for_port(dicom_port, 120)
+        wait_for_port(http_port, 120)
         yield {"dicom_port": dicom_port, "http_port": http_port, "token": token, "dir": tmp_path}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.context
+import multiprocessing.process
+import os
+import signal
 import threading
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Annotated
 
@@ -31,11 +36,39 @@ logger = logging.getLogger(__name__)
 _WORKER_RESTART_S = 5.0
 
 
-def _worker_process(config: AppConfig, stop: threading.Event) -> None:
+def _worker_process(config: AppConfig, stop_reader: Connection) -> None:
+    """Body of the worker child: run until the parent closes its end of the pipe, or dies.
+
+    The parent handles SIGTERM and Ctrl-C, also when they reach the whole process group, so the
+    child ignores them and stops between jobs (a job cut short would only be retried anyway).
+    """
     from triage.cli.app import setup_logging
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     setup_logging(config.triage.log_level)
+    stop = threading.Event()
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop_reader.poll(0.5):
+            if os.getppid() != parent:
+                logger.warning("parent process gone; worker stopping")
+                break
+        stop.set()
+
+    threading.Thread(target=watch, name="stop-watcher", daemon=True).start()
     run_worker(config, stop)
+
+
+def _start_worker(
+    mp: multiprocessing.context.SpawnContext, config: AppConfig
+) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+    stop_reader, stop_writer = mp.Pipe(duplex=False)
+    worker = mp.Process(target=_worker_process, args=(config, stop_reader), name="worker")
+    worker.start()
+    stop_reader.close()  # only the child holds the read end; closing ours lets it see EOF
+    return worker, stop_writer
 
 
 @app.command("serve")
@@ -62,10 +95,6 @@ def serve(
     Database(config.worklist.effective_database_url).dispose()
 
     mp = multiprocessing.get_context("spawn")
-    worker_stop = mp.Event()
-    worker = mp.Process(
-        target=_worker_process, args=(config, worker_stop), name="worker", daemon=False
-    )
     gateway = Gateway(config.gateway, config.worklist)
     web_ready = threading.Event()
     web = threading.Thread(
@@ -75,11 +104,11 @@ def serve(
         name="web",
         daemon=True,
     )
-    worker.start()
+    worker, worker_stop = _start_worker(mp, config)
     restart_at: float | None = None
     try:
-        gateway.start()
         web.start()
+        gateway.start()
         if web_ready.wait(60):
             logger.info(
                 "serving: DICOM %s@%s:%d, web http://%s:%d, data %s",
@@ -103,17 +132,15 @@ def serve(
                     )
                 elif now >= restart_at:
                     restart_at = None
-                    worker = mp.Process(
-                        target=_worker_process, args=(config, worker_stop), name="worker"
-                    )
-                    worker.start()
+                    worker_stop.close()
+                    worker, worker_stop = _start_worker(mp, config)
             if not web.is_alive():
                 logger.error("the web app stopped; shutting down")
                 break
     finally:
         stop.set()
         gateway.stop()
-        worker_stop.set()
+        worker_stop.close()  # EOF: the worker finishes the jobs in hand and stops
         worker.join(timeout=30)
         if worker.is_alive():
             worker.terminate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,9 @@ __all__ = ["Database", "make_engine", "migrate"]
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# Alembic's command API works through module-level proxies: one migration at a time per process.
+_MIGRATE_LOCK = threading.Lock()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -84,7 +88,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         Target revision; ``"head"`` is the newest.
     """
     cfg = _alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    with _MIGRATE_LOCK, engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
