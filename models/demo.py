@@ -82,6 +82,8 @@ class DemoTrainingConfig:
     map_weight
         Weight of the heatmap loss: the heatmap is also trained to show where each finding was
         drawn (the phantoms' masks, at the heatmap's size), besides the image labels.
+    map_pos_weight
+        Weight of the finding cells in the heatmap loss (they are rare).
     threads
         torch intra-op threads.
     workers
@@ -98,6 +100,7 @@ class DemoTrainingConfig:
     learning_rate: float = 3e-3
     input_size: int = 128
     map_weight: float = 1.0
+    map_pos_weight: float = 20.0
     threads: int = 2
     workers: int = 2
 
@@ -236,14 +239,19 @@ def _auroc(labels: NDArray[np.float32], scores: NDArray[np.float32]) -> dict[str
 
 
 def _youden_thresholds(labels: NDArray[np.float32], probs: NDArray[np.float32]) -> dict[str, float]:
-    """Pick each label's threshold at the maximum of Youden's J on the validation set."""
+    """Pick each label's threshold at the maximum of Youden's J on the validation set.
+
+    The threshold is put halfway between the lowest score kept and the next score below it,
+    not on a validation score itself, so that it does not sit on the edge of the positives.
+    """
     from sklearn.metrics import roc_curve
 
     out = {}
     for i, name in enumerate(FINDINGS):
         fpr, tpr, thr = roc_curve(labels[:, i], probs[:, i])
         j = int(np.argmax(tpr - fpr))
-        out[name] = float(np.clip(thr[j], 0.01, 0.99))
+        below = float(thr[j + 1]) if j + 1 < len(thr) else 0.0
+        out[name] = float(np.clip((float(thr[j]) + below) / 2.0, 0.01, 0.99))
     return out
 
 
@@ -310,7 +318,8 @@ def train_demo(config: DemoTrainingConfig, report: Report | None = None) -> Path
     training_data = (
         f"{config.n_train} synthetic chest radiograph phantoms from models.phantoms (set seed "
         f"{config.seed}, matrix 160..448, DX and CR, MONOCHROME1 and MONOCHROME2, findings drawn "
-        f"independently with p=0.3); {config.epochs} epochs, batch {config.batch_size}, AdamW; "
+        f"independently with p=0.3); labels per image plus the phantoms' finding masks as targets "
+        f"of the heatmap; {config.epochs} epochs, batch {config.batch_size}, AdamW; "
         "reproduce with: triage models train-demo --out models/bundled"
     )
     card = demo_card(

@@ -21,9 +21,12 @@ if TYPE_CHECKING:
     from models.demo import DemoTrainingConfig
     from models.demo_data import PhantomSet
 
-__all__ = ["export_demo", "fit", "predict_onnx"]
+__all__ = ["PARITY_TOLERANCE", "export_demo", "fit", "predict_onnx"]
 
 logger = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-3
+"""Largest absolute difference between PyTorch and ONNX Runtime accepted at export."""
 
 
 def fit(
@@ -62,6 +65,10 @@ def fit(
         optimiser, max_lr=config.learning_rate, total_steps=steps, pct_start=0.2
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    # finding cells are rare (a nodule covers a few of 256): weight them up, or the heatmap
+    # learns to say "nothing here" everywhere and small findings are never learned
+    weight = torch.full((train.maps.shape[1], 1, 1), config.map_pos_weight)
+    map_loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
     shuffle = torch.Generator().manual_seed(config.seed)
     for epoch in range(config.epochs):
         started = time.monotonic()
@@ -72,7 +79,7 @@ def fit(
             idx = order[i : i + config.batch_size]
             logits, heatmap = net(x[idx])
             # image labels, plus where the phantom drew each finding (the heatmap's target)
-            loss = loss_fn(logits, y[idx]) + config.map_weight * loss_fn(heatmap, where[idx])
+            loss = loss_fn(logits, y[idx]) + config.map_weight * map_loss_fn(heatmap, where[idx])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -131,8 +138,16 @@ def export_demo(
     from models.export import export_to_onnx
 
     net.eval()
+    # Heatmap logits reach tens in magnitude on the random inputs of the parity check; float32
+    # sums of that size differ between runtimes by ~1e-5 relative, hence 1e-3 absolute here.
     result = export_to_onnx(
-        net, path, (1, input_size, input_size), "image", ("logits", "heatmap"), seed=1
+        net,
+        path,
+        (1, input_size, input_size),
+        "image",
+        ("logits", "heatmap"),
+        tolerance=PARITY_TOLERANCE,
+        seed=1,
     )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(["logits", "heatmap"], {"image": sample})

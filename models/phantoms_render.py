@@ -288,12 +288,12 @@ def render_chest(
             r_c = _pick_point(rng, lung_core & ~masks.get("pleural_effusion", lung_core & False))
             if r_c is None:
                 break
-            radius = rng.uniform(0.035, 0.11)
+            radius = rng.uniform(0.05, 0.12)
             theta = np.arctan2(y - y[r_c[0], 0], x - x[0, r_c[1]])
             lobul = 1.0 + 0.12 * np.sin(5 * theta + rng.uniform(0, 6.3)) * (radius > 0.08)
             d2 = ((x - x[0, r_c[1]]) ** 2 + (y - y[r_c[0], 0]) ** 2) / (radius * lobul) ** 2
             profile = np.sqrt(np.clip(1.0 - d2, 0.0, 1.0))
-            extra += (0.3 + 1.6 * radius) * profile
+            extra += (0.45 + 1.5 * radius) * profile
             nodule_mask |= profile > 0
             nodules.append([r_c[0], r_c[1], radius / px])
         masks["nodule_mass"] = nodule_mask
