@@ -4,7 +4,8 @@ The same N synthetic 512 x 512 16-bit CT instances (about 0.5 MB each) are sent 
 with 4 parallel ``storescu`` processes (``TCP_NODELAY=1`` in their environment) to
 
 * **ours**: ``python -m triage gateway`` (several listener processes on one port, SQLite
-  store; every instance fsynced and recorded before Success), a fresh data directory per run;
+  store; every instance durable on disk and recorded before Success; group commit on unless
+  ``--no-group-commit``), a fresh data directory per run;
 * **dcmtk**: ``storescp --fork`` writing each instance to disk (no fsync).
 
 It prints instances per second for each, and the ratio ours/DCMTK (goal: at least 1.0).
@@ -107,7 +108,9 @@ def send(port: int, files: list[Path], senders: int) -> float:
     return elapsed
 
 
-def run_ours(files: list[Path], senders: int, work: Path, processes: int) -> float:
+def run_ours(
+    files: list[Path], senders: int, work: Path, processes: int, group_commit: bool = True
+) -> float:
     data = work / f"ours-{senders}"
     port = _free_port()
     log = (work / f"ours-{senders}.log").open("wb")
@@ -130,7 +133,11 @@ def run_ours(files: list[Path], senders: int, work: Path, processes: int) -> flo
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env=dict(os.environ, TRIAGE_WORKLIST_MIN_FREE_BYTES="0"),
+        env=dict(
+            os.environ,
+            TRIAGE_WORKLIST_MIN_FREE_BYTES="0",
+            TRIAGE_GATEWAY_GROUP_COMMIT="true" if group_commit else "false",
+        ),
     )
     try:
         _wait_port(port)
@@ -179,6 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--processes", type=int, default=0, help="our listener processes (0: cores)"
     )
+    parser.add_argument(
+        "--group-commit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="our group commit (one sync + one transaction per batch of concurrent instances)",
+    )
     parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     for tool in ("storescu", "storescp"):
@@ -189,10 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = make_instances(work / "in", args.n)
     size_mb = sum(f.stat().st_size for f in files) / 1e6
     print(f"{args.n} CT instances 512x512x16 bit ({size_mb:.0f} MB), cores: {os.cpu_count()}")
+    print(f"group commit: {'on' if args.group_commit else 'off'}")
     print(f"{'senders':>7} {'ours inst/s':>12} {'dcmtk inst/s':>13} {'ours/dcmtk':>11}")
     for senders in args.senders:
         dcmtk = args.n / run_dcmtk(files, senders, work)
-        ours = args.n / run_ours(files, senders, work, args.processes)
+        ours = args.n / run_ours(files, senders, work, args.processes, args.group_commit)
         print(f"{senders:>7} {ours:>12.1f} {dcmtk:>13.1f} {ours / dcmtk:>11.2f}")
     shutil.rmtree(work / "in")
     return 0

@@ -18,7 +18,7 @@ from worklist.db.schema import Association, Instance
 from worklist.db.types import utcnow
 from worklist.events import EventCategory, record_event
 
-__all__ = ["close_association", "open_association", "record_refusal"]
+__all__ = ["close_association", "open_association", "record_duplicate", "record_refusal"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,4 +128,58 @@ def record_refusal(
             sop_instance_uid=_safe(sop_uid),
             outcome="failure",
             details={"reason": reason, "status": status, "status_hex": f"0x{status:04X}"},
+        )
+
+
+def record_duplicate(
+    db: Database,
+    *,
+    study_uid: str,
+    sop_uid: str,
+    policy_outcome: str,
+    stored_sha256: str,
+    received_sha256: str,
+    calling_aet: str = "",
+    source: str = "",
+) -> None:
+    """Log and record an ``instance.duplicate`` event (identical, or the first copy kept).
+
+    Parameters
+    ----------
+    db
+        The store.
+    study_uid, sop_uid
+        The instance (validated UIDs).
+    policy_outcome
+        ``identical`` (same bytes: info) or ``kept_first`` (different bytes: warning).
+    stored_sha256, received_sha256
+        The checksums of the kept copy and of the one received.
+    calling_aet, source
+        Who sent it, from where.
+    """
+    identical = policy_outcome == "identical"
+    logger.log(
+        logging.INFO if identical else logging.WARNING,
+        "duplicate SOP instance %s from %s: %s (stored sha256 %s, received %s)",
+        sop_uid,
+        calling_aet,
+        policy_outcome,
+        stored_sha256[:12],
+        received_sha256[:12],
+    )
+    with db.write() as session:
+        record_event(
+            session,
+            EventCategory.INGEST,
+            "instance.duplicate",
+            actor=calling_aet,
+            source=source,
+            study_instance_uid=study_uid,
+            sop_instance_uid=sop_uid,
+            outcome="success" if identical else "warning",
+            details={
+                "policy_outcome": policy_outcome,
+                "stored_sha256": stored_sha256,
+                "received_sha256": received_sha256,
+            },
         )

@@ -137,6 +137,15 @@ class GroupCommitter:
 
     def _flush(self, batch: list[_Pending[object]]) -> None:
         self.archive.make_durable([item.path for item in batch])
+        if len(batch) == 1:  # alone: its own transaction, no SAVEPOINT needed
+            item = batch[0]
+            try:
+                with self.db.write() as session:
+                    item.result = item.record(session)
+            except Exception as exc:
+                item.error = exc
+            self.batches += 1
+            return
         with self.db.write() as session:
             for item in batch:
                 try:

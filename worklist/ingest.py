@@ -3,8 +3,9 @@
 :class:`Ingestor` is what every receiver (the DICOM listener, later STOW-RS) calls with the bytes
 of one instance and its parsed :class:`~worklist.header.InstanceHeader`. It writes the file
 durably to the :class:`~worklist.archive.Archive`, then records it in one short write
-transaction, so that when :meth:`Ingestor.store` returns both are durable. Duplicates follow
-the duplicate policy (keep the first, or replace) and are logged in the event table.
+transaction, so that when :meth:`Ingestor.store` returns both are durable (with group commit,
+concurrent instances share the sync and the transaction: :mod:`worklist.group_commit`).
+Duplicates follow the duplicate policy (keep the first, or replace) and are logged as events.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from worklist.archive import Archive, StoredFile, sha256_hex
-from worklist.associations import close_association, open_association, record_refusal
+from worklist.associations import (
+    close_association,
+    open_association,
+    record_duplicate,
+    record_refusal,
+)
 from worklist.db.engine import Database
 from worklist.db.schema import Instance, Series, Study
 from worklist.db.types import utcnow
@@ -190,32 +196,16 @@ class Ingestor:
                 outcome = IngestOutcome.KEPT_FIRST
             else:
                 return self._replace(data, header, digest, existing, association_id, calling_aet)
-            level = logging.INFO if outcome is IngestOutcome.IDENTICAL else logging.WARNING
-            logger.log(
-                level,
-                "duplicate SOP instance %s from %s: %s (stored sha256 %s, received %s)",
-                header.sop_uid,
-                calling_aet,
-                outcome.value,
-                old_sha[:12],
-                digest[:12],
+            record_duplicate(
+                self.db,
+                study_uid=header.study_uid,
+                sop_uid=header.sop_uid,
+                policy_outcome=outcome.value,
+                stored_sha256=old_sha,
+                received_sha256=digest,
+                calling_aet=calling_aet,
+                source=source,
             )
-            with self.db.write() as session:
-                record_event(
-                    session,
-                    EventCategory.INGEST,
-                    "instance.duplicate",
-                    actor=calling_aet,
-                    source=source,
-                    study_instance_uid=header.study_uid,
-                    sop_instance_uid=header.sop_uid,
-                    outcome="success" if outcome is IngestOutcome.IDENTICAL else "warning",
-                    details={
-                        "policy_outcome": outcome.value,
-                        "stored_sha256": old_sha,
-                        "received_sha256": digest,
-                    },
-                )
             return IngestResult(outcome, study_id, instance_id, old_path, old_sha)
 
     def _record_new(
