@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch  # the [train] extra, which `make test` installs
 
 from models.card import load_card
 from models.errors import ExportError
 from models.registry import ModelRegistry
 from models.settings import ModelsSettings
 from triage.cli import main
-
-torch = pytest.importorskip("torch", reason="export needs the [train] extra (torch, monai)")
 
 pytestmark = pytest.mark.slow
 

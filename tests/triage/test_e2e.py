@@ -111,11 +111,14 @@ def test_pneumothorax_study_is_p1_and_listed_first(served: dict[str, Any]) -> No
             check=True,
             timeout=60,
         )
-    client = httpx.Client(
+    with httpx.Client(
         base_url=f"http://127.0.0.1:{served['http_port']}",
         headers={"Authorization": f"Bearer {served['token']}"},
-    )
-    uids = {name: uid for name, _, uid in files}
+    ) as client:
+        _check_triage(client, {name: uid for name, _, uid in files}, served["dir"])
+
+
+def _check_triage(client: httpx.Client, uids: dict[str, str], tmp: Path) -> None:
     deadline = time.monotonic() + 90
     items: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -128,7 +131,7 @@ def test_pneumothorax_study_is_p1_and_listed_first(served: dict[str, Any]) -> No
             break
         time.sleep(0.2)
     else:
-        log = (served["dir"] / "serve.log").read_text()
+        log = (tmp / "serve.log").read_text()
         pytest.fail(f"studies not triaged in time: {items}\n{log[-4000:]}")
     by_uid = {i["study_instance_uid"]: i for i in items}
     ptx, normal = by_uid[uids["ptx"]], by_uid[uids["normal"]]

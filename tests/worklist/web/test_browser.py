@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from tests.worklist.web.support import PASSWORD, add_users, live_server, make_app, seed_study
@@ -23,10 +21,7 @@ ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None,
-    reason="Chromium is not installed (scripts/install-system-deps.sh)",
-)
+# No skip when Chromium is missing: `make test` installs it, and a missing browser is a failure.
 
 
 def test_radiologist_reads_p1_first(sqlite_db: Database, tmp_path: Path) -> None:
