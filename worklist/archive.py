@@ -4,7 +4,9 @@ A file's path is derived from the Study, Series and SOP Instance UIDs, each vali
 (``^[0-9]+(\\.[0-9]+)*$``, at most 64 characters), so a hostile UID such as ``../../etc`` can
 never leave the archive root. A write goes to a temporary file in the destination directory,
 is fsynced, renamed into place, and the directory is fsynced, so after :meth:`Archive.write`
-returns the file survives a crash or a power cut.
+returns the file survives a crash or a power cut. Group commit writes with ``sync=False`` and
+then makes a whole batch durable at once with :meth:`Archive.make_durable` (one ``syncfs`` on
+Linux; per-file and per-directory fsync elsewhere) before any of it is recorded.
 
 Concurrent writers of the same SOP instance (several listener processes) are serialised by
 :meth:`Archive.lock`, an ``flock`` on one of 256 striped lock files under ``.locks/``.

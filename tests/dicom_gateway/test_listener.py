@@ -279,3 +279,32 @@ def test_two_listener_processes_on_postgresql(
         assert study.instance_count == len(files)
         assert len(s.scalars(select(Job).where(Job.study_id == study.id)).all()) == 1
         assert len(s.scalars(select(Association)).all()) == 2
+
+
+@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "per-instance"])
+def test_concurrent_associations_one_listener(
+    gateway_factory: GatewayFactory, tmp_path: Path, group_commit: bool
+) -> None:
+    """Four associations at once into one listener process: every instance stored and recorded.
+
+    With group commit the instances of concurrent associations share syncs and transactions;
+    the outcome (one study, every instance, its file on disk) must be the same as without.
+    """
+    gw, db, wl = gateway_factory(group_commit=group_commit)
+    study_uid, files = make_study(tmp_path / "in", modality="CT", series=2, per_series=8)
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda fs: storescu(gw.port, fs), [files[i::4] for i in range(4)]))
+    assert all(rc == 0 and set(r.values()) == {"Success"} for rc, r in outcomes)
+    assert sum(len(r) for _rc, r in outcomes) == len(files)
+    with db.read() as s:
+        study = s.scalars(select(Study).where(Study.study_instance_uid == study_uid)).one()
+        assert study.instance_count == len(files)
+        rows = [(i.path, i.sha256) for i in s.scalars(select(Instance))]
+    assert len(rows) == len(files)
+    for path, sha256 in rows:
+        data = (wl.effective_archive_dir / path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == sha256
+    group = gw._ctx.ingestor.group if gw._ctx is not None else None
+    assert (group is not None) == group_commit
+    if group is not None:
+        assert 1 <= group.batches <= len(files)
