@@ -33,12 +33,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from models.card import ModelCard
 from models.errors import TriageError
+from triage.rulefile import read_rule_file, validate_rules
 
 __all__ = [
     "DEFAULT_ROUTING_FILE",
@@ -189,14 +189,7 @@ def parse_routing(data: Any, source: str = "<routing>") -> RoutingRules:
     RoutingError
         If the data does not follow the schema; the message names the field.
     """
-    try:
-        return _ADAPTER.validate_python(data)
-    except ValidationError as exc:
-        lines = [
-            f"routing {source}: {'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise RoutingError("\n".join(lines)) from exc
+    return validate_rules(_ADAPTER, data, source, "routing", RoutingError)
 
 
 def load_routing(path: Path | None = None) -> RoutingRules:
@@ -218,12 +211,7 @@ def load_routing(path: Path | None = None) -> RoutingRules:
         If the file cannot be read, is not YAML or is not valid.
     """
     path = path or DEFAULT_ROUTING_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RoutingError(f"routing {path}: cannot be read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise RoutingError(f"routing {path}: not valid YAML: {exc}") from exc
+    data = read_rule_file(path, "routing", RoutingError)
     return parse_routing(data, str(path))
 
 

@@ -14,11 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 
 from models.errors import TriageError
+from triage.rulefile import read_rule_file, validate_rules
 from worklist.domain import Priority
 
 __all__ = [
@@ -172,16 +172,7 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     PolicyError
         If the data is not a valid policy; the message names the field.
     """
-    try:
-        return _ADAPTER.validate_python(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(file)"
-            lines.append(
-                f"policy {source}: {where}: {str(err['msg']).removeprefix('Value error, ')}"
-            )
-        raise PolicyError("\n".join(lines)) from exc
+    return validate_rules(_ADAPTER, data, source, "policy", PolicyError)
 
 
 def load_policy(path: Path | None = None) -> Policy:
@@ -203,10 +194,5 @@ def load_policy(path: Path | None = None) -> Policy:
         If the file cannot be read, is not YAML or is not valid.
     """
     path = path or DEFAULT_POLICY_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"policy {path}: cannot be read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"policy {path}: not valid YAML: {exc}") from exc
+    data = read_rule_file(path, "policy", PolicyError)
     return parse_policy(data, str(path))
