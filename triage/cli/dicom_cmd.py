@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections import Counter
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -18,7 +15,7 @@ from rich.table import Table
 from dicom_gateway.scu import ScuError, SendResult, collect_files, echo, send_files
 from dicom_gateway.service import run_gateway
 from dicom_gateway.statuses import SUCCESS
-from triage.cli.app import app, config_from
+from triage.cli.app import app, config_from, stop_on_signals
 
 __all__ = ["echo_cmd", "gateway_cmd", "send_cmd"]
 
@@ -140,13 +137,6 @@ def gateway_cmd(
         gateway={"host": host, "port": port, "processes": processes, "ae_title": ae_title},
         worklist={"data_dir": data_dir},
     )
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        logger.info("%s received: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = stop_on_signals()
     run_gateway(config.gateway, config.worklist, stop)
     return 0

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from types import FrameType
 from typing import Annotated
 
 import typer
 
-from triage.cli.app import app, config_from
+from triage.cli.app import app, config_from, stop_on_signals
 from worklist.web.app import run_web
 
 __all__ = ["web"]
@@ -30,14 +27,7 @@ def web(
 ) -> None:
     """Serve the web app (worklist, study, site status, admin pages and /api/v1)."""
     config = config_from(ctx)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal %d: stopping the web app", signum)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
+    stop = stop_on_signals()
     run_web(
         config.worklist,
         config.models,
