@@ -41,6 +41,7 @@ T = TypeVar("T")
 class _Pending(Generic[T]):
     path: str
     record: Callable[[Session], T]
+    key: str = ""
     done: threading.Event = field(default_factory=threading.Event)
     result: T | None = None
     error: BaseException | None = None
@@ -70,7 +71,7 @@ class GroupCommitter:
         self.batches = 0
         """How many batches were flushed (for tests and logs)."""
 
-    def submit(self, path: str, record: Callable[[Session], T]) -> T:
+    def submit(self, path: str, record: Callable[[Session], T], *, key: str = "") -> T:
         """Wait until ``path`` is durable and ``record`` is committed; return its result.
 
         Parameters
@@ -80,6 +81,10 @@ class GroupCommitter:
         record
             Writes the instance's rows in the given session (inside a SAVEPOINT); it must not
             commit. Its return value is returned here once committed.
+        key
+            The batch's records run in the order of their keys; pass what they lock
+            (``STUDY_UID/SERIES_UID``) so that concurrent batches (several processes on
+            PostgreSQL) take their row locks in the same order and cannot deadlock.
 
         Returns
         -------
@@ -92,7 +97,7 @@ class GroupCommitter:
             What ``record`` raised (only this instance is rolled back), or the sync or commit
             error of the whole batch.
         """
-        item: _Pending[T] = _Pending(path, record)
+        item: _Pending[T] = _Pending(path, record, key)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
@@ -147,7 +152,7 @@ class GroupCommitter:
             self.batches += 1
             return
         with self.db.write() as session:
-            for item in batch:
+            for item in sorted(batch, key=lambda pending: pending.key):
                 try:
                     with session.begin_nested():
                         item.result = item.record(session)

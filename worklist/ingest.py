@@ -185,7 +185,8 @@ class Ingestor:
                     with self.db.write() as session:
                         study_id, instance_id = record(session)
                 else:  # the file is made durable, then recorded, with concurrent ones
-                    study_id, instance_id = self.group.submit(stored.path, record)
+                    key = f"{header.study_uid}/{header.series_uid}"  # lock order
+                    study_id, instance_id = self.group.submit(stored.path, record, key=key)
                 return IngestResult(
                     IngestOutcome.STORED, study_id, instance_id, stored.path, digest
                 )
@@ -319,20 +320,9 @@ class Ingestor:
         Core statements only (this runs once per received instance). Returns the study's id.
         """
         now = utcnow()
-        session.execute(
-            _insert(session, Study)
-            .values(
-                study_instance_uid=header.study_uid,
-                site=calling_aet[:64],
-                first_received_at=now,
-                last_received_at=now,
-                state=StudyState.RECEIVING.value,
-            )
-            .on_conflict_do_nothing(index_elements=["study_instance_uid"])
-        )
         fields = header.study_fields()
         columns = [getattr(Study, name) for name in fields]
-        row = session.execute(
+        query = (
             select(
                 Study.id,
                 Study.state,
@@ -343,7 +333,21 @@ class Ingestor:
             )
             .where(Study.study_instance_uid == header.study_uid)
             .with_for_update()
-        ).one()
+        )
+        row = session.execute(query).first()  # usually there: one statement less
+        if row is None:
+            session.execute(
+                _insert(session, Study)
+                .values(
+                    study_instance_uid=header.study_uid,
+                    site=calling_aet[:64],
+                    first_received_at=now,
+                    last_received_at=now,
+                    state=StudyState.RECEIVING.value,
+                )
+                .on_conflict_do_nothing(index_elements=["study_instance_uid"])
+            )
+            row = session.execute(query).one()
         values: dict[str, Any] = {
             name: value for name, value in fields.items() if value and not getattr(row, name)
         }
@@ -374,20 +378,21 @@ class Ingestor:
         return int(row.id)
 
     def _series_id(self, session: Session, header: InstanceHeader, study_id: int) -> int:
-        session.execute(
-            _insert(session, Series)
-            .values(
-                study_id=study_id,
-                series_instance_uid=header.series_uid,
-                modality=header.modality[:16],
-                body_part=header.body_part[:64],
-                series_number=header.series_number[:12],
-                series_description=header.series_description[:64],
+        query = select(Series.id).where(Series.series_instance_uid == header.series_uid)
+        series_id = session.scalar(query)
+        if series_id is None:
+            session.execute(
+                _insert(session, Series)
+                .values(
+                    study_id=study_id,
+                    series_instance_uid=header.series_uid,
+                    modality=header.modality[:16],
+                    body_part=header.body_part[:64],
+                    series_number=header.series_number[:12],
+                    series_description=header.series_description[:64],
+                )
+                .on_conflict_do_nothing(index_elements=["series_instance_uid"])
             )
-            .on_conflict_do_nothing(index_elements=["series_instance_uid"])
-        )
-        series_id = session.scalar(
-            select(Series.id).where(Series.series_instance_uid == header.series_uid)
-        )
+            series_id = session.scalar(query)
         assert series_id is not None
         return int(series_id)
