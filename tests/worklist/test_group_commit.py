@@ -194,3 +194,40 @@ def test_make_durable_uses_syncfs_on_linux(tmp_path: Path) -> None:
     archive.write(relative, b"x" * 100, sync=False)
     archive.make_durable([relative])  # returns 0: no write-back error
     assert archive.read(relative) == b"x" * 100
+
+
+def test_a_batch_records_in_key_order(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row locks are taken in one global order (study/series), whatever the arrival order."""
+    archive = Archive(tmp_path / "archive")
+    committer = GroupCommitter(db, archive)
+    in_first, release_first = threading.Event(), threading.Event()
+    real = archive.make_durable
+    order: list[str] = []
+
+    def make_durable(paths: list[str]) -> None:
+        if not in_first.is_set():
+            in_first.set()
+            assert release_first.wait(10)
+        real(paths)
+
+    def recorder(name: str):  # type: ignore[no-untyped-def]
+        def record(session: Session) -> str:
+            order.append(name)
+            return name
+
+        return record
+
+    monkeypatch.setattr(archive, "make_durable", make_durable)
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(committer.submit, "0", recorder("first"), key="0")
+        assert in_first.wait(10)
+        later = [pool.submit(committer.submit, k, recorder(f"k{k}"), key=f"2.{k}/1") for k in "312"]
+        while len(committer._queue) < 3:
+            threading.Event().wait(0.01)
+        release_first.set()
+        assert first.result(10) == "first"
+        assert sorted(f.result(10) for f in later) == ["k1", "k2", "k3"]
+    committer.close()
+    assert order == ["first", "k1", "k2", "k3"]
