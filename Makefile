@@ -17,13 +17,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 
-# Runtime only: no torch on the serving path.
-runtime: $(BIN)/python
+# Runtime only: no torch on the serving path. Reinstalled when pyproject.toml changes.
+runtime: $(VENV)/.stamp-runtime
+$(VENV)/.stamp-runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	touch $@
 
-dev: $(BIN)/python
+dev: $(VENV)/.stamp-dev
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(FIND_LINKS) "$(TORCH)"
 	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[dev]"
+	touch $@ $(VENV)/.stamp-runtime
 
 system-deps:
 	bash scripts/install-system-deps.sh
