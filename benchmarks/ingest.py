@@ -8,7 +8,8 @@ with 4 parallel ``storescu`` processes (``TCP_NODELAY=1`` in their environment) 
   ``--no-group-commit``), a fresh data directory per run;
 * **dcmtk**: ``storescp --fork`` writing each instance to disk (no fsync).
 
-It prints instances per second for each, and the ratio ours/DCMTK (goal: at least 1.0).
+It prints instances per second for each, the ratio ours/DCMTK (goal: at least 1.0), and the
+CPU time each receiver's process group spent per instance while receiving (Linux ``/proc``).
 Benchmarks are not tests. Run: ``python -m benchmarks.ingest --n 500``.
 """
 
@@ -49,6 +50,21 @@ def _wait_port(port: int, timeout: float = 120.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listens on port {port}")
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system, with reaped children) of every live process in a group."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state ppid pgrp ...
+            total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def make_instances(folder: Path, n: int) -> list[Path]:
@@ -110,7 +126,7 @@ def send(port: int, files: list[Path], senders: int) -> float:
 
 def run_ours(
     files: list[Path], senders: int, work: Path, processes: int, group_commit: bool = True
-) -> float:
+) -> tuple[float, float]:
     data = work / f"ours-{senders}"
     port = _free_port()
     log = (work / f"ours-{senders}.log").open("wb")
@@ -142,7 +158,9 @@ def run_ours(
     try:
         _wait_port(port)
         time.sleep(1.0)  # let every listener process bind
+        cpu = group_cpu_s(proc.pid)
         elapsed = send(port, files, senders)
+        cpu = group_cpu_s(proc.pid) - cpu
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -152,10 +170,10 @@ def run_ours(
     if stored != len(files):
         raise RuntimeError(f"ours stored {stored} of {len(files)}")
     shutil.rmtree(data)
-    return elapsed
+    return elapsed, cpu
 
 
-def run_dcmtk(files: list[Path], senders: int, work: Path) -> float:
+def run_dcmtk(files: list[Path], senders: int, work: Path) -> tuple[float, float]:
     out = work / f"dcmtk-{senders}"
     out.mkdir()
     port = _free_port()
@@ -168,7 +186,10 @@ def run_dcmtk(files: list[Path], senders: int, work: Path) -> float:
     )
     try:
         _wait_port(port)
+        cpu = group_cpu_s(proc.pid)
         elapsed = send(port, files, senders)
+        time.sleep(0.2)  # let storescp reap its last children
+        cpu = group_cpu_s(proc.pid) - cpu
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
@@ -176,7 +197,7 @@ def run_dcmtk(files: list[Path], senders: int, work: Path) -> float:
     if stored != len(files):
         raise RuntimeError(f"storescp stored {stored} of {len(files)}")
     shutil.rmtree(out)
-    return elapsed
+    return elapsed, cpu
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -203,11 +224,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     size_mb = sum(f.stat().st_size for f in files) / 1e6
     print(f"{args.n} CT instances 512x512x16 bit ({size_mb:.0f} MB), cores: {os.cpu_count()}")
     print(f"group commit: {'on' if args.group_commit else 'off'}")
-    print(f"{'senders':>7} {'ours inst/s':>12} {'dcmtk inst/s':>13} {'ours/dcmtk':>11}")
+    print(
+        f"{'senders':>7} {'ours inst/s':>12} {'dcmtk inst/s':>13} {'ours/dcmtk':>11}"
+        f" {'ours CPU ms/inst':>17} {'dcmtk CPU ms/inst':>18}"
+    )
     for senders in args.senders:
-        dcmtk = args.n / run_dcmtk(files, senders, work)
-        ours = args.n / run_ours(files, senders, work, args.processes, args.group_commit)
-        print(f"{senders:>7} {ours:>12.1f} {dcmtk:>13.1f} {ours / dcmtk:>11.2f}")
+        dcmtk_s, dcmtk_cpu = run_dcmtk(files, senders, work)
+        ours_s, ours_cpu = run_ours(files, senders, work, args.processes, args.group_commit)
+        ours, dcmtk = args.n / ours_s, args.n / dcmtk_s
+        print(
+            f"{senders:>7} {ours:>12.1f} {dcmtk:>13.1f} {ours / dcmtk:>11.2f}"
+            f" {1000 * ours_cpu / args.n:>17.1f} {1000 * dcmtk_cpu / args.n:>18.2f}"
+        )
     shutil.rmtree(work / "in")
     return 0
 
