@@ -2,16 +2,24 @@
 
 Fills a fresh store with ``--studies`` triaged studies (bulk inserts, one or two findings each),
 serves the web app with uvicorn (``--workers`` processes, default 1) in a subprocess on
-127.0.0.1, and runs ``--clients`` concurrent clients (asyncio + httpx, in this process) for
-``--seconds``. Each client logs in once, then loops: the first worklist page through the JSON API
-(``GET /api/v1/studies``), or a study page (``GET /studies/{uid}``, HTML, audited), half and half.
-Prints p50, p95, p99 and max latency per kind and overall, throughput and errors.
+127.0.0.1, and runs ``--clients`` concurrent clients for ``--seconds``. Each client loops: the
+first worklist page through the JSON API (``GET /api/v1/studies``), or a study page
+(``GET /studies/{uid}``, HTML, audited), half and half, with a logged-in session cookie.
 
-Not a test. Example::
+Two drivers:
 
-    python -m benchmarks.worklist_load --backend sqlite --studies 100000 --clients 50 --seconds 20
-    python -m benchmarks.worklist_load --backend postgres --studies 100000 --clients 50
-    python -m benchmarks.worklist_load --think-ms 500   # clients that pause like people
+* ``--driver wrk`` (closed loop, no pause): ``wrk`` (C, one thread by default) with a small Lua
+  script that picks the paths at random; it costs the machine little, so the latency is the
+  server's. Needs ``wrk`` on the PATH (``apt-get install -y wrk``).
+* ``--driver httpx`` (default; for ``--think-ms``, clients that pause like people): asyncio +
+  httpx, the clients split over ``--client-procs`` processes (uvloop when installed), so that
+  one busy client event loop does not add its own queueing to the latency.
+
+Prints p50, p95, p99 and max latency (per kind with httpx), throughput, errors and the server's
+CPU time per request. Not a test. Example::
+
+    python -m benchmarks.worklist_load --backend sqlite --driver wrk --studies 100000 --clients 50
+    python -m benchmarks.worklist_load --backend postgres --think-ms 1000   # people-like pauses
 
 PostgreSQL runs in a throwaway server (``tests.support.postgres_server``).
 """
@@ -22,9 +30,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import os
 import random
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -198,23 +208,78 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def _load(
-    base: str, uids: list[str], clients: int, seconds: float, think_s: float, pid: int
-) -> None:
+async def _session_cookie(base: str) -> str:
+    """Log in once and return the ``Cookie`` header value of the session."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        await _login(client)
+        return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+
+
+async def _clients(
+    base: str,
+    cookie: str,
+    uids: list[str],
+    n: int,
+    start_at: float,
+    seconds: float,
+    think_s: float,
+) -> tuple[dict[str, list[float]], list[str]]:
     out: dict[str, list[float]] = {"api_worklist": [], "study_page": []}
     errors: list[str] = []
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    pool = [httpx.AsyncClient(base_url=base, limits=limits, timeout=30) for _ in range(clients)]
+    headers = {"Cookie": cookie}
+    pool = [
+        httpx.AsyncClient(base_url=base, limits=limits, timeout=30, headers=headers)
+        for _ in range(n)
+    ]
     try:
-        for client in pool:  # logins (argon2) before the clock starts
-            await _login(client)
-        cpu0 = _cpu_s(pid)
+        for client in pool:  # open the connections before the clock starts
+            await client.get("/api/v1/health")
+        await asyncio.sleep(max(0.0, start_at - time.time()))
         until = time.perf_counter() + seconds
         await asyncio.gather(*(_client(c, uids, until, out, errors, think_s) for c in pool))
-        cpu = _cpu_s(pid) - cpu0
     finally:
         for client in pool:
             await client.aclose()
+    return out, errors
+
+
+def _client_proc(args: tuple[str, str, list[str], int, float, float, float]) -> Any:
+    """One client process of the httpx driver (uvloop when installed)."""
+    runner: Any = asyncio.run
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        runner = uvloop.run
+    return runner(_clients(*args))
+
+
+def _run_httpx(
+    base: str,
+    cookie: str,
+    uids: list[str],
+    clients: int,
+    procs: int,
+    seconds: float,
+    think_s: float,
+    pids: list[int],
+) -> None:
+    procs = max(1, min(procs, clients))
+    share = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
+    start_at = time.time() + 2.0 + 0.02 * clients  # every process connected by then
+    jobs = [(base, cookie, uids, k, start_at, seconds, think_s) for k in share]
+    with multiprocessing.get_context("spawn").Pool(procs) as pool:
+        pending = pool.map_async(_client_proc, jobs)
+        time.sleep(max(0.0, start_at - time.time()))
+        cpu0 = _cpu_s(pids)
+        results = pending.get(timeout=seconds + 120)
+        cpu = _cpu_s(pids) - cpu0
+    out: dict[str, list[float]] = {"api_worklist": [], "study_page": []}
+    errors: list[str] = []
+    for part, errs in results:
+        for kind, values in part.items():
+            out[kind] += values
+        errors += errs
     every = out["api_worklist"] + out["study_page"]
     print(f"{'kind':<14}{'n':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for kind, values in (*out.items(), ("all", every)):
@@ -227,24 +292,119 @@ async def _load(
         print("first errors:", sorted(set(errors))[:5])
     if every:
         print(f"mean: {statistics.mean(every) * 1000:.1f} ms")
+        _print_cpu(cpu, seconds, len(every))
+
+
+WRK_LUA = r"""
+local cookie = os.getenv("WORKLIST_LOAD_COOKIE")
+local uids = {}
+for line in io.lines(os.getenv("WORKLIST_LOAD_UIDS")) do uids[#uids + 1] = line end
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("seed", counter)
+end
+function init(args)
+  math.randomseed(os.time() * 100 + (seed or 0))
+end
+function request()
+  local path = "/api/v1/studies"
+  if math.random() < 0.5 then path = "/studies/" .. uids[math.random(#uids)] end
+  return wrk.format("GET", path, {["Cookie"] = cookie})
+end
+function done(summary, latency, requests)
+  io.write(string.format("WRKSTATS %d %d %d %d %d %.3f %.3f %.3f %.3f %.3f\n",
+    summary.requests, summary.errors.status, summary.errors.connect + summary.errors.read
+      + summary.errors.write, summary.errors.timeout, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000, latency.mean / 1000))
+end
+"""
+
+
+def _run_wrk(
+    base: str,
+    cookie: str,
+    uids: list[str],
+    clients: int,
+    threads: int,
+    seconds: float,
+    pids: list[int],
+    root: Path,
+) -> None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("--driver wrk needs wrk on the PATH (apt-get install -y wrk)")
+    script = root / "worklist_load.lua"
+    script.write_text(WRK_LUA)
+    uid_file = root / "uids.txt"
+    uid_file.write_text("\n".join(uids) + "\n")
+    env = {**os.environ, "WORKLIST_LOAD_COOKIE": cookie, "WORKLIST_LOAD_UIDS": str(uid_file)}
+    cmd = [
+        wrk,
+        f"-t{max(1, min(threads, clients))}",
+        f"-c{clients}",
+        f"-d{seconds:.0f}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(script),
+        base,
+    ]
+    cpu0 = _cpu_s(pids)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    cpu = _cpu_s(pids) - cpu0
+    found = re.search(r"^WRKSTATS (.*)$", done.stdout, re.MULTILINE)
+    if found is None:
+        print(done.stdout, done.stderr)
+        raise SystemExit("wrk printed no statistics")
+    n, status_err, sock_err, timeouts, duration_us, p50, p95, p99, mx, mean = (
+        float(v) for v in found.group(1).split()
+    )
+    print(f"{'kind':<14}{'n':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    print(f"{'all (wrk)':<14}{n:>8.0f}{p50:>10.1f}{p95:>10.1f}{p99:>10.1f}{mx:>10.1f}")
+    seconds_run = duration_us / 1e6
+    errors = status_err + sock_err + timeouts
+    print(
+        f"throughput: {n / seconds_run:.0f} requests/s; errors: {errors:.0f} "
+        f"(non-2xx {status_err:.0f}, socket {sock_err:.0f}, timeouts {timeouts:.0f})"
+    )
+    print(f"mean: {mean:.1f} ms")
+    _print_cpu(cpu, seconds_run, int(n))
+
+
+def _print_cpu(cpu: float, seconds: float, requests: int) -> None:
+    if requests:
         print(
-            f"server process CPU: {cpu:.1f} s in {seconds:.0f} s, "
-            f"{cpu / len(every) * 1000:.1f} ms per request (1 worker; 0 with more workers)"
+            f"server CPU (all worker processes): {cpu:.1f} s in {seconds:.0f} s, "
+            f"{cpu / requests * 1000:.2f} ms per request"
         )
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its children that were waited for (Linux)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux ``/proc``)."""
+    found = [pid]
+    for p in found:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of processes (Linux)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(f) for f in fields[11:15]) / ticks
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:13])
+    return total / ticks
 
 
 @contextlib.contextmanager
-def _server(env: dict[str, str], workers: int) -> Iterator[tuple[str, int]]:
+def _server(env: dict[str, str], workers: int, extra: list[str]) -> Iterator[tuple[str, int]]:
     from tests.support import free_port, wait_for_port
 
     port = free_port()
@@ -263,6 +423,7 @@ def _server(env: dict[str, str], workers: int) -> Iterator[tuple[str, int]]:
         "--log-level",
         "warning",
         "--no-access-log",
+        *extra,
     ]
     proc = subprocess.Popen(cmd, env={**os.environ, **env})
     try:
@@ -295,6 +456,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--driver", choices=["httpx", "wrk"], default="httpx")
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--client-procs", type=int, default=2, help="client processes of the httpx driver"
+    )
+    parser.add_argument(
+        "--uvicorn-args",
+        default="",
+        help="more uvicorn options, e.g. '--http h11 --loop asyncio' (default: uvicorn's auto)",
+    )
     parser.add_argument(
         "--think-ms",
         type=float,
@@ -313,18 +484,37 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{args.backend}: {args.studies} studies filled in "
                 f"{time.perf_counter() - start:.1f} s; {args.clients} clients, "
-                f"{args.seconds:.0f} s, think {args.think_ms:.0f} ms, {args.workers} uvicorn "
-                f"worker(s), {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+                f"{args.seconds:.0f} s, driver {args.driver}, think {args.think_ms:.0f} ms, "
+                f"{args.workers} uvicorn worker(s) {args.uvicorn_args}, {os.cpu_count()} CPUs, "
+                f"load average {os.getloadavg()[0]:.1f}"
             )
             env = {
                 "TRIAGE_WORKLIST_DATABASE_URL": url,
                 "TRIAGE_WORKLIST_DATA_DIR": str(root / "data"),
                 "TRIAGE_WORKLIST_WEB_LOGIN_MAX_FAILURES": "1000",
             }
-            with _server(env, args.workers) as (base, pid):
-                asyncio.run(
-                    _load(base, uids, args.clients, args.seconds, args.think_ms / 1000, pid)
-                )
+            with _server(env, args.workers, shlex.split(args.uvicorn_args)) as (base, pid):
+                time.sleep(1.0)  # let every worker start
+                pids = _tree(pid)
+                cookie = asyncio.run(_session_cookie(base))
+                if args.driver == "wrk":
+                    if args.think_ms:
+                        raise SystemExit("--driver wrk is closed loop: no --think-ms")
+                    _run_wrk(
+                        base, cookie, uids, args.clients, args.wrk_threads, args.seconds, pids, root
+                    )
+                else:
+                    _run_httpx(
+                        base,
+                        cookie,
+                        uids,
+                        args.clients,
+                        args.client_procs,
+                        args.seconds,
+                        args.think_ms / 1000,
+                        pids,
+                    )
+                print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
