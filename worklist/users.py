@@ -116,9 +116,15 @@ def list_users(session: Session) -> list[UserView]:
 
 
 def get_user(session: Session, user_id: int) -> UserView | None:
-    """Return the active user with this id, or ``None``."""
-    user = session.get(User, user_id)
-    return _view(user) if user is not None and user.active else None
+    """Return the active user with this id, or ``None`` (one core SELECT: every request asks)."""
+    row = session.execute(
+        select(User.username, User.role, User.site).where(User.id == user_id, User.active.is_(True))
+    ).first()
+    if row is None:
+        return None
+    return UserView(
+        id=user_id, username=row.username, role=Role(row.role), site=row.site, active=True
+    )
 
 
 def set_active(session: Session, username: str, active: bool) -> UserView:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
 import uvicorn
+from anyio import to_thread
 from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse
@@ -64,8 +65,14 @@ def create_app(
     store = db if db is not None else Database(worklist.effective_database_url)
     sink = AuditSink(store)
 
+    threads = worker_threads(store)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in anyio's thread pool (40 threads by default). Under the GIL more
+        # threads than pooled connections buy nothing: each extra one opens and closes a
+        # connection per request (SQLite: four PRAGMAs). Size the pool to the connections.
+        to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         sink.close()
 
@@ -130,6 +137,16 @@ def create_app(
     app.include_router(api_site.health_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def worker_threads(db: Database) -> int:
+    """Return how many threads serve the sync routes.
+
+    The store's pooled connections, less one for the audit sink (at least 2, at most 40).
+    """
+    size = getattr(db.engine.pool, "size", None)
+    pooled = size() if callable(size) else 0
+    return max(2, min(40, int(pooled) - 1)) if pooled else 40
 
 
 def run_web(
