@@ -196,7 +196,11 @@ def test_admin_users_and_audit_api(sqlite_db: Database, tmp_path: Path) -> None:
         )
         log = client.get("/api/v1/admin/audit", headers=admin).json()
         assert [e["action"] for e in log["items"]][:2] == ["user.deactivate", "user.add"]
-        assert client.get("/api/v1/health").json() == {"status": "ok"}
+        health = client.get("/api/v1/health")
+        assert health.json() == {"status": "ok"}
+        assert health.headers["x-content-type-options"] == "nosniff"
+        assert health.headers["x-frame-options"] == "DENY"
+        assert health.headers["referrer-policy"] == "same-origin"
 
 
 def test_list_cache_is_cleared_by_changes_and_expires(sqlite_db: Database, tmp_path: Path) -> None:
