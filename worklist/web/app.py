@@ -23,6 +23,7 @@ from models.settings import ModelsSettings
 from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
 from worklist.web.auditsink import AuditSink
+from worklist.web.authcache import AuthCache
 from worklist.web.deps import LoginRequired, authenticate
 from worklist.web.listcache import ListCache
 from worklist.web.routers import (
@@ -122,6 +123,7 @@ def create_app(
     app.state.db = store
     app.state.audit = sink
     app.state.list_cache = ListCache(worklist.web_list_cache_s)
+    app.state.auth_cache = AuthCache()
     app.state.limiter = LoginLimiter(worklist.web_login_max_failures, worklist.web_login_window_s)
 
     app.add_middleware(SecurityHeaders)

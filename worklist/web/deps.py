@@ -28,9 +28,10 @@ from models.settings import ModelsSettings
 from worklist.db.engine import Database
 from worklist.domain import Role
 from worklist.settings import WorklistSettings
-from worklist.users import UserView, get_user, user_for_token
+from worklist.users import UserView, get_user, hash_token, user_for_token
 from worklist.web.actions import Actor
 from worklist.web.auditsink import AuditSink
+from worklist.web.authcache import AuthCache
 from worklist.web.listcache import ListCache
 from worklist.web.security import LoginLimiter, new_csrf_token, tokens_match
 
@@ -44,6 +45,7 @@ __all__ = [
     "AdminPage",
     "AnyUserPage",
     "AuditDep",
+    "AuthCacheDep",
     "DbDep",
     "LimiterDep",
     "ListCacheDep",
@@ -59,6 +61,8 @@ __all__ = [
     "SiteApi",
     "SitePage",
     "WorklistSettingsDep",
+    "authenticate",
+    "cached_principal",
     "client_ip",
     "csrf_token",
 ]
@@ -147,14 +151,48 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
+def _auth_key(request: Request) -> tuple[str, str | int] | None:
+    token = _bearer(request)
+    if token is not None:
+        return ("token", hash_token(token))
+    uid = request.session.get("uid")
+    return ("session", uid) if isinstance(uid, int) else None
+
+
+def _cache(request: Request) -> AuthCache | None:
+    cache: AuthCache | None = getattr(request.app.state, "auth_cache", None)
+    return cache
+
+
+def cached_principal(request: Request) -> Principal | None:
+    """Return who sent the request if the process' auth cache knows them (no store access)."""
+    cache = _cache(request)
+    key = _auth_key(request)
+    if cache is None or key is None:
+        return None
+    user = cache.get(key)
+    if user is None:
+        return None
+    return Principal(user, "token" if key[0] == "token" else "session", client_ip(request))
+
+
 def authenticate(request: Request, db: Database) -> Principal | None:
     """Return who sent the request: a bearer token first, then the session cookie."""
+    found = cached_principal(request)
+    if found is not None:
+        return found
     source = client_ip(request)
+    cache = _cache(request)
+    generation = cache.generation() if cache is not None else 0
     token = _bearer(request)
     if token is not None:
         with db.read() as session:
             user = user_for_token(session, token)
-        return Principal(user, "token", source) if user is not None else None
+        if user is None:
+            return None
+        if cache is not None:
+            cache.put(("token", hash_token(token)), user, generation)
+        return Principal(user, "token", source)
     uid = request.session.get("uid")
     if not isinstance(uid, int):
         return None
@@ -163,12 +201,14 @@ def authenticate(request: Request, db: Database) -> Principal | None:
     if user is None:
         request.session.clear()
         return None
+    if cache is not None:
+        cache.put(("session", uid), user, generation)
     return Principal(user, "session", source)
 
 
-def _api_user(*roles: Role) -> Callable[[Request, Database], Principal]:
-    def dependency(request: Request, db: DbDep) -> Principal:
-        principal = authenticate(request, db)
+def _api_user(*roles: Role) -> Callable[[Request, Database], Awaitable[Principal]]:
+    async def dependency(request: Request, db: DbDep) -> Principal:
+        principal = cached_principal(request) or await run_in_threadpool(authenticate, request, db)
         if principal is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
@@ -190,7 +230,7 @@ def _api_user(*roles: Role) -> Callable[[Request, Database], Principal]:
 
 def _page_user(*roles: Role) -> Callable[[Request, Database], Awaitable[Principal]]:
     async def dependency(request: Request, db: DbDep) -> Principal:
-        principal = await run_in_threadpool(authenticate, request, db)
+        principal = cached_principal(request) or await run_in_threadpool(authenticate, request, db)
         if principal is None or principal.via != "session":
             raise LoginRequired(request.url.path)
         if principal.user.role not in roles:
@@ -239,3 +279,12 @@ async def get_list_cache(request: Request) -> ListCache:
 
 
 ListCacheDep = Annotated[ListCache, Depends(get_list_cache)]
+
+
+async def get_auth_cache(request: Request) -> AuthCache:
+    """Return the app's cache of authenticated users."""
+    cache: AuthCache = request.app.state.auth_cache
+    return cache
+
+
+AuthCacheDep = Annotated[AuthCache, Depends(get_auth_cache)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from tests.worklist.web.support import PASSWORD, add_users, csrf_of, login, make_app, seed_study
 from worklist.db.engine import Database
 from worklist.db.schema import ApiToken, Event
-from worklist.users import hash_token
+from worklist.users import hash_token, set_active
 from worklist.web.app import SESSION_COOKIE
 
 
@@ -146,3 +147,29 @@ def test_deactivated_user_loses_session_and_token(db: Database, tmp_path: Path) 
         assert rad.get("/", follow_redirects=False).status_code == 303
         auth = {"Authorization": f"Bearer {tokens['radiologist']}"}
         assert rad.get("/api/v1/studies", headers=auth).status_code == 401
+
+
+def test_auth_cache_forgets_deactivated_users(db: Database, tmp_path: Path) -> None:
+    tokens = add_users(db)
+    auth = {"Authorization": f"Bearer {tokens['radiologist']}"}
+    with make_app(db, tmp_path) as (app, _), TestClient(app) as admin, TestClient(app) as rad:
+        login(rad, "radiologist")
+        csrf = login(admin, "admin")
+        # Both ways of the radiologist are cached now.
+        assert rad.get("/", follow_redirects=False).status_code == 200
+        assert rad.get("/api/v1/studies", headers=auth).status_code == 200
+        # A change through this process is honoured at once...
+        gone = admin.post(
+            "/api/v1/admin/users/radiologist/deactivate", headers={"X-CSRF-Token": csrf}
+        )
+        assert gone.status_code == 200
+        assert rad.get("/", follow_redirects=False).status_code == 303
+        assert rad.get("/api/v1/studies", headers=auth).status_code == 401
+        # ...one made elsewhere (another process, the command line) within the cache's TTL.
+        app.state.auth_cache.ttl_s = 0.3
+        tech = {"Authorization": f"Bearer {tokens['ml_engineer']}"}
+        assert rad.get("/api/v1/studies", headers=tech).status_code == 200
+        with db.write() as session:
+            set_active(session, "ml_engineer", False)
+        time.sleep(0.4)
+        assert rad.get("/api/v1/studies", headers=tech).status_code == 401

@@ -13,7 +13,7 @@ from models.errors import TriageError
 from worklist import queries, users
 from worklist.domain import Role
 from worklist.web import actions
-from worklist.web.deps import AdminApi, DbDep, ModelAdminApi, ModelsSettingsDep
+from worklist.web.deps import AdminApi, AuthCacheDep, DbDep, ModelAdminApi, ModelsSettingsDep
 from worklist.web.modelinfo import list_models, set_model_status
 from worklist.web.routers.common import http_error
 
@@ -68,7 +68,9 @@ def add_user(body: UserIn, principal: AdminApi, db: DbDep) -> dict[str, Any]:
 
 
 @router.post("/users/{username}/deactivate")
-def deactivate_user(username: str, principal: AdminApi, db: DbDep) -> dict[str, Any]:
+def deactivate_user(
+    username: str, principal: AdminApi, db: DbDep, auth_cache: AuthCacheDep
+) -> dict[str, Any]:
     """Deactivate a user: no more logins, sessions or tokens."""
     try:
         with db.write() as session:
@@ -78,6 +80,7 @@ def deactivate_user(username: str, principal: AdminApi, db: DbDep) -> dict[str, 
             )
     except TriageError as exc:
         raise http_error(exc) from exc
+    auth_cache.clear()  # after the commit: no request of this process honours the user now
     return _user_doc(user)
 
 

@@ -14,7 +14,14 @@ from models.errors import TriageError
 from worklist import queries, users
 from worklist.domain import Role
 from worklist.web import actions
-from worklist.web.deps import AdminPage, DbDep, ModelAdminPage, ModelsSettingsDep, SitePage
+from worklist.web.deps import (
+    AdminPage,
+    AuthCacheDep,
+    DbDep,
+    ModelAdminPage,
+    ModelsSettingsDep,
+    SitePage,
+)
 from worklist.web.modelinfo import STATUSES, ModelInfo, list_models, set_model_status
 from worklist.web.sitestatus import site_status
 from worklist.web.templating import render
@@ -75,7 +82,9 @@ def admin_add_user(
 
 
 @router.post("/admin/users/{username}/deactivate")
-def admin_deactivate_user(username: str, principal: AdminPage, db: DbDep) -> Response:
+def admin_deactivate_user(
+    username: str, principal: AdminPage, db: DbDep, auth_cache: AuthCacheDep
+) -> Response:
     """Deactivate a user (form)."""
     try:
         with db.write() as session:
@@ -85,6 +94,7 @@ def admin_deactivate_user(username: str, principal: AdminPage, db: DbDep) -> Res
             )
     except TriageError as exc:
         return _to("/admin", error=str(exc))
+    auth_cache.clear()  # after the commit: no request of this process honours the user now
     return _to("/admin", message=f"user {username} deactivated")
 
 
