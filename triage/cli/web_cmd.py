@@ -9,6 +9,7 @@ import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
 from worklist.web.app import run_web
+from worklist.web.workers import serve_workers
 
 __all__ = ["web"]
 
@@ -24,9 +25,26 @@ def web(
     port: Annotated[
         int | None, typer.Option("--port", help="Port to listen on (default: http_port).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="uvicorn worker processes (one per core; 1: a single process).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web app (worklist, study, site status, admin pages and /api/v1)."""
     config = config_from(ctx)
+    if workers > 1:
+        serve_workers(
+            config.worklist,
+            config.models,
+            host or config.triage.http_host,
+            port if port is not None else config.triage.http_port,
+            workers,
+        )
+        return
     stop = stop_on_signals()
     run_web(
         config.worklist,

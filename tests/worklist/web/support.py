@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from models.settings import ModelsSettings
 from tests.support import free_port, wait_for_port
@@ -26,7 +26,7 @@ from worklist.users import add_user, create_token
 from worklist.web.app import create_app
 
 PASSWORD = "correct-horse"
-CR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1"
+CR_SOP_CLASS = UID("1.2.840.10008.5.1.4.1.1.1")
 ROLES = ("radiographer", "radiologist", "admin", "ml_engineer")
 
 
@@ -34,7 +34,7 @@ def write_dicom(path: Path, *, study_uid: str, sop_uid: str, size: int = 64) -> 
     """Write a small synthetic 16-bit CR image (a gradient with a bright disc)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CR_SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID = CR_SOP_CLASS
