@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -108,6 +109,7 @@ def create_app(
         # threads than pooled connections buy nothing: each extra one opens and closes a
         # connection per request (SQLite: four PRAGMAs). Size the pool to the connections.
         to_thread.current_default_thread_limiter().total_tokens = threads
+        gc.freeze()  # the app's long-lived objects: out of every later full collection
         yield
         sink.close()
 
