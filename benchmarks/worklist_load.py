@@ -42,25 +42,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import insert, text
 
+from benchmarks.proc_cpu import cpu_s, print_cpu, process_tree
+from benchmarks.worklist_fill import PASSWORD, fill
+from benchmarks.worklist_wrk import run_wrk
 from models.settings import ModelsSettings
 from worklist.db.engine import Database
-from worklist.db.schema import Finding, Study
 from worklist.settings import WorklistSettings
-from worklist.users import add_user
 
 logger = logging.getLogger(__name__)
-
-PASSWORD = "load-test-password"
-CHUNK = 5000
-TARGET_MIN = {"P1": 60, "P2": 24 * 60, "P3": 7 * 24 * 60}
 
 
 def app_factory() -> FastAPI:
@@ -68,96 +63,6 @@ def app_factory() -> FastAPI:
     from worklist.web.app import create_app
 
     return create_app(WorklistSettings(), ModelsSettings())
-
-
-def fill(db: Database, n: int, seed: int = 1) -> list[str]:
-    """Insert ``n`` triaged studies with findings in bulk; return the UIDs of the 1000 first."""
-    rng = random.Random(seed)
-    now = datetime.now(UTC)
-    uids: list[str] = []
-    study_rows: list[dict[str, Any]] = []
-    finding_rows: list[dict[str, Any]] = []
-    fid = 0
-
-    def flush() -> None:
-        with db.write() as session:
-            if study_rows:
-                session.execute(insert(Study), study_rows)
-            if finding_rows:
-                session.execute(insert(Finding), finding_rows)
-        study_rows.clear()
-        finding_rows.clear()
-
-    for i in range(1, n + 1):
-        priority = rng.choices(["P1", "P2", "P3"], weights=[1, 2, 7])[0]
-        status = rng.choices(["unread", "claimed", "reported"], weights=[16, 1, 3])[0]
-        received = now - timedelta(minutes=rng.uniform(0, 14 * 24 * 60))
-        uid = f"2.25.{seed}.{i}"
-        if i <= 1000:
-            uids.append(uid)
-        study_rows.append(
-            {
-                "id": i,
-                "study_instance_uid": uid,
-                "patient_id": f"P{i:07d}",
-                "patient_name": f"LOAD^PATIENT{i}",
-                "accession_number": f"A{i:09d}",
-                "study_description": "Chest PA",
-                "modalities": rng.choice(["CR", "DX"]),
-                "site": rng.choice(["CDC_NORTH", "CDC_SOUTH", "HUB"]),
-                "clinical_priority": "P3",
-                "priority": priority,
-                "priority_explanation": [{"text": f"{priority} by load fill"}],
-                "state": "triaged",
-                "ai_status": "done",
-                "read_status": status,
-                "claimed_by": "someone" if status == "claimed" else None,
-                "instance_count": 1,
-                "first_received_at": received,
-                "last_received_at": received,
-                "completed_at": received,
-                "triaged_at": received,
-                "due_at": received + timedelta(minutes=TARGET_MIN[priority]),
-            }
-        )
-        for label in rng.sample(["pneumothorax", "effusion", "nodule"], k=rng.randint(1, 2)):
-            fid += 1
-            p = rng.random()
-            finding_rows.append(
-                {
-                    "id": fid,
-                    "study_id": i,
-                    "sop_instance_uid": f"{uid}.1",
-                    "model_name": "demo-cxr",
-                    "model_version": "1.0.0",
-                    "model_sha256": "ab" * 32,
-                    "label": label,
-                    "probability": p,
-                    "threshold": 0.5,
-                    "crossed": p >= 0.5,
-                    "category": "P1",
-                    "shadow": False,
-                    "heatmap_path": "",
-                    "created_at": received,
-                }
-            )
-        if len(study_rows) >= CHUNK:
-            flush()
-    flush()
-    if not db.is_sqlite:  # explicit ids: move the sequences past them
-        with db.write() as session:
-            for table in ("studies", "findings"):
-                session.execute(
-                    text(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")
-                )
-    with db.write() as session:
-        add_user(session, "loadrad", PASSWORD, "radiologist")
-        if not db.is_sqlite:
-            session.execute(text("ANALYZE"))
-    if db.is_sqlite:
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-    return uids
 
 
 async def _login(client: httpx.AsyncClient) -> None:
@@ -271,9 +176,9 @@ def _run_httpx(
     with multiprocessing.get_context("spawn").Pool(procs) as pool:
         pending = pool.map_async(_client_proc, jobs)
         time.sleep(max(0.0, start_at - time.time()))
-        cpu0 = _cpu_s(pids)
+        cpu0 = cpu_s(pids)
         results = pending.get(timeout=seconds + 120)
-        cpu = _cpu_s(pids) - cpu0
+        cpu = cpu_s(pids) - cpu0
     out: dict[str, list[float]] = {"api_worklist": [], "study_page": []}
     errors: list[str] = []
     for part, errs in results:
@@ -292,115 +197,7 @@ def _run_httpx(
         print("first errors:", sorted(set(errors))[:5])
     if every:
         print(f"mean: {statistics.mean(every) * 1000:.1f} ms")
-        _print_cpu(cpu, seconds, len(every))
-
-
-WRK_LUA = r"""
-local cookie = os.getenv("WORKLIST_LOAD_COOKIE")
-local uids = {}
-for line in io.lines(os.getenv("WORKLIST_LOAD_UIDS")) do uids[#uids + 1] = line end
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("seed", counter)
-end
-function init(args)
-  math.randomseed(os.time() * 100 + (seed or 0))
-end
-function request()
-  local path = "/api/v1/studies"
-  if math.random() < 0.5 then path = "/studies/" .. uids[math.random(#uids)] end
-  return wrk.format("GET", path, {["Cookie"] = cookie})
-end
-function done(summary, latency, requests)
-  io.write(string.format("WRKSTATS %d %d %d %d %d %.3f %.3f %.3f %.3f %.3f\n",
-    summary.requests, summary.errors.status, summary.errors.connect + summary.errors.read
-      + summary.errors.write, summary.errors.timeout, summary.duration,
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000, latency.mean / 1000))
-end
-"""
-
-
-def _run_wrk(
-    base: str,
-    cookie: str,
-    uids: list[str],
-    clients: int,
-    threads: int,
-    seconds: float,
-    pids: list[int],
-    root: Path,
-) -> None:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise SystemExit("--driver wrk needs wrk on the PATH (apt-get install -y wrk)")
-    script = root / "worklist_load.lua"
-    script.write_text(WRK_LUA)
-    uid_file = root / "uids.txt"
-    uid_file.write_text("\n".join(uids) + "\n")
-    env = {**os.environ, "WORKLIST_LOAD_COOKIE": cookie, "WORKLIST_LOAD_UIDS": str(uid_file)}
-    cmd = [
-        wrk,
-        f"-t{max(1, min(threads, clients))}",
-        f"-c{clients}",
-        f"-d{seconds:.0f}s",
-        "--timeout",
-        "30s",
-        "--latency",
-        "-s",
-        str(script),
-        base,
-    ]
-    cpu0 = _cpu_s(pids)
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    cpu = _cpu_s(pids) - cpu0
-    found = re.search(r"^WRKSTATS (.*)$", done.stdout, re.MULTILINE)
-    if found is None:
-        print(done.stdout, done.stderr)
-        raise SystemExit("wrk printed no statistics")
-    n, status_err, sock_err, timeouts, duration_us, p50, p95, p99, mx, mean = (
-        float(v) for v in found.group(1).split()
-    )
-    print(f"{'kind':<14}{'n':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    print(f"{'all (wrk)':<14}{n:>8.0f}{p50:>10.1f}{p95:>10.1f}{p99:>10.1f}{mx:>10.1f}")
-    seconds_run = duration_us / 1e6
-    errors = status_err + sock_err + timeouts
-    print(
-        f"throughput: {n / seconds_run:.0f} requests/s; errors: {errors:.0f} "
-        f"(non-2xx {status_err:.0f}, socket {sock_err:.0f}, timeouts {timeouts:.0f})"
-    )
-    print(f"mean: {mean:.1f} ms")
-    _print_cpu(cpu, seconds_run, int(n))
-
-
-def _print_cpu(cpu: float, seconds: float, requests: int) -> None:
-    if requests:
-        print(
-            f"server CPU (all worker processes): {cpu:.1f} s in {seconds:.0f} s, "
-            f"{cpu / requests * 1000:.2f} ms per request"
-        )
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (Linux ``/proc``)."""
-    found = [pid]
-    for p in found:
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{p}/task").iterdir():
-                found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def _cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of processes (Linux)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(f) for f in fields[11:13])
-    return total / ticks
+        print_cpu(cpu, seconds, len(every))
 
 
 @contextlib.contextmanager
@@ -495,12 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             }
             with _server(env, args.workers, shlex.split(args.uvicorn_args)) as (base, pid):
                 time.sleep(1.0)  # let every worker start
-                pids = _tree(pid)
+                pids = process_tree(pid)
                 cookie = asyncio.run(_session_cookie(base))
                 if args.driver == "wrk":
                     if args.think_ms:
                         raise SystemExit("--driver wrk is closed loop: no --think-ms")
-                    _run_wrk(
+                    run_wrk(
                         base, cookie, uids, args.clients, args.wrk_threads, args.seconds, pids, root
                     )
                 else:
