@@ -6,10 +6,13 @@ with 4 parallel ``storescu`` processes (``TCP_NODELAY=1`` in their environment) 
 * **ours**: ``python -m triage gateway`` (several listener processes on one port, SQLite
   store; every instance durable on disk and recorded before Success; group commit on unless
   ``--no-group-commit``), a fresh data directory per run;
-* **dcmtk**: ``storescp --fork`` writing each instance to disk (no fsync).
+* **dcmtk**: ``storescp --fork`` writing each instance to disk (no fsync);
+* **pynetdicom**: the gateway's own AE in as many processes, whose handler stores nothing
+  (:mod:`benchmarks.pynetdicom_noop`): the ceiling of any receiver built on pynetdicom here.
 
-It prints instances per second for each, the ratio ours/DCMTK (goal: at least 1.0), and the
-CPU time each receiver's process group spent per instance while receiving (Linux ``/proc``).
+It prints instances per second for each, the ratio ours/DCMTK (goal: at least 1.0), the ratio
+ours/pynetdicom (how much of pynetdicom's own ceiling the storage path leaves), and the CPU time
+each receiver's process group spent per instance while receiving (Linux ``/proc``).
 Benchmarks are not tests. Run: ``python -m benchmarks.ingest --n 500``.
 """
 
@@ -173,6 +176,29 @@ def run_ours(
     return elapsed, cpu
 
 
+def run_noop(files: list[Path], senders: int, processes: int) -> tuple[float, float]:
+    """Send to pynetdicom alone (:mod:`benchmarks.pynetdicom_noop`): nothing is stored."""
+    port = _free_port()
+    count = str(processes or os.cpu_count() or 1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.pynetdicom_noop", "--port", str(port), "-j", count],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_port(port)
+        time.sleep(1.0)  # let every process bind
+        cpu = group_cpu_s(proc.pid)
+        elapsed = send(port, files, senders)
+        cpu = group_cpu_s(proc.pid) - cpu
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+    return elapsed, cpu
+
+
 def run_dcmtk(files: list[Path], senders: int, work: Path) -> tuple[float, float]:
     out = work / f"dcmtk-{senders}"
     out.mkdir()
@@ -224,18 +250,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     size_mb = sum(f.stat().st_size for f in files) / 1e6
     print(f"{args.n} CT instances 512x512x16 bit ({size_mb:.0f} MB), cores: {os.cpu_count()}")
     print(f"group commit: {'on' if args.group_commit else 'off'}")
+    print(f"{'':>7} {'instances/s':^27} {'ratio':^27} {'CPU ms/instance':^24}")
     print(
-        f"{'senders':>7} {'ours inst/s':>12} {'dcmtk inst/s':>13} {'ours/dcmtk':>11}"
-        f" {'ours CPU ms/inst':>17} {'dcmtk CPU ms/inst':>18}"
+        f"{'senders':>7} {'ours':>7} {'dcmtk':>7} {'pynetd.':>11} {'ours/dcmtk':>12}"
+        f" {'ours/pynetd.':>14} {'ours':>7} {'dcmtk':>7} {'pynetd.':>8}"
     )
     for senders in args.senders:
         dcmtk_s, dcmtk_cpu = run_dcmtk(files, senders, work)
         ours_s, ours_cpu = run_ours(files, senders, work, args.processes, args.group_commit)
-        ours, dcmtk = args.n / ours_s, args.n / dcmtk_s
+        noop_s, noop_cpu = run_noop(files, senders, args.processes)
+        ours, dcmtk, noop = args.n / ours_s, args.n / dcmtk_s, args.n / noop_s
+        cpu = [1000 * c / args.n for c in (ours_cpu, dcmtk_cpu, noop_cpu)]
         print(
-            f"{senders:>7} {ours:>12.1f} {dcmtk:>13.1f} {ours / dcmtk:>11.2f}"
-            f" {1000 * ours_cpu / args.n:>17.1f} {1000 * dcmtk_cpu / args.n:>18.2f}"
+            f"{senders:>7} {ours:>7.1f} {dcmtk:>7.1f} {noop:>11.1f} {ours / dcmtk:>12.2f}"
+            f" {ours / noop:>14.2f} {cpu[0]:>7.1f} {cpu[1]:>7.2f} {cpu[2]:>8.1f}"
         )
+    print("pynetd.: pynetdicom alone, storing nothing (benchmarks.pynetdicom_noop)")
     shutil.rmtree(work / "in")
     return 0
 

@@ -1,0 +1,104 @@
+"""A reference receiver for the ingest benchmark: pynetdicom alone, storing nothing.
+
+It runs ``processes`` copies of the gateway's own AE (:func:`dicom_gateway.scp.build_ae`: the
+same SOP classes, transfer syntaxes, PDU size and ``TCP_NODELAY``) on one port with
+``SO_REUSEPORT``, but its C-STORE handler only takes the received bytes
+(``event.encoded_dataset``) and answers Success: no parsing, no hash, no file, no database.
+What it reaches is what pynetdicom itself allows on this machine, the ceiling of any receiver
+built on it. It is a benchmark reference, never a listener to use: it acknowledges what it has
+not stored.
+
+Run: ``python -m benchmarks.pynetdicom_noop --port 11113 --processes 2`` (stop it with SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import signal
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from pynetdicom import evt
+
+from dicom_gateway.scp import ReusePortListenerServer, build_ae
+from dicom_gateway.settings import GatewaySettings
+
+logger = logging.getLogger(__name__)
+
+
+def _take_and_acknowledge(event: Any) -> int:
+    """Take the received bytes as the gateway does, keep nothing, answer Success."""
+    event.encoded_dataset(include_meta=True)
+    return 0x0000
+
+
+def serve(port: int, ready: Any = None) -> None:
+    """Serve on ``127.0.0.1:port`` (``SO_REUSEPORT``) until SIGTERM or SIGINT.
+
+    Parameters
+    ----------
+    port
+        The TCP port, shared with the other processes.
+    ready
+        A :class:`multiprocessing.Event` set once the server is bound, or ``None``.
+    """
+    settings = GatewaySettings(host="127.0.0.1", port=port)
+    ae = build_ae(settings)
+    server = ae.make_server(
+        ("127.0.0.1", port),
+        evt_handlers=[(evt.EVT_C_STORE, _take_and_acknowledge)],
+        server_class=ReusePortListenerServer,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    if ready is not None:
+        ready.set()
+    stop.wait()
+    server.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the processes and wait for them (SIGTERM to the group stops them all).
+
+    Parameters
+    ----------
+    argv
+        Command-line arguments (``--port``, ``--processes``).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("-j", "--processes", type=int, default=1)
+    args = parser.parse_args(argv)
+    ctx = multiprocessing.get_context("fork")
+    children = []
+    for _ in range(max(args.processes, 1)):
+        ready = ctx.Event()
+        child = ctx.Process(target=serve, args=(args.port, ready), daemon=True)
+        child.start()
+        if not ready.wait(60):
+            raise TimeoutError("a pynetdicom reference process did not start")
+        children.append(child)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
