@@ -17,3 +17,5 @@ def test_bench_model_measures_both_paths(registry: ModelRegistry, settings: Mode
         assert abs(row.ratio - row.pipeline_images_per_s / row.bare_images_per_s) < 1e-9
         assert row.max_abs_diff < 1e-6  # identical inputs give identical scores
         assert row.provider == "CPUExecutionProvider"
+        assert row.bare_cpu_ms_per_image > 0 and row.preprocess_cpu_ms_per_image > 0
+        assert 0 < row.ceiling < 1
