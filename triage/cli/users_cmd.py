@@ -1,7 +1,8 @@
-"""``triage users``: create web users and API tokens from the command line."""
+"""``triage users``: web users and the API tokens of machine clients (create, list, revoke)."""
 
 from __future__ import annotations
 
+import getpass
 import logging
 import sys
 from typing import Annotated
@@ -11,7 +12,15 @@ import typer
 from triage.cli.app import app, config_from
 from worklist.db.engine import Database
 from worklist.domain import Role
-from worklist.users import add_user, create_token, list_users, set_active
+from worklist.users import (
+    add_user,
+    issue_token,
+    list_tokens,
+    list_users,
+    revoke_token,
+    set_active,
+)
+from worklist.web.authcache import AUTH_CACHE_S
 
 __all__ = ["users_app"]
 
@@ -26,6 +35,14 @@ def _read_password(from_stdin: bool) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     return password
+
+
+def _os_user() -> str:
+    """Return the login name of whoever runs the command, for the audit log ("" if unknown)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no $USER (containers)
+        return ""
 
 
 @users_app.command("add")
@@ -52,15 +69,62 @@ def add(
 
 @users_app.command("token")
 def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
-    """Print a new API token for a user (shown once; only its hash is stored)."""
+    """Print a new API token for a user (shown once; only its hash is stored).
+
+    The token alone goes to stdout (``TOKEN=$(triage users token NAME)``); its id and the first
+    characters of its sha256, which ``triage users tokens`` shows too, go to stderr.
+    """
     config = config_from(ctx)
     db = Database(config.worklist.effective_database_url)
     try:
         with db.write() as session:
-            value = create_token(session, name)
+            new = issue_token(session, name)
     finally:
         db.dispose()
-    typer.echo(value)
+    typer.echo(new.secret)
+    typer.echo(f"token id {new.view.id}, sha256 {new.view.hash_prefix}", err=True)
+
+
+@users_app.command("tokens")
+def tokens(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
+) -> None:
+    """List API tokens: id, start of the sha256, user, created, state (never the token)."""
+    config = config_from(ctx)
+    db = Database(config.worklist.effective_database_url)
+    try:
+        with db.read() as session:
+            rows = list_tokens(session, name)
+    finally:
+        db.dispose()
+    if not rows:
+        typer.echo(f"no API tokens{' for ' + name if name else ''}")
+        return
+    typer.echo("id\tsha256\tuser\tcreated\tstate")
+    for tok in rows:
+        created = tok.created_at.isoformat(timespec="seconds")
+        typer.echo(f"{tok.id}\t{tok.hash_prefix}\t{tok.username}\t{created}\t{tok.state}")
+
+
+@users_app.command("revoke-token")
+def revoke(
+    ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="Id from `users tokens`.")]
+) -> None:
+    """Revoke an API token (audited; revoking a revoked token changes nothing)."""
+    config = config_from(ctx)
+    db = Database(config.worklist.effective_database_url)
+    try:
+        with db.write() as session:
+            done = revoke_token(session, token_id, actor=_os_user(), source="cli")
+    finally:
+        db.dispose()
+    tok = done.token
+    what = f"token {tok.id} (sha256 {tok.hash_prefix}) of {tok.username}"
+    if done.changed:
+        typer.echo(f"revoked {what}; web processes refuse it within {AUTH_CACHE_S:g} s")
+    else:
+        typer.echo(f"{what} was already revoked")
 
 
 @users_app.command("list")
