@@ -3,18 +3,23 @@
 :func:`send_files` reads each file's header only, proposes exactly the (SOP class, transfer
 syntax) pairs the files need (in chunks of at most 128 presentation contexts per association)
 and sends each file as it is on disk, without decoding or transcoding. A file that cannot be
-read is reported, never fatal.
+read is reported, never fatal. :func:`collect_files` walks folders; what it found there that is not
+DICOM (a ``labels.csv``, a README, a ``.DS_Store``) is skipped rather than failed, while a file the
+user named that is not DICOM is a failure.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom import dcmread
-from pydicom.uid import ImplicitVRLittleEndian
+from pydicom.dataset import Dataset
+from pydicom.misc import is_dicom
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
@@ -22,6 +27,9 @@ from dicom_gateway.statuses import SUCCESS, status_name
 from models.errors import TriageError
 
 __all__ = [
+    "SKIPPED_HIDDEN",
+    "SKIPPED_NOT_DICOM",
+    "Collected",
     "ScuError",
     "SendResult",
     "collect_files",
@@ -32,6 +40,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 128
+SKIPPED_NOT_DICOM = "skipped (not DICOM)"
+"""Label of a file found in a folder that is not DICOM."""
+SKIPPED_HIDDEN = "skipped (hidden file)"
+"""Label of a hidden file (a name starting with ``.``) found in a folder."""
 
 
 class ScuError(TriageError):
@@ -46,6 +58,8 @@ class SendResult:
     status: int | None
     """The C-STORE status, or ``None`` when nothing was sent (unreadable, no association)."""
     message: str
+    skipped: bool = False
+    """True for a file found in a folder and left alone (not DICOM, hidden): not a failure."""
 
     @property
     def ok(self) -> bool:
@@ -100,15 +114,56 @@ def echo(
     return int(response.Status)
 
 
-def collect_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand folders recursively into their files (sorted); keep files as given."""
-    found: list[Path] = []
+@dataclass(frozen=True)
+class Collected:
+    """The files to send, from the files and folders a user named."""
+
+    files: list[Path]
+    """Files named as such, and the files found in each folder (sorted), in the order given."""
+    found: frozenset[Path]
+    """Those of :attr:`files` found by walking a folder (skipped if they are not DICOM)."""
+    hidden: list[Path] = field(default_factory=list)
+    """Hidden files found in folders (a name, or a folder below the one named, starting with
+    ``.``): never read, never sent."""
+    missing: list[Path] = field(default_factory=list)
+    """Paths named that do not exist."""
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def collect_files(paths: Iterable[Path]) -> Collected:
+    """Expand folders recursively into their files (sorted); keep files as given.
+
+    Parameters
+    ----------
+    paths
+        Files and folders, as the user named them.
+
+    Returns
+    -------
+    Collected
+        The files to send, which of them were found in folders, the hidden files found in
+        folders and the paths that do not exist.
+    """
+    files: list[Path] = []
+    found: set[Path] = set()
+    hidden: list[Path] = []
+    missing: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                if _is_hidden(child, path):
+                    hidden.append(child)
+                else:
+                    files.append(child)
+                    found.add(child)
+        elif path.exists():
+            files.append(path)
         else:
-            found.append(path)
-    return found
+            missing.append(path)
+    return Collected(files, frozenset(found), hidden, missing)
 
 
 @dataclass(frozen=True)
@@ -119,17 +174,50 @@ class _Item:
     has_meta: bool
 
 
-def _inspect(path: Path) -> _Item | str:
+@dataclass(frozen=True)
+class _Unsendable:
+    reason: str
+    marked: bool
+    """Whether the file has the ``DICM`` marker at offset 128 (it looked like DICOM)."""
+
+
+def _inspect(path: Path) -> _Item | _Unsendable:
     try:
-        ds = dcmread(path, stop_before_pixels=True, force=True)
+        marked = is_dicom(path)
+    except OSError as exc:
+        return _Unsendable(f"unreadable: {type(exc).__name__}: {exc}", marked=False)
+    kind = "unreadable" if marked else "not DICOM"
+    try:
+        with warnings.catch_warnings():
+            if not marked:  # probing a file that may be anything: pydicom's guesses are noise
+                warnings.simplefilter("ignore")
+            ds = dcmread(path, stop_before_pixels=True, force=True)
     except Exception as exc:  # any unreadable file is reported, never fatal
-        return f"unreadable: {type(exc).__name__}: {exc}"
+        return _Unsendable(f"{kind}: {type(exc).__name__}: {exc}", marked)
     sop_class = str(ds.get("SOPClassUID", "") or "")
     if not sop_class:
-        return "unreadable: not a DICOM instance (no SOP Class UID)"
+        if not marked:
+            return _Unsendable("not DICOM: no DICM marker and no SOP Class UID", marked)
+        return _Unsendable("unreadable: not a DICOM instance (no SOP Class UID)", marked)
     meta = getattr(ds, "file_meta", None)
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    return _Item(path, sop_class, ts or str(ImplicitVRLittleEndian), has_meta=bool(ts))
+    return _Item(path, sop_class, ts or _encoding_of(ds), has_meta=bool(ts))
+
+
+def _encoding_of(ds: Dataset) -> str:
+    """Return the transfer syntax a dataset without file meta was read in (pynetdicom sends so)."""
+    implicit, little = ds.original_encoding
+    if implicit is not False:
+        return str(ImplicitVRLittleEndian)
+    return str(ExplicitVRLittleEndian if little is not False else ExplicitVRBigEndian)
+
+
+def _without_meta(item: _Item) -> Dataset:
+    """Read a file that has no file meta, and name its transfer syntax for pynetdicom."""
+    ds = dcmread(item.path, force=True)
+    ds.ensure_file_meta()
+    ds.file_meta.TransferSyntaxUID = UID(item.transfer_syntax)
+    return ds
 
 
 def send_files(
@@ -141,6 +229,7 @@ def send_files(
     called_aet: str = "ANY-SCP",
     timeout_s: float = 30.0,
     on_result: Callable[[SendResult], None] | None = None,
+    found: Collection[Path] = frozenset(),
 ) -> list[SendResult]:
     """C-STORE every file to ``host:port``, one result per file, in order.
 
@@ -156,6 +245,11 @@ def send_files(
         ACSE, DIMSE, network and connection timeouts.
     on_result
         Called after each file (progress bars).
+    found
+        The files found by walking a folder rather than named by the user (see
+        :attr:`Collected.found`): one that is not DICOM (no ``DICM`` marker at offset 128 and
+        no dataset with a SOP Class UID) is reported as skipped, not as a failure. A file
+        named by the user that is not DICOM is a failure.
 
     Returns
     -------
@@ -172,11 +266,15 @@ def send_files(
     items: list[_Item] = []
     for path in files:
         inspected = _inspect(path)
-        if isinstance(inspected, str):
-            logger.warning("%s: %s", path, inspected)
-            report(SendResult(path, None, inspected))
-        else:
+        if isinstance(inspected, _Item):
             items.append(inspected)
+        elif path in found and not inspected.marked:
+            reason = inspected.reason.split(": ", 1)[-1]
+            logger.debug("%s: skipped, %s", path, inspected.reason)
+            report(SendResult(path, None, f"{SKIPPED_NOT_DICOM}: {reason}", skipped=True))
+        else:
+            logger.warning("%s: %s", path, inspected.reason)
+            report(SendResult(path, None, inspected.reason))
     pairs = sorted({(i.sop_class, i.transfer_syntax) for i in items})
     for start in range(0, len(pairs), MAX_CONTEXTS):
         chunk = set(pairs[start : start + MAX_CONTEXTS])
@@ -209,7 +307,7 @@ def _send_batch(
                 report(SendResult(item.path, None, "not sent: association ended"))
                 continue
             try:
-                source = item.path if item.has_meta else dcmread(item.path, force=True)
+                source = item.path if item.has_meta else _without_meta(item)
                 response = assoc.send_c_store(source)
             except Exception as exc:  # a file pynetdicom cannot send is reported, not fatal
                 report(SendResult(item.path, None, f"not sent: {type(exc).__name__}: {exc}"))

@@ -9,12 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
 from tests.dicom_gateway.conftest import GatewayFactory, echoscu
-from tests.dicom_gateway.synth import make_study
+from tests.dicom_gateway.synth import make_dataset, make_study
 from tests.support import free_port, wait_for_port
 from triage.cli import main
+from worklist.db.engine import Database
 from worklist.db.schema import Instance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +60,79 @@ def test_send_folder_reports_each_file(
     out = capsys.readouterr()
     assert f"{len(files)} of {len(files) + 2} file(s) stored" in out.out
     assert "notes.txt" in out.err and "missing.dcm" in out.err
+
+
+def _output(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    """Stdout and stderr, stderr unwrapped (Rich folds long lines at the console width)."""
+    res = capsys.readouterr()
+    return res.out, res.err.replace("\n", "")
+
+
+def _stored(db: Database) -> int:
+    with db.read() as s:
+        return s.scalar(select(func.count(Instance.id))) or 0
+
+
+def test_send_phantom_folder_skips_what_is_not_dicom(
+    gateway_factory: GatewayFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw, db, _wl = gateway_factory()
+    folder = tmp_path / "phantoms"
+    assert main(["phantoms", "generate", "--out", str(folder), "--n", "2", "--size", "64"]) == 0
+    assert (folder / "labels.csv").is_file()
+    (folder / "README").write_text("two synthetic phantoms\n")
+    (folder / "dicom" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(200))
+    hidden_dir = folder / ".trash"  # a hidden folder: not walked into, even for DICOM
+    make_study(hidden_dir, series=1, per_series=1)
+    # A dataset without preamble or file meta (old exports): no DICM marker, still DICOM.
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, True
+    write_dataset(fp, make_dataset(study_uid=generate_uid(), modality="DX"))
+    (folder / "dicom" / "raw_dataset").write_bytes(fp.getvalue())
+    capsys.readouterr()
+
+    args = ["send", str(folder), "--host", "127.0.0.1", "--port", str(gw.port)]
+    assert main(args) == 0
+    out, err = _output(capsys)
+    assert "3 of 3 file(s) stored" in out and "4 skipped (not DICOM or hidden)" in out
+    assert "skipped (not DICOM)" in err and "skipped (hidden file)" in err
+    assert "labels.csv" in err and "FAILED" not in err
+    assert _stored(db) == 3
+
+    # A file that looks like DICOM (DICM marker) but cannot be read stays a failure.
+    (folder / "broken.dcm").write_bytes(bytes(128) + b"DICM" + b"\xff" * 64)
+    assert main(args) == 1
+    out, err = _output(capsys)
+    assert "3 of 4 file(s) stored" in out
+    assert "FAILED" in err and "broken.dcm" in err and "labels.csv" not in err.split("FAILED", 1)[1]
+
+
+def test_send_named_non_dicom_fails_and_nothing_sent_is_an_error(
+    gateway_factory: GatewayFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw, db, _wl = gateway_factory()
+    _uid, files = make_study(tmp_path / "study", series=1, per_series=2)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,study_instance_uid,sop_instance_uid,pneumothorax\na.dcm,1.2,1.3,0\n")
+    port = ["--host", "127.0.0.1", "--port", str(gw.port)]
+    assert main(["send", *map(str, files), str(labels), *port]) == 1
+    out, err = _output(capsys)
+    assert "2 of 3 file(s) stored" in out and "skipped" not in out
+    assert "FAILED" in err and "labels.csv: not DICOM" in err
+    assert _stored(db) == 2
+
+    only_junk = tmp_path / "junk"
+    only_junk.mkdir()
+    (only_junk / "notes.txt").write_text("not DICOM")
+    (only_junk / ".hidden").write_text("not DICOM either")
+    assert main(["send", str(only_junk), *port]) == 1
+    out, err = _output(capsys)
+    assert "0 of 0 file(s) stored" in out and "2 skipped" in out
+    assert "nothing sent" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["send", str(empty), *port]) == 1
+    assert "nothing sent" in _output(capsys)[1]
 
 
 @pytest.mark.dcmtk

@@ -12,7 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dicom_gateway.scu import ScuError, SendResult, collect_files, echo, send_files
+from dicom_gateway.scu import (
+    SKIPPED_HIDDEN,
+    ScuError,
+    SendResult,
+    collect_files,
+    echo,
+    send_files,
+)
 from dicom_gateway.service import run_gateway
 from dicom_gateway.statuses import SUCCESS
 from triage.cli.app import app, config_from, stop_on_signals
@@ -52,17 +59,28 @@ def echo_cmd(
     return 0
 
 
+SHOW_SKIPPED = 20
+"""How many skipped files the summary names one by one."""
+
+
 def _summary(console: Console, results: list[SendResult]) -> None:
-    counts = Counter(r.label if not r.ok else "0x0000 Success" for r in results)
+    counts = Counter("0x0000 Success" if r.ok else r.label for r in results)
     table = Table(title="C-STORE summary")
     table.add_column("status")
     table.add_column("files", justify="right")
     for label, n in sorted(counts.items()):
         table.add_row(label, str(n))
     console.print(table)
+    skipped = [r for r in results if r.skipped]
+    for r in skipped[:SHOW_SKIPPED]:
+        reason = r.message.split(": ", 1)[-1]
+        console.print(f"[dim]skipped[/dim] {r.path} ({reason})", soft_wrap=True)
+    if len(skipped) > SHOW_SKIPPED:
+        console.print(f"[dim]skipped[/dim] ... and {len(skipped) - SHOW_SKIPPED} more")
     for r in results:
-        if not r.ok:
-            console.print(f"[red]FAILED[/red] {r.path}: {r.label} ({r.message})")
+        if not r.ok and not r.skipped:
+            detail = r.message if r.status is not None else r.message.split(": ", 1)[-1]
+            console.print(f"[red]FAILED[/red] {r.path}: {r.label} ({detail})", soft_wrap=True)
 
 
 @app.command("send")
@@ -75,47 +93,68 @@ def send_cmd(
     called_aet: CalledOpt = None,
     timeout: TimeoutOpt = 30.0,
 ) -> int:
-    """C-STORE files and folders to a DICOM peer; exit 1 if any file was not stored."""
+    """C-STORE files and folders to a DICOM peer; exit 1 if any file was not stored.
+
+    Files found in folders that are not DICOM (a labels.csv, a README) and hidden files are
+    skipped and counted, not failures; a file named on the command line must be DICOM. Exit 1
+    also when nothing was sent.
+    """
     config = config_from(ctx)
     called = called_aet or config.gateway.ae_title
     target_port = port if port is not None else config.gateway.port
-    missing = [p for p in paths if not p.exists()]
-    files = collect_files([p for p in paths if p.exists()])
+    collected = collect_files(paths)
     console = Console(stderr=True)
-    if not files and not missing:
-        console.print("no files to send")
+    if not (collected.files or collected.hidden or collected.missing):
+        console.print("[red]nothing sent[/red]: no files in " + ", ".join(map(str, paths)))
         return 1
     with Progress(
         TextColumn("sending"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
+        TextColumn("{task.fields[failed]} failed, {task.fields[skipped]} skipped"),
         TimeElapsedColumn(),
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("send", total=len(files), failed=0)
-        failed = 0
+        task = progress.add_task("send", total=len(collected.files), failed=0, skipped=0)
+        failed = skipped = 0
 
         def on_result(result: SendResult) -> None:
-            nonlocal failed
-            failed += 0 if result.ok else 1
-            progress.update(task, advance=1, failed=failed)
+            nonlocal failed, skipped
+            skipped += result.skipped
+            failed += not (result.ok or result.skipped)
+            progress.update(task, advance=1, failed=failed, skipped=skipped)
 
         results = send_files(
-            files,
+            collected.files,
             host,
             target_port,
             calling_aet=calling_aet,
             called_aet=called,
             timeout_s=timeout,
             on_result=on_result,
+            found=collected.found,
         )
-    results += [SendResult(p, None, "unreadable: no such file or folder") for p in missing]
+    results += [
+        SendResult(p, None, f"{SKIPPED_HIDDEN}: a name in its path starts with '.'", skipped=True)
+        for p in collected.hidden
+    ]
+    results += [
+        SendResult(p, None, "unreadable: no such file or folder") for p in collected.missing
+    ]
     _summary(console, results)
     stored = sum(r.ok for r in results)
-    typer.echo(f"{stored} of {len(results)} file(s) stored at {called}@{host}:{target_port}")
-    return 0 if stored == len(results) else 1
+    n_skipped = sum(r.skipped for r in results)
+    attempted = len(results) - n_skipped
+    line = f"{stored} of {attempted} file(s) stored at {called}@{host}:{target_port}"
+    typer.echo(line + (f"; {n_skipped} skipped (not DICOM or hidden)" if n_skipped else ""))
+    if attempted == 0:
+        console.print(
+            f"[red]nothing sent[/red]: no DICOM file to send, all {n_skipped} file(s) found"
+            " were skipped (not DICOM or hidden)"
+        )
+        return 1
+    return 0 if stored == attempted else 1
 
 
 @app.command("gateway")
