@@ -1,7 +1,10 @@
-"""Local users of the web app and the API tokens of machine clients.
+"""Local users of the web app, and how a user is recognised (by password or by API token).
 
-Passwords are stored as argon2id hashes (``argon2-cffi``); API tokens are random strings of which
-only the sha256 hash is stored, so a leaked database does not leak tokens.
+Passwords are stored as argon2id hashes (``argon2-cffi``); of an API token only the sha256 hash is
+stored (issuing, listing and revoking tokens is :mod:`worklist.tokens`). Every change to who can
+reach the worklist (a user added, deactivated or activated) is audited here, in the caller's
+transaction, whichever door it came through (the command line or the web app): exactly one event
+per change, never holding a password.
 """
 
 from __future__ import annotations
@@ -9,9 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import secrets
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,21 +26,13 @@ from worklist.domain import Role
 from worklist.events import EventCategory, record_event
 
 __all__ = [
-    "HASH_PREFIX_LEN",
-    "NewToken",
-    "Revocation",
-    "TokenView",
     "UserError",
     "UserView",
     "add_user",
     "authenticate",
-    "create_token",
     "get_user",
     "hash_token",
-    "issue_token",
-    "list_tokens",
     "list_users",
-    "revoke_token",
     "set_active",
     "user_for_token",
 ]
@@ -48,10 +42,6 @@ logger = logging.getLogger(__name__)
 _HASHER = PasswordHasher()
 # Verified against when the username is unknown, so that timing does not reveal which users exist.
 _DUMMY_HASH = _HASHER.hash("not-a-real-password")
-TOKEN_PREFIX = "wl_"
-# How many hex characters of a token's stored sha256 are shown to tell tokens apart (not secret:
-# the hash of a 256-bit random token reveals nothing about it).
-HASH_PREFIX_LEN = 8
 
 
 class UserError(TriageError):
@@ -75,10 +65,26 @@ def _view(user: User) -> UserView:
     )
 
 
+def _audit(
+    session: Session, action: str, actor: str, source: str, details: Mapping[str, str]
+) -> None:
+    """Record a change to a user (never a password) in the caller's transaction."""
+    record_event(
+        session, EventCategory.AUDIT, action, actor=actor, source=source, details=dict(details)
+    )
+
+
 def add_user(
-    session: Session, username: str, password: str, role: Role | str, *, site: str = ""
+    session: Session,
+    username: str,
+    password: str,
+    role: Role | str,
+    *,
+    site: str = "",
+    actor: str = "",
+    source: str = "",
 ) -> UserView:
-    """Create a local user.
+    """Create a local user and audit it (``user.add``) in the caller's transaction.
 
     Parameters
     ----------
@@ -87,11 +93,14 @@ def add_user(
     username
         1 to 64 characters, unique.
     password
-        At least 8 characters; stored as an argon2id hash.
+        At least 8 characters; stored as an argon2id hash (and never in the audit event).
     role
         One of :class:`worklist.domain.Role`.
     site
         The user's site (the sending AE title), used for radiographers.
+    actor, source
+        Who adds the user and from where (an OS login name and ``cli``, or a web user and the
+        client's address), for the audit event.
 
     Returns
     -------
@@ -118,6 +127,8 @@ def add_user(
     user = User(username=username, password_hash=_HASHER.hash(password), role=str(role), site=site)
     session.add(user)
     session.flush()
+    details = {"username": username, "role": str(role), "site": site}
+    _audit(session, "user.add", actor, source, details)
     logger.info("user %s added with role %s", username, role)
     return _view(user)
 
@@ -139,18 +150,53 @@ def get_user(session: Session, user_id: int) -> UserView | None:
     )
 
 
-def set_active(session: Session, username: str, active: bool) -> UserView:
-    """Activate or deactivate a user (a deactivated user cannot log in; its tokens stop working).
+def set_active(
+    session: Session, username: str, active: bool, *, actor: str = "", source: str = ""
+) -> UserView:
+    """Activate or deactivate a user and audit it (``user.activate`` or ``user.deactivate``).
+
+    A deactivated user cannot log in and its tokens stop working. One conditional ``UPDATE``:
+    setting the state a user already has changes nothing and records no event, even when two
+    such calls race. Web processes may honour the user for up to their auth cache's TTL after the
+    commit (see :mod:`worklist.web.authcache`).
+
+    Parameters
+    ----------
+    session
+        An open write session; the caller commits.
+    username
+        The user.
+    active
+        The new state.
+    actor, source
+        Who changes it and from where, for the audit event.
+
+    Returns
+    -------
+    UserView
+        The user as it is now.
 
     Raises
     ------
     UserError
         No such user.
     """
-    user = session.scalars(select(User).where(User.username == username)).first()
+    result = session.execute(
+        update(User)
+        .where(User.username == username, User.active.is_(not active))
+        .values(active=active)
+        .execution_options(synchronize_session=False)
+    )
+    changed = getattr(result, "rowcount", 0) == 1
+    user = session.scalars(
+        select(User).where(User.username == username).execution_options(populate_existing=True)
+    ).first()
     if user is None:
         raise UserError(f"no user {username!r}")
-    user.active = active
+    if changed:
+        action = "user.activate" if active else "user.deactivate"
+        _audit(session, action, actor, source, {"username": username})
+        logger.info("user %s %s", username, "activated" if active else "deactivated")
     return _view(user)
 
 
@@ -176,185 +222,6 @@ def authenticate(session: Session, username: str, password: str) -> UserView | N
 def hash_token(token: str) -> str:
     """Return the hex sha256 of an API token (what the store keeps)."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class TokenView:
-    """What may be shown about an API token: never the token, only a prefix of its hash."""
-
-    id: int
-    username: str
-    hash_prefix: str
-    created_at: datetime
-    revoked: bool
-    user_active: bool
-
-    @property
-    def state(self) -> str:
-        """``revoked``, ``user inactive`` (the token is refused with its user) or ``active``."""
-        if self.revoked:
-            return "revoked"
-        return "active" if self.user_active else "user inactive"
-
-
-@dataclass(frozen=True)
-class NewToken:
-    """A token just created: the secret (shown once, never stored or logged) and its view."""
-
-    secret: str = field(repr=False)
-    view: TokenView
-
-
-@dataclass(frozen=True)
-class Revocation:
-    """The outcome of :func:`revoke_token`: the token and whether this call revoked it."""
-
-    token: TokenView
-    changed: bool
-
-
-def _token_view(token: ApiToken, user: User) -> TokenView:
-    return TokenView(
-        id=token.id,
-        username=user.username,
-        hash_prefix=token.token_hash[:HASH_PREFIX_LEN],
-        created_at=token.created_at,
-        revoked=token.revoked,
-        user_active=user.active,
-    )
-
-
-def issue_token(session: Session, username: str) -> NewToken:
-    """Create a new API token for a user; only its sha256 is stored.
-
-    Parameters
-    ----------
-    session
-        An open write session; the caller commits.
-    username
-        An active user.
-
-    Returns
-    -------
-    NewToken
-        The token (to show once) and its view (id and hash prefix, to tell it apart later).
-
-    Raises
-    ------
-    UserError
-        No such active user.
-    """
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None or not user.active:
-        raise UserError(f"no active user {username!r}")
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, token_hash=hash_token(secret))
-    session.add(token)
-    session.flush()
-    view = _token_view(token, user)
-    logger.info("API token %d (%s) created for %s", view.id, view.hash_prefix, username)
-    return NewToken(secret=secret, view=view)
-
-
-def create_token(session: Session, username: str) -> str:
-    """Create a new API token for a user and return it (it is shown once, never stored).
-
-    Raises
-    ------
-    UserError
-        No such active user.
-    """
-    return issue_token(session, username).secret
-
-
-def list_tokens(session: Session, username: str | None = None) -> list[TokenView]:
-    """Return the API tokens (revoked ones too) of one user or of everyone, by user then id.
-
-    Parameters
-    ----------
-    session
-        An open session.
-    username
-        Only this user's tokens; ``None`` for all.
-
-    Returns
-    -------
-    list of TokenView
-        Views without the secret, which is never stored.
-
-    Raises
-    ------
-    UserError
-        ``username`` names no user.
-    """
-    query = select(ApiToken, User).join(User, ApiToken.user_id == User.id)
-    if username is not None:
-        if session.scalars(select(User.id).where(User.username == username)).first() is None:
-            raise UserError(f"no user {username!r}")
-        query = query.where(User.username == username)
-    rows = session.execute(query.order_by(User.username, ApiToken.id))
-    return [_token_view(token, user) for token, user in rows]
-
-
-def revoke_token(
-    session: Session, token_id: int, *, actor: str = "", source: str = ""
-) -> Revocation:
-    """Revoke an API token for good and audit it (``token.revoke``) in the caller's transaction.
-
-    One conditional ``UPDATE``: revoking a revoked token changes nothing and records no second
-    event, even when two revocations race. Web processes may honour the token for up to their
-    auth cache's TTL after the commit (see :mod:`worklist.web.authcache`).
-
-    Parameters
-    ----------
-    session
-        An open write session; the caller commits.
-    token_id
-        The id shown by :func:`list_tokens`.
-    actor, source
-        Who revokes it and from where, for the audit event.
-
-    Returns
-    -------
-    Revocation
-        The token, and whether this call revoked it (``False``: it already was).
-
-    Raises
-    ------
-    UserError
-        No token has this id.
-    """
-    result = session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token_id, ApiToken.revoked.is_(False))
-        .values(revoked=True)
-        .execution_options(synchronize_session=False)
-    )
-    changed = getattr(result, "rowcount", 0) == 1
-    row = session.execute(
-        select(ApiToken, User)
-        .join(User, ApiToken.user_id == User.id)
-        .where(ApiToken.id == token_id)
-        .execution_options(populate_existing=True)
-    ).first()
-    if row is None:
-        raise UserError(f"no API token with id {token_id}")
-    view = _token_view(*row)
-    if changed:
-        record_event(
-            session,
-            EventCategory.AUDIT,
-            "token.revoke",
-            actor=actor,
-            source=source,
-            details={
-                "token_id": view.id,
-                "username": view.username,
-                "hash_prefix": view.hash_prefix,
-            },
-        )
-        logger.info("API token %d (%s) of %s revoked", view.id, view.hash_prefix, view.username)
-    return Revocation(token=view, changed=changed)
 
 
 def user_for_token(session: Session, token: str) -> UserView | None:

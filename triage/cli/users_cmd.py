@@ -12,14 +12,8 @@ import typer
 from triage.cli.app import app, config_from
 from worklist.db.engine import Database
 from worklist.domain import Role
-from worklist.users import (
-    add_user,
-    issue_token,
-    list_tokens,
-    list_users,
-    revoke_token,
-    set_active,
-)
+from worklist.tokens import issue_token, list_tokens, revoke_token
+from worklist.users import add_user, list_users, set_active
 from worklist.web.authcache import AUTH_CACHE_S
 
 __all__ = ["users_app"]
@@ -55,13 +49,15 @@ def add(
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
 ) -> None:
-    """Add a user; the password comes from a prompt or stdin (at least 8 characters)."""
+    """Add a user (audited); the password comes from a prompt or stdin (at least 8 characters)."""
     config = config_from(ctx)
     password = _read_password(password_stdin)
     db = Database(config.worklist.effective_database_url)
     try:
         with db.write() as session:
-            user = add_user(session, name, password, role, site=site)
+            user = add_user(
+                session, name, password, role, site=site, actor=_os_user(), source="cli"
+            )
     finally:
         db.dispose()
     typer.echo(f"added {user.username} ({user.role}{', ' + user.site if user.site else ''})")
@@ -69,7 +65,7 @@ def add(
 
 @users_app.command("token")
 def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
-    """Print a new API token for a user (shown once; only its hash is stored).
+    """Print a new API token for a user (shown once; only its hash is stored; audited).
 
     The token alone goes to stdout (``TOKEN=$(triage users token NAME)``); its id and the first
     characters of its sha256, which ``triage users tokens`` shows too, go to stderr.
@@ -78,7 +74,7 @@ def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username
     db = Database(config.worklist.effective_database_url)
     try:
         with db.write() as session:
-            new = issue_token(session, name)
+            new = issue_token(session, name, actor=_os_user(), source="cli")
     finally:
         db.dispose()
     typer.echo(new.secret)
@@ -144,12 +140,12 @@ def list_(ctx: typer.Context) -> None:
 
 @users_app.command("deactivate")
 def deactivate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
-    """Deactivate a user (no logins, no tokens)."""
+    """Deactivate a user (no logins, no tokens; audited)."""
     config = config_from(ctx)
     db = Database(config.worklist.effective_database_url)
     try:
         with db.write() as session:
-            set_active(session, name, False)
+            set_active(session, name, False, actor=_os_user(), source="cli")
     finally:
         db.dispose()
     typer.echo(f"deactivated {name}")

@@ -22,7 +22,8 @@ from worklist.db.engine import Database
 from worklist.db.schema import Finding, Instance, Series, Study
 from worklist.domain import Role
 from worklist.settings import WorklistSettings
-from worklist.users import add_user, create_token
+from worklist.tokens import create_token
+from worklist.users import add_user
 from worklist.web.app import create_app
 
 PASSWORD = "correct-horse"

@@ -75,7 +75,8 @@ def test_worklist_order_filters_and_pages(db: Database, tmp_path: Path) -> None:
 def test_claim_release_report_feedback_and_audit(db: Database, tmp_path: Path) -> None:
     tokens = add_users(db)
     with db.write() as session:
-        from worklist.users import add_user, create_token
+        from worklist.tokens import create_token
+        from worklist.users import add_user
 
         add_user(session, "other", "password-2", "radiologist")
         other_token = create_token(session, "other")

@@ -12,7 +12,8 @@ from tests.worklist.web.support import PASSWORD, add_users, live_server, make_ap
 from worklist.db.engine import Database
 from worklist.db.schema import Study
 from worklist.domain import Role
-from worklist.users import UserView, add_user, create_token
+from worklist.tokens import create_token
+from worklist.users import UserView, add_user
 from worklist.web.actions import Actor, ConflictError, claim
 
 

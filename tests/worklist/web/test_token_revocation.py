@@ -18,15 +18,8 @@ from triage.cli import main
 from worklist.db.engine import Database
 from worklist.db.schema import Event
 from worklist.settings import WorklistSettings
-from worklist.users import (
-    HASH_PREFIX_LEN,
-    UserError,
-    hash_token,
-    issue_token,
-    list_tokens,
-    revoke_token,
-    set_active,
-)
+from worklist.tokens import HASH_PREFIX_LEN, issue_token, list_tokens, revoke_token
+from worklist.users import UserError, hash_token, set_active
 from worklist.web.app import create_app
 from worklist.web.authcache import AUTH_CACHE_S
 

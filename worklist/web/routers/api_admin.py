@@ -57,11 +57,18 @@ def list_users(principal: AdminApi, db: DbDep) -> list[dict[str, Any]]:
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 def add_user(body: UserIn, principal: AdminApi, db: DbDep) -> dict[str, Any]:
-    """Add a user."""
+    """Add a user (audited by :func:`worklist.users.add_user`)."""
     try:
         with db.write() as session:
-            user = users.add_user(session, body.username, body.password, body.role, site=body.site)
-            actions.audit(session, principal.actor, "user.add", details={"username": user.username})
+            user = users.add_user(
+                session,
+                body.username,
+                body.password,
+                body.role,
+                site=body.site,
+                actor=principal.user.username,
+                source=principal.source,
+            )
     except TriageError as exc:
         raise http_error(exc) from exc
     return _user_doc(user)
@@ -71,12 +78,11 @@ def add_user(body: UserIn, principal: AdminApi, db: DbDep) -> dict[str, Any]:
 def deactivate_user(
     username: str, principal: AdminApi, db: DbDep, auth_cache: AuthCacheDep
 ) -> dict[str, Any]:
-    """Deactivate a user: no more logins, sessions or tokens."""
+    """Deactivate a user: no more logins, sessions or tokens (audited by ``set_active``)."""
     try:
         with db.write() as session:
-            user = users.set_active(session, username, False)
-            actions.audit(
-                session, principal.actor, "user.deactivate", details={"username": username}
+            user = users.set_active(
+                session, username, False, actor=principal.user.username, source=principal.source
             )
     except TriageError as exc:
         raise http_error(exc) from exc

@@ -71,11 +71,18 @@ def admin_add_user(
     role: Annotated[str, Form()],
     site: Annotated[str, Form()] = "",
 ) -> Response:
-    """Add a user (form)."""
+    """Add a user (form); :func:`worklist.users.add_user` audits it."""
     try:
         with db.write() as session:
-            users.add_user(session, username, password, role, site=site)
-            actions.audit(session, principal.actor, "user.add", details={"username": username})
+            users.add_user(
+                session,
+                username,
+                password,
+                role,
+                site=site,
+                actor=principal.user.username,
+                source=principal.source,
+            )
     except TriageError as exc:
         return _to("/admin", error=str(exc))
     return _to("/admin", message=f"user {username} added")
@@ -85,12 +92,11 @@ def admin_add_user(
 def admin_deactivate_user(
     username: str, principal: AdminPage, db: DbDep, auth_cache: AuthCacheDep
 ) -> Response:
-    """Deactivate a user (form)."""
+    """Deactivate a user (form); :func:`worklist.users.set_active` audits it."""
     try:
         with db.write() as session:
-            users.set_active(session, username, False)
-            actions.audit(
-                session, principal.actor, "user.deactivate", details={"username": username}
+            users.set_active(
+                session, username, False, actor=principal.user.username, source=principal.source
             )
     except TriageError as exc:
         return _to("/admin", error=str(exc))
