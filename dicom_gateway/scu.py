@@ -4,8 +4,8 @@
 syntax) pairs the files need (in chunks of at most 128 presentation contexts per association)
 and sends each file as it is on disk, without decoding or transcoding. A file that cannot be
 read is reported, never fatal. :func:`collect_files` walks folders; what it found there that is not
-DICOM (a ``labels.csv``, a README, a ``.DS_Store``) is skipped rather than failed, while a file the
-user named that is not DICOM is a failure.
+DICOM (a ``labels.csv``, a README, a ``.DS_Store``) or is the DICOMDIR of a CD/DVD export is
+skipped rather than failed, while a file the user named that is not DICOM is a failure.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.misc import is_dicom
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MediaStorageDirectoryStorage,
+)
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
@@ -27,6 +33,7 @@ from dicom_gateway.statuses import SUCCESS, status_name
 from models.errors import TriageError
 
 __all__ = [
+    "SKIPPED_DICOMDIR",
     "SKIPPED_HIDDEN",
     "SKIPPED_NOT_DICOM",
     "Collected",
@@ -42,6 +49,8 @@ logger = logging.getLogger(__name__)
 MAX_CONTEXTS = 128
 SKIPPED_NOT_DICOM = "skipped (not DICOM)"
 """Label of a file found in a folder that is not DICOM."""
+SKIPPED_DICOMDIR = "skipped (DICOMDIR)"
+"""Label of a DICOMDIR (the index of a CD/DVD export, not an instance) found in a folder."""
 SKIPPED_HIDDEN = "skipped (hidden file)"
 """Label of a hidden file (a name starting with ``.``) found in a folder."""
 
@@ -179,6 +188,8 @@ class _Unsendable:
     reason: str
     marked: bool
     """Whether the file has the ``DICM`` marker at offset 128 (it looked like DICOM)."""
+    directory: bool = False
+    """Whether the file is a DICOMDIR (Media Storage Directory): an index, not an instance."""
 
 
 def _inspect(path: Path) -> _Item | _Unsendable:
@@ -195,11 +206,14 @@ def _inspect(path: Path) -> _Item | _Unsendable:
     except Exception as exc:  # any unreadable file is reported, never fatal
         return _Unsendable(f"{kind}: {type(exc).__name__}: {exc}", marked)
     sop_class = str(ds.get("SOPClassUID", "") or "")
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
+        reason = "a DICOMDIR (the index of a media export), not an instance to store"
+        return _Unsendable(f"not an instance: {reason}", marked, directory=True)
     if not sop_class:
         if not marked:
             return _Unsendable("not DICOM: no DICM marker and no SOP Class UID", marked)
         return _Unsendable("unreadable: not a DICOM instance (no SOP Class UID)", marked)
-    meta = getattr(ds, "file_meta", None)
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     return _Item(path, sop_class, ts or _encoding_of(ds), has_meta=bool(ts))
 
@@ -248,8 +262,8 @@ def send_files(
     found
         The files found by walking a folder rather than named by the user (see
         :attr:`Collected.found`): one that is not DICOM (no ``DICM`` marker at offset 128 and
-        no dataset with a SOP Class UID) is reported as skipped, not as a failure. A file
-        named by the user that is not DICOM is a failure.
+        no dataset with a SOP Class UID), or is a DICOMDIR, is reported as skipped, not as a
+        failure. A file named by the user that is not DICOM, or a DICOMDIR, is a failure.
 
     Returns
     -------
@@ -268,6 +282,10 @@ def send_files(
         inspected = _inspect(path)
         if isinstance(inspected, _Item):
             items.append(inspected)
+        elif path in found and inspected.directory:
+            logger.debug("%s: skipped, %s", path, inspected.reason)
+            reason = inspected.reason.split(": ", 1)[-1]
+            report(SendResult(path, None, f"{SKIPPED_DICOMDIR}: {reason}", skipped=True))
         elif path in found and not inspected.marked:
             reason = inspected.reason.split(": ", 1)[-1]
             logger.debug("%s: skipped, %s", path, inspected.reason)

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 from pydicom.filebase import DicomBytesIO
+from pydicom.fileset import FileSet
 from pydicom.filewriter import write_dataset
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
@@ -188,3 +190,31 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
             )
             with pytest.raises(GatewayError, match="cannot"):
                 gw.start()
+
+
+def test_send_media_export_skips_its_dicomdir(
+    gateway_factory: GatewayFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw, db, _wl = gateway_factory()
+    _uid, files = make_study(tmp_path / "study", series=1, per_series=2)
+    fileset = FileSet()
+    for path in files:
+        ds = dcmread(path)
+        ds.StudyDate, ds.StudyTime, ds.StudyID = "20261123", "090000", "1"  # STUDY record
+        ds.PatientID = ds.get("PatientID") or "CD001"
+        fileset.add(ds)
+    export = tmp_path / "cd"
+    fileset.write(export)  # a CD/DVD layout: DICOMDIR plus the instances under DICOM-named folders
+    assert (export / "DICOMDIR").is_file()
+    port = ["--host", "127.0.0.1", "--port", str(gw.port)]
+    capsys.readouterr()
+
+    assert main(["send", str(export), *port]) == 0
+    out, err = _output(capsys)
+    assert "2 of 2 file(s) stored" in out and "1 skipped" in out
+    assert "skipped (DICOMDIR)" in err and "FAILED" not in err
+    assert _stored(db) == 2
+
+    assert main(["send", str(export / "DICOMDIR"), *port]) == 1  # named: the user meant it
+    out, err = _output(capsys)
+    assert "FAILED" in err and "DICOMDIR" in err and "not an instance" in err
