@@ -149,11 +149,14 @@ def export_densenet(cache_dir: Path, size: int) -> Path:
 
 
 def bare_session(model: LoadedModel, settings: ModelsSettings) -> ort.InferenceSession:
-    """Open a plain session on the same ONNX file, providers and thread counts."""
+    """Open a plain session on the same ONNX file, providers, thread counts and spinning."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = settings.inter_op_threads
     options.log_severity_level = 3
+    if not settings.thread_spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     path = model.directory / model.card.identity.onnx_file
     return ort.InferenceSession(str(path), options, providers=choose_providers(settings))
 
@@ -165,6 +168,7 @@ def bench_model(
     datasets: Sequence[Dataset],
     batches: Sequence[int],
     iterations: int,
+    gap_s: float = 0.05,
 ) -> list[Row]:
     """Time the pipeline and the bare session at each batch size."""
     session = bare_session(model, settings)
@@ -194,22 +198,26 @@ def bench_model(
         raw = bare()
         diff = float(np.max(np.abs(probs - activate(raw, output.activation))))
         pipe_s = bare_s = prep_s = bare_cpu = prep_cpu = 0.0
-        for i in range(iterations):
-            if i % 2:  # alternate which path goes first, so drift on a shared machine evens out
+        # Blocks of consecutive calls, each path in turn (alternating which goes first, so
+        # drift on a shared machine evens out). Before each block: a pause, so the other
+        # session's spinning threads are asleep again, and one untimed call to warm up.
+        blocks = [iterations // 2, iterations - iterations // 2]
+        for i, calls in enumerate(b for b in blocks if b):
+            for path in ("pipeline", "bare") if i % 2 == 0 else ("bare", "pipeline"):
+                time.sleep(gap_s)
+                bare() if path == "bare" else pipeline()
                 t0, c0 = time.perf_counter(), time.process_time()
-                bare()
-                t1, c1 = time.perf_counter(), time.process_time()
-                _, prep, prep_c = pipeline()
-                t2 = time.perf_counter()
-                pipe_s, bare_s = pipe_s + (t2 - t1), bare_s + (t1 - t0)
-            else:
-                t0 = time.perf_counter()
-                _, prep, prep_c = pipeline()
-                t1, c0 = time.perf_counter(), time.process_time()
-                bare()
-                t2, c1 = time.perf_counter(), time.process_time()
-                pipe_s, bare_s = pipe_s + (t1 - t0), bare_s + (t2 - t1)
-            prep_s, prep_cpu, bare_cpu = prep_s + prep, prep_cpu + prep_c, bare_cpu + (c1 - c0)
+                for _ in range(calls):
+                    if path == "bare":
+                        bare()
+                    else:
+                        _, prep, prep_c = pipeline()
+                        prep_s, prep_cpu = prep_s + prep, prep_cpu + prep_c
+                if path == "bare":
+                    bare_s += time.perf_counter() - t0
+                    bare_cpu += time.process_time() - c0
+                else:
+                    pipe_s += time.perf_counter() - t0
         images = n * iterations
         row = Row(
             model=label,
@@ -249,6 +257,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="ONNX Runtime providers in order of preference, comma-separated.",
     )
     parser.add_argument("--no-fp16", action="store_true", help="TensorRT in FP32.")
+    parser.add_argument(
+        "--no-spinning",
+        action="store_true",
+        help="Both sessions without ONNX Runtime's thread spinning (spinning threads of one "
+        "session take the cores from the other between calls).",
+    )
     parser.add_argument("--batch-sizes", default="1,8,64", help="Comma-separated batch sizes.")
     parser.add_argument("--iterations", type=int, default=3, help="Timed calls per batch size.")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ORT's).")
@@ -295,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "intra_op_threads": args.threads,
         "trt_fp16": not args.no_fp16,
         "timeout_s": 600.0,
+        "thread_spinning": not args.no_spinning,
     }
     if not args.skip_demo:
         settings = ModelsSettings(models_dir=args.models_dir, **common)

@@ -104,6 +104,9 @@ class LoadedModel:
         options.intra_op_num_threads = settings.intra_op_threads
         options.inter_op_num_threads = settings.inter_op_threads
         options.log_severity_level = 3
+        if not settings.thread_spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 data, sess_options=options, providers=choose_providers(settings)

@@ -27,6 +27,12 @@ class ModelsSettings(BaseSettings):
     )
     intra_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime choose.")
     inter_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime choose.")
+    thread_spinning: bool = Field(
+        default=True,
+        description="Let ONNX Runtime's intra-op threads spin while waiting for work (its "
+        "default: lower latency per call, but the spinning threads take CPU from preprocessing "
+        "and other work on the same cores).",
+    )
     timeout_s: float = Field(default=30.0, gt=0, description="Per-call inference timeout.")
     state_file: Path | None = Field(
         default=None,

@@ -192,3 +192,21 @@ def test_io_binding_path_gives_the_same_result(registry: ModelRegistry) -> None:
     np.testing.assert_allclose(bound.probabilities, plain.probabilities, atol=1e-7)
     assert bound.heatmaps is not None and plain.heatmaps is not None
     np.testing.assert_allclose(bound.heatmaps, plain.heatmaps, atol=1e-7)
+
+
+@pytest.mark.parametrize("spinning", [True, False])
+def test_thread_spinning_setting_reaches_the_session(
+    settings: ModelsSettings, spinning: bool
+) -> None:
+    registry = ModelRegistry(settings.model_copy(update={"thread_spinning": spinning}))
+    try:
+        model = registry.load("tiny")
+        options = model._session.get_session_options()
+        try:
+            entry = options.get_session_config_entry("session.intra_op.allow_spinning")
+        except RuntimeError:  # not set: ONNX Runtime's default, which spins
+            entry = "1"
+        assert entry == ("1" if spinning else "0")
+        assert model.predict(_batch(2)).probabilities.shape[0] == 2
+    finally:
+        registry.close()
