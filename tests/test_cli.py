@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import io
 import json
+import logging
+import sys
 from pathlib import Path
 
 import pytest
 
 from triage.cli import main
+from triage.cli.app import setup_logging
 
 
 def test_config_show_json_reflects_file_env_and_defaults(
@@ -36,3 +40,25 @@ def test_config_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_unknown_command_is_usage_error() -> None:
     assert main(["no-such-command"]) == 2
+
+
+def test_log_lines_go_to_the_current_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A thread that logs after the stderr it started with was closed (a test's capture, a
+    # redirected console) must not end in a "Logging error": the handler follows sys.stderr.
+    root = logging.getLogger()
+    before = list(root.handlers)
+    level = root.level
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", first)
+        setup_logging("INFO")
+        logging.getLogger("tests.cli").info("one")
+        first.close()
+        monkeypatch.setattr(sys, "stderr", second)
+        logging.getLogger("tests.cli").info("two")
+    finally:
+        for handler in root.handlers:
+            if handler not in before:
+                root.removeHandler(handler)
+        root.setLevel(level)
+    assert "tests.cli: two" in second.getvalue()

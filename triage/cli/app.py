@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,27 @@ class CliState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler writing to whatever ``sys.stderr`` is when each record is emitted.
+
+    A plain :class:`logging.StreamHandler` keeps the stream it was created with; when that is
+    replaced and closed (a test's captured stderr, a redirected console), records from threads
+    that outlive it end in "Logging error" tracebacks instead of the current stderr.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """Ignore :class:`~logging.StreamHandler`'s assignment: the stream is always current."""
+
+
 def setup_logging(level: str) -> None:
     """Configure the root logger once: one line per record on stderr.
 
@@ -47,7 +69,7 @@ def setup_logging(level: str) -> None:
     """
     root = logging.getLogger()
     if not any(getattr(h, "_triage", False) for h in root.handlers):
-        handler = logging.StreamHandler()
+        handler = _CurrentStderrHandler()
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
         )
