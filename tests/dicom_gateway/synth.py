@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
-CT = "1.2.840.10008.5.1.4.1.1.2"
-DX = "1.2.840.10008.5.1.4.1.1.1.1"
-MR = "1.2.840.10008.5.1.4.1.1.4"
-SOP_CLASS = {"CT": CT, "DX": DX, "CR": "1.2.840.10008.5.1.4.1.1.1", "MR": MR}
+from tests.dicom_factory import SOP_CLASS as SOP_CLASS
+from tests.dicom_factory import dicom_dataset, write_dicom_file
 
 
 def make_dataset(
@@ -27,50 +24,29 @@ def make_dataset(
     instance_number: int = 1,
 ) -> Dataset:
     """Return a complete little instance with random 16-bit pixels."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    sop_class = SOP_CLASS[modality]
-    sop_uid = sop_uid or generate_uid()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid or generate_uid()
-    ds.PatientID = patient_id
-    ds.PatientName = "Synthetic^Patient"
-    ds.PatientBirthDate = "19700101"
-    ds.PatientSex = "O"
-    ds.AccessionNumber = "ACC1"
-    ds.StudyDate = "20260101"
-    ds.StudyTime = "120000"
-    ds.StudyDescription = "Synthetic study"
-    ds.Modality = modality
-    ds.BodyPartExamined = "CHEST"
-    ds.SeriesNumber = series_number
-    ds.InstanceNumber = instance_number
-    if modality in ("DX", "CR"):
-        ds.ViewPosition = "PA"
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 4096, size=(size, size), dtype=np.uint16)
-    ds.Rows = size
-    ds.Columns = size
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.PixelData = pixels.tobytes()
-    return ds
+    return dicom_dataset(
+        modality=modality,
+        sop_uid=sop_uid,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        patient_id=patient_id,
+        patient_name="Synthetic^Patient",
+        body_part="CHEST",
+        view_position="PA" if modality in ("DX", "CR") else None,
+        size=size,
+        seed=seed,
+        PatientBirthDate="19700101",
+        PatientSex="O",
+        AccessionNumber="ACC1",
+        StudyDate="20260101",
+        StudyTime="120000",
+        StudyDescription="Synthetic study",
+        SeriesNumber=series_number,
+        InstanceNumber=instance_number,
+    )
 
 
-def write(ds: Dataset, path: Path) -> Path:
-    """Write ``ds`` as a DICOM file (with preamble and file meta)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+write = write_dicom_file  # write ``ds`` as a DICOM file (with preamble and file meta)
 
 
 def make_study(

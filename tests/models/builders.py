@@ -14,8 +14,9 @@ import numpy as np
 import onnx
 import yaml
 from onnx import TensorProto, helper, numpy_helper
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+
+from tests.dicom_factory import dicom_dataset, random_pixels
 
 OPSET = 17
 
@@ -211,27 +212,12 @@ def chest_dataset(
     bits_stored: int = 12,
 ) -> Dataset:
     """A small CR chest image with random 12-bit pixels, ready for ``dcmwrite``."""
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 2**bits_stored, size=(rows, columns), dtype=np.uint16)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
-    ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "CR"
-    ds.BodyPartExamined = "CHEST"
-    ds.ViewPosition = "PA"
-    ds.PatientID = "TEST"
-    ds.Rows, ds.Columns = rows, columns
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 16
-    ds.BitsStored = bits_stored
-    ds.HighBit = bits_stored - 1
-    ds.PixelRepresentation = 0
-    ds.PixelData = pixels.tobytes()
-    return ds
+    return dicom_dataset(
+        random_pixels(rows, columns, seed=seed, bits_stored=bits_stored),
+        modality="CR",
+        patient_id="TEST",
+        body_part="CHEST",
+        view_position="PA",
+        photometric=photometric,
+        bits_stored=bits_stored,
+    )

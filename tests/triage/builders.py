@@ -8,12 +8,11 @@ from typing import Any
 
 import numpy as np
 import onnx
-import pydicom
 import yaml
 from onnx import TensorProto, helper, numpy_helper
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
+from tests.dicom_factory import CR_STORAGE, dicom_dataset, write_dicom_file
 from tests.triage.cards import card_dict
 from worklist.db.engine import Database
 from worklist.db.schema import Instance, Series, Study
@@ -21,7 +20,6 @@ from worklist.db.types import utcnow
 from worklist.domain import JobKind, StudyState
 from worklist.jobs import enqueue
 
-CR_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 OPSET = [helper.make_opsetid("", 17)]
 
 
@@ -143,36 +141,24 @@ def write_dicom(
     referral: str = "",
 ) -> None:
     """A CR image whose top ``bright`` fraction of rows is white (mean intensity = bright)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CR_STORAGE
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = CR_STORAGE
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.Modality = modality
-    ds.BodyPartExamined = "CHEST"
-    ds.ViewPosition = "PA"
-    ds.PatientID = "P1"
-    ds.PatientName = "Test^Phantom"
-    if referral:
-        ds.RequestedProcedurePriority = referral
     pixels = np.zeros((size, size), dtype=np.uint16)
     pixels[: round(bright * size), :] = 4095
     pixels[-1, -1] = 0  # keep a dark pixel so min-max scaling has a range
     pixels[0, 0] = 4095
-    ds.Rows = ds.Columns = size
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.PixelData = pixels.tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    ds = dicom_dataset(
+        pixels,
+        modality=modality,
+        sop_class_uid=CR_STORAGE,  # CR storage whatever the modality
+        sop_uid=sop_uid,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        patient_id="P1",
+        patient_name="Test^Phantom",
+        body_part="CHEST",
+        view_position="PA",
+        RequestedProcedurePriority=referral or None,
+    )
+    write_dicom_file(ds, path)
 
 
 def add_study(

@@ -13,10 +13,10 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from models.settings import ModelsSettings
+from tests.dicom_factory import CR_STORAGE, dicom_dataset, write_dicom_file
 from tests.support import free_port, wait_for_port
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Instance, Series, Study
@@ -27,38 +27,24 @@ from worklist.users import add_user
 from worklist.web.app import create_app
 
 PASSWORD = "correct-horse"
-CR_SOP_CLASS = UID("1.2.840.10008.5.1.4.1.1.1")
 ROLES = ("radiographer", "radiologist", "admin", "ml_engineer")
 
 
 def write_dicom(path: Path, *, study_uid: str, sop_uid: str, size: int = 64) -> None:
     """Write a small synthetic 16-bit CR image (a gradient with a bright disc)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CR_SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = CR_SOP_CLASS
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "CR"
-    ds.PatientName = "SYNTHETIC^PHANTOM"
-    ds.Rows = ds.Columns = size
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.WindowCenter = 2048
-    ds.WindowWidth = 4096
     yy, xx = np.mgrid[0:size, 0:size]
     img = (xx * 4095 // (size - 1)).astype(np.uint16)
     img[(yy - size // 2) ** 2 + (xx - size // 2) ** 2 < (size // 5) ** 2] = 3500
-    ds.PixelData = img.tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
+    ds = dicom_dataset(
+        img,
+        modality="CR",
+        sop_uid=sop_uid,
+        study_uid=study_uid,
+        patient_name="SYNTHETIC^PHANTOM",
+        WindowCenter=2048,
+        WindowWidth=4096,
+    )
+    write_dicom_file(ds, path)
 
 
 def seed_study(
@@ -119,7 +105,7 @@ def seed_study(
                     study_id=study.id,
                     series_id=series.id,
                     sop_instance_uid=sop,
-                    sop_class_uid=CR_SOP_CLASS,
+                    sop_class_uid=CR_STORAGE,
                     path=rel,
                     size_bytes=(archive / rel).stat().st_size,
                     sha256="0" * 64,
