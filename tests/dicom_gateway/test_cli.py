@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.fileset import FileSet
 from pydicom.filewriter import write_dataset
-from pydicom.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
 from sqlalchemy import func, select
 
 from tests.dicom_gateway.conftest import GatewayFactory, echoscu
@@ -196,16 +195,20 @@ def test_send_media_export_skips_its_dicomdir(
     gateway_factory: GatewayFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gw, db, _wl = gateway_factory()
-    _uid, files = make_study(tmp_path / "study", series=1, per_series=2)
-    fileset = FileSet()
-    for path in files:
-        ds = dcmread(path)
-        ds.StudyDate, ds.StudyTime, ds.StudyID = "20261123", "090000", "1"  # STUDY record
-        ds.PatientID = ds.get("PatientID") or "CD001"
-        fileset.add(ds)
     export = tmp_path / "cd"
-    fileset.write(export)  # a CD/DVD layout: DICOMDIR plus the instances under DICOM-named folders
-    assert (export / "DICOMDIR").is_file()
+    _uid, _files = make_study(export / "DICOM", series=1, per_series=2)
+    # The index of a CD/DVD export (PS3.10 File-set): a Media Storage Directory file.
+    index = Dataset()
+    index.file_meta = FileMetaDataset()
+    index.file_meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
+    index.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    index.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    index.FileSetID = "EXPORT"
+    index.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = 0
+    index.OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity = 0
+    index.FileSetConsistencyFlag = 0
+    index.DirectoryRecordSequence = []
+    index.save_as(export / "DICOMDIR", enforce_file_format=True)
     port = ["--host", "127.0.0.1", "--port", str(gw.port)]
     capsys.readouterr()
 
