@@ -20,12 +20,11 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from models.phantoms_names import PRIORITIES
+
 __all__ = ["PRIORITIES", "SYNTHETIC_NOTICE", "DicomIdentity", "build_dataset", "phantom_uid"]
 
 logger = logging.getLogger(__name__)
-
-PRIORITIES: tuple[str, ...] = ("STAT", "HIGH", "ROUTINE", "MEDIUM", "LOW")
-"""Values of Requested Procedure Priority (0040,1003)."""
 
 SYNTHETIC_NOTICE = "SYNTHETIC PHANTOM - NOT FOR CLINICAL USE"
 

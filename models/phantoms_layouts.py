@@ -16,6 +16,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 
 from models.phantoms_core import FINDINGS, Phantom, PhantomError, generate_phantom
+from models.phantoms_names import LAYOUTS
 
 __all__ = [
     "LAYOUTS",
@@ -31,7 +32,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Layout = Literal["generic", "nih", "rsna"]
-LAYOUTS: tuple[str, ...] = ("generic", "nih", "rsna")
 
 NIH_NAMES: dict[str, str] = {
     "pneumothorax": "Pneumothorax",

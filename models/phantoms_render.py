@@ -18,18 +18,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from models.phantoms_names import FINDINGS
+
 __all__ = ["FINDINGS", "Rendering", "render_chest"]
 
 logger = logging.getLogger(__name__)
-
-FINDINGS: tuple[str, ...] = (
-    "pneumothorax",
-    "pleural_effusion",
-    "nodule_mass",
-    "cardiomegaly",
-    "consolidation",
-)
-"""The finding labels, in the order of the demo model's card."""
 
 Array = NDArray[np.float32]
 Mask = NDArray[np.bool_]

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from models.demo import DemoTrainingConfig, train_demo
 from triage.cli.app import config_from
 from triage.cli.models_cmd import models_app
 
@@ -42,6 +41,8 @@ def train_demo_command(
     Writes OUT/chest-phantom-demo/1.0.0/{card.yaml, model.onnx}. Needs the training extra
     (torch, MONAI, scikit-learn). SYNTHETIC DEMO, NOT FOR CLINICAL USE.
     """
+    from models.demo import DemoTrainingConfig, train_demo
+
     config_from(ctx)
     config = DemoTrainingConfig(
         out_dir=out,

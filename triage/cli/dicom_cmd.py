@@ -5,24 +5,19 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from dicom_gateway.scu import (
-    SKIPPED_HIDDEN,
-    ScuError,
-    SendResult,
-    collect_files,
-    echo,
-    send_files,
-)
-from dicom_gateway.service import run_gateway
-from dicom_gateway.statuses import SUCCESS
 from triage.cli.app import app, config_from, stop_on_signals
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dicom_gateway.scu import SendResult
+
+# pydicom, pynetdicom, rich and the store are imported inside the commands that use them, so
+# that ``triage --help`` and ``triage echo`` do not pay for the gateway's imports.
 
 __all__ = ["echo_cmd", "gateway_cmd", "send_cmd"]
 
@@ -45,6 +40,9 @@ def echo_cmd(
     timeout: TimeoutOpt = 10.0,
 ) -> int:
     """Send a C-ECHO (DICOM ping) and report whether the peer answered Success."""
+    from dicom_gateway.scu import ScuError, echo
+    from dicom_gateway.statuses import SUCCESS
+
     config = config_from(ctx)
     called = called_aet or config.gateway.ae_title
     try:
@@ -64,6 +62,8 @@ SHOW_SKIPPED = 20
 
 
 def _summary(console: Console, results: list[SendResult]) -> None:
+    from rich.table import Table
+
     counts = Counter("0x0000 Success" if r.ok else r.label for r in results)
     table = Table(title="C-STORE summary")
     table.add_column("status")
@@ -99,6 +99,17 @@ def send_cmd(
     skipped and counted, not failures; a file named on the command line must be DICOM. Exit 1
     also when nothing was sent.
     """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from dicom_gateway.scu import SKIPPED_HIDDEN, SendResult, collect_files, send_files
+
     config = config_from(ctx)
     called = called_aet or config.gateway.ae_title
     target_port = port if port is not None else config.gateway.port
@@ -171,6 +182,8 @@ def gateway_cmd(
     ae_title: Annotated[str | None, typer.Option("--ae-title", help="Our AE title.")] = None,
 ) -> int:
     """Run the DICOM listener and the study assembler until SIGTERM or Ctrl-C."""
+    from dicom_gateway.service import run_gateway
+
     config = config_from(
         ctx,
         gateway={"host": host, "port": port, "processes": processes, "ae_title": ae_title},

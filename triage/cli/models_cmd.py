@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import pydicom
 import typer
-import yaml
-from pydicom.errors import InvalidDicomError
 
-from models.card import Activation, ModelStatus, load_card
+from models.card_blocks import Activation, ModelStatus
 from models.errors import ModelError
-from models.registry import ModelRegistry, RegisteredModel
-from models.runtime import LoadedModel
 from triage.cli.app import app, config_from
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from models.registry import ModelRegistry, RegisteredModel
+    from models.runtime import LoadedModel
+
+# numpy, pydicom, ONNX Runtime and the registry are imported inside the commands that use them,
+# so that ``triage --help`` and the other subcommands do not pay for them.
 
 __all__ = ["models_app"]
 
@@ -34,6 +36,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _registry(ctx: typer.Context) -> ModelRegistry:
+    from models.registry import ModelRegistry
+
     return ModelRegistry(config_from(ctx).models)
 
 
@@ -95,6 +99,8 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Print a model's card, its effective status and where it lives."""
+    import yaml
+
     model = _registry(ctx).resolve(ref)
     card = model.card.model_dump(mode="json")
     if as_json:
@@ -112,6 +118,11 @@ def validate(
     path: Annotated[Path, typer.Argument(help="A card.yaml, or the directory holding it.")],
 ) -> None:
     """Validate a card, its ONNX file's sha256, and that the graph runs as the card says."""
+    import numpy as np
+
+    from models.card import load_card
+    from models.runtime import LoadedModel
+
     settings = config_from(ctx).models
     card_path = path / "card.yaml" if path.is_dir() else path
     try:
@@ -161,6 +172,10 @@ def shadow(ctx: typer.Context, ref: RefArgument) -> None:
 
 def _score_chunk(model: LoadedModel, files: Sequence[Path]) -> tuple[list[dict[str, Any]], bool]:
     """Score some files; return one JSON-ready record per file and whether all succeeded."""
+    import numpy as np
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     records: list[dict[str, Any]] = [{"file": str(f), "model": model.card.ref} for f in files]
     tensors: list[np.ndarray[Any, Any]] = []
     scored: list[int] = []
@@ -212,6 +227,8 @@ def run(
 
     An unreadable file gives a line with "error" and the command exits with status 1.
     """
+    from models.registry import ModelRegistry
+
     settings = config_from(ctx).models
     registry = ModelRegistry(settings)
     model = registry.load(ref)

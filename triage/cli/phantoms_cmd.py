@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from models.phantoms import FINDINGS, LAYOUTS, PRIORITIES, write_dataset
+from models.phantoms_names import FINDINGS, LAYOUTS, PRIORITIES
 from triage.cli.app import app, config_from
 
 __all__ = ["generate", "phantoms_app"]
@@ -50,6 +49,10 @@ def generate(
     ] = None,
 ) -> None:
     """Write N phantoms and their labels in a dataset layout (generic, nih or rsna)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from models.phantoms import write_dataset
+
     config_from(ctx)
     findings: list[str] | None = None
     if finding:

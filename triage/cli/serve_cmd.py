@@ -16,18 +16,20 @@ import os
 import signal
 import threading
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dicom_gateway.service import Gateway
 from triage.cli.app import app, config_from, stop_on_signals
-from triage.settings import AppConfig
-from triage.worker.service import run_worker
-from worklist.db.engine import Database
-from worklist.web.app import run_web
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from triage.settings import AppConfig
+
+# The parts (gateway, worker, web app, store) are imported where they start, so that importing
+# the command line for any other subcommand does not pay for them.
 
 __all__ = ["serve"]
 
@@ -43,6 +45,7 @@ def _worker_process(config: AppConfig, stop_reader: Connection) -> None:
     child ignores them and stops between jobs (a job cut short would only be retried anyway).
     """
     from triage.cli.app import setup_logging
+    from triage.worker.service import run_worker
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -84,6 +87,10 @@ def serve(
     ] = None,
 ) -> int:
     """Start the DICOM listener, the assembler, a worker and the web app until SIGTERM/Ctrl-C."""
+    from dicom_gateway.service import Gateway
+    from worklist.db.engine import Database
+    from worklist.web.app import run_web
+
     config = config_from(
         ctx,
         gateway={"port": dicom_port, "host": host},

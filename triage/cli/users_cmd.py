@@ -10,11 +10,10 @@ from typing import Annotated
 import typer
 
 from triage.cli.app import app, config_from
-from worklist.db.engine import Database
 from worklist.domain import Role
-from worklist.tokens import issue_token, list_tokens, revoke_token
-from worklist.users import add_user, list_users, set_active
-from worklist.web.authcache import AUTH_CACHE_S
+
+# The store (SQLAlchemy, Alembic) is imported inside the commands, so that ``triage --help`` and
+# the other subcommands do not pay for it.
 
 __all__ = ["users_app"]
 
@@ -50,6 +49,9 @@ def add(
     ] = False,
 ) -> None:
     """Add a user (audited); the password comes from a prompt or stdin (at least 8 characters)."""
+    from worklist.db.engine import Database
+    from worklist.users import add_user
+
     config = config_from(ctx)
     password = _read_password(password_stdin)
     db = Database(config.worklist.effective_database_url)
@@ -70,6 +72,9 @@ def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username
     The token alone goes to stdout (``TOKEN=$(triage users token NAME)``); its id and the first
     characters of its sha256, which ``triage users tokens`` shows too, go to stderr.
     """
+    from worklist.db.engine import Database
+    from worklist.tokens import issue_token
+
     config = config_from(ctx)
     db = Database(config.worklist.effective_database_url)
     try:
@@ -87,6 +92,9 @@ def tokens(
     name: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
 ) -> None:
     """List API tokens: id, start of the sha256, user, created, state (never the token)."""
+    from worklist.db.engine import Database
+    from worklist.tokens import list_tokens
+
     config = config_from(ctx)
     db = Database(config.worklist.effective_database_url)
     try:
@@ -108,6 +116,10 @@ def revoke(
     ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="Id from `users tokens`.")]
 ) -> None:
     """Revoke an API token (audited; revoking a revoked token changes nothing)."""
+    from worklist.db.engine import Database
+    from worklist.tokens import revoke_token
+    from worklist.web.authcache import AUTH_CACHE_S
+
     config = config_from(ctx)
     db = Database(config.worklist.effective_database_url)
     try:
@@ -126,6 +138,9 @@ def revoke(
 @users_app.command("list")
 def list_(ctx: typer.Context) -> None:
     """List the users."""
+    from worklist.db.engine import Database
+    from worklist.users import list_users
+
     config = config_from(ctx)
     db = Database(config.worklist.effective_database_url)
     try:
@@ -141,6 +156,9 @@ def list_(ctx: typer.Context) -> None:
 @users_app.command("deactivate")
 def deactivate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
     """Deactivate a user (no logins, no tokens; audited)."""
+    from worklist.db.engine import Database
+    from worklist.users import set_active
+
     config = config_from(ctx)
     db = Database(config.worklist.effective_database_url)
     try:

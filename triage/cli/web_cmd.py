@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
-from worklist.web.app import run_web
-from worklist.web.workers import serve_workers
 
 __all__ = ["web"]
 
@@ -35,6 +33,9 @@ def web(
     ] = 1,
 ) -> None:
     """Serve the web app (worklist, study, site status, admin pages and /api/v1)."""
+    from worklist.web.app import run_web
+    from worklist.web.workers import serve_workers
+
     config = config_from(ctx)
     if workers > 1:
         serve_workers(
