@@ -11,10 +11,12 @@ skipped rather than failed, while a file the user named that is not DICOM is a f
 from __future__ import annotations
 
 import logging
+import socket
 import warnings
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -42,6 +44,7 @@ __all__ = [
     "collect_files",
     "echo",
     "send_files",
+    "why_no_association",
 ]
 
 logger = logging.getLogger(__name__)
@@ -92,6 +95,51 @@ def _make_ae(calling_aet: str, timeout_s: float) -> AE:
     return ae
 
 
+def why_no_association(assoc: Any, host: str, port: int, called_aet: str, timeout_s: float) -> str:
+    """Say why ``assoc`` was not established, in words a radiographer can act on.
+
+    Parameters
+    ----------
+    assoc
+        The :class:`pynetdicom.association.Association` that failed.
+    host, port, called_aet
+        Where it was requested.
+    timeout_s
+        The connection timeout, for a probe of the TCP port when the peer never answered.
+
+    Returns
+    -------
+    str
+        For example ``"rejected by ICS_TRIAGE at 10.0.0.5:11112: Rejected Permanent, Service
+        User, Calling AE title not recognised"`` or ``"cannot connect to 10.0.0.5:11112:
+        connection refused (nothing listens there)"``.
+    """
+    where = f"{called_aet} at {host}:{port}"
+    if getattr(assoc, "is_rejected", False):
+        primitive = getattr(getattr(assoc, "acceptor", None), "primitive", None)
+        parts = [
+            str(getattr(primitive, name, "") or "")
+            for name in ("result_str", "source_str", "reason_str")
+        ]
+        detail = ", ".join(p for p in parts if p)
+        return f"rejected by {where}" + (f": {detail}" if detail else "")
+    try:  # pynetdicom reports a failed connection as an abort: find out which it was
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except ConnectionRefusedError:
+        return f"cannot connect to {host}:{port}: connection refused (nothing listens there)"
+    except TimeoutError:
+        return f"cannot connect to {host}:{port}: no answer within {timeout_s:g} s"
+    except OSError as exc:
+        return f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+    if getattr(assoc, "is_aborted", False):
+        return (
+            f"aborted by {where} while associating (check the called AE title and that the "
+            "peer accepts these SOP classes)"
+        )
+    return f"no association with {where}: the peer accepted the connection but did not answer"
+
+
 def echo(
     host: str,
     port: int,
@@ -111,9 +159,7 @@ def echo(
     ae.add_requested_context(Verification)
     assoc = ae.associate(host, port, ae_title=called_aet)
     if not assoc.is_established:
-        raise ScuError(
-            f"no association with {called_aet} at {host}:{port} (rejected, aborted or unreachable)"
-        )
+        raise ScuError(why_no_association(assoc, host, port, called_aet, timeout_s))
     try:
         response = assoc.send_c_echo()
     finally:
@@ -316,8 +362,9 @@ def _send_batch(
         ae.add_requested_context(sop_class, ts)
     assoc = ae.associate(host, port, ae_title=called_aet)
     if not assoc.is_established:
+        why = why_no_association(assoc, host, port, called_aet, timeout_s)
         for item in batch:
-            report(SendResult(item.path, None, f"no association: {host}:{port} refused"))
+            report(SendResult(item.path, None, f"no association: {why}"))
         return
     try:
         for item in batch:

@@ -41,6 +41,20 @@ def test_echo_success_and_failure(
     )
     assert refused.returncode == 1
     assert "C-ECHO to ICS_TRIAGE@127.0.0.1" in refused.stderr and "failed" in refused.stderr
+    assert "connection refused (nothing listens there)" in refused.stderr
+
+
+def test_echo_rejected_says_why(
+    gateway_factory: GatewayFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw, _db, _wl = gateway_factory(allowed_calling_aets=["CDC1"])
+    port = ["127.0.0.1", str(gw.port)]
+    assert main(["echo", *port, "--calling-aet", "CDC1"]) == 0
+    capsys.readouterr()
+    assert main(["echo", *port, "--calling-aet", "STRANGER"]) == 1
+    err = capsys.readouterr().err
+    assert "rejected by ICS_TRIAGE at 127.0.0.1" in err
+    assert "rejected permanent, service user, calling ae title not recognised" in err.lower()
 
 
 def test_send_folder_reports_each_file(
