@@ -52,6 +52,7 @@ def serve(port: int, ready: Any = None) -> None:
         evt_handlers=[(evt.EVT_C_STORE, _take_and_acknowledge)],
         server_class=ReusePortListenerServer,
     )
+    ae._servers.append(server)  # as AE.start_server does: server.shutdown() removes it
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
