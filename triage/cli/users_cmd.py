@@ -153,17 +153,38 @@ def list_(ctx: typer.Context) -> None:
         typer.echo(f"{user.username}\t{user.role}\t{user.site}\t{state}")
 
 
-@users_app.command("deactivate")
-def deactivate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
-    """Deactivate a user (no logins, no tokens; audited)."""
+def _set_active(ctx: typer.Context, name: str, active: bool) -> None:
+    """Set a user's state, audited, and say whether it changed."""
+    from sqlalchemy import select
+
     from worklist.db.engine import Database
-    from worklist.users import set_active
+    from worklist.db.schema import User
+    from worklist.users import UserError, set_active
 
     config = config_from(ctx)
     db = Database(config.worklist.effective_database_url)
     try:
         with db.write() as session:
-            set_active(session, name, False, actor=_os_user(), source="cli")
+            before = session.scalar(select(User.active).where(User.username == name))
+            if before is None:
+                raise UserError(f"no user {name!r}")
+            set_active(session, name, active, actor=_os_user(), source="cli")
     finally:
         db.dispose()
-    typer.echo(f"deactivated {name}")
+    word = "activated" if active else "deactivated"
+    if before == active:
+        typer.echo(f"{name} was already {'active' if active else 'inactive'}: nothing changed")
+    else:
+        typer.echo(f"{word} {name}")
+
+
+@users_app.command("deactivate")
+def deactivate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+    """Deactivate a user (no logins, no tokens; audited)."""
+    _set_active(ctx, name, False)
+
+
+@users_app.command("activate")
+def activate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+    """Activate a deactivated user again (logins and tokens work again; audited)."""
+    _set_active(ctx, name, True)
