@@ -42,6 +42,7 @@ def test_echo_success_and_failure(
     assert refused.returncode == 1
     assert "C-ECHO to ICS_TRIAGE@127.0.0.1" in refused.stderr and "failed" in refused.stderr
     assert "connection refused (nothing listens there)" in refused.stderr
+    assert "pynetdicom" not in refused.stderr  # its own error lines would only repeat ours
 
 
 def test_echo_rejected_says_why(

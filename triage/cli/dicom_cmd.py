@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,6 +32,23 @@ CalledOpt = Annotated[
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Network timeouts in seconds.")]
 
 
+@contextmanager
+def _quiet_pynetdicom() -> Iterator[None]:
+    """Keep pynetdicom's own connection errors off the console while we report them ourselves.
+
+    They repeat, less plainly, what the command says (for example "connection refused");
+    ``--log-level DEBUG`` shows them.
+    """
+    quiet = logging.getLogger("pynetdicom")
+    level = quiet.level
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        quiet.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
+
+
 @app.command("echo")
 def echo_cmd(
     ctx: typer.Context,
@@ -46,7 +65,8 @@ def echo_cmd(
     config = config_from(ctx)
     called = called_aet or config.gateway.ae_title
     try:
-        status = echo(host, port, calling_aet=calling_aet, called_aet=called, timeout_s=timeout)
+        with _quiet_pynetdicom():
+            status = echo(host, port, calling_aet=calling_aet, called_aet=called, timeout_s=timeout)
     except ScuError as exc:
         typer.echo(f"C-ECHO to {called}@{host}:{port} failed: {exc}", err=True)
         return 1
@@ -136,16 +156,17 @@ def send_cmd(
             failed += not (result.ok or result.skipped)
             progress.update(task, advance=1, failed=failed, skipped=skipped)
 
-        results = send_files(
-            collected.files,
-            host,
-            target_port,
-            calling_aet=calling_aet,
-            called_aet=called,
-            timeout_s=timeout,
-            on_result=on_result,
-            found=collected.found,
-        )
+        with _quiet_pynetdicom():
+            results = send_files(
+                collected.files,
+                host,
+                target_port,
+                calling_aet=calling_aet,
+                called_aet=called,
+                timeout_s=timeout,
+                on_result=on_result,
+                found=collected.found,
+            )
     results += [
         SendResult(p, None, f"{SKIPPED_HIDDEN}: a name in its path starts with '.'", skipped=True)
         for p in collected.hidden
