@@ -50,6 +50,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 128
+_PROBE_S = 3.0
+"""Longest wait of the TCP probe that tells a refused or silent peer from an aborting one."""
 SKIPPED_NOT_DICOM = "skipped (not DICOM)"
 """Label of a file found in a folder that is not DICOM."""
 SKIPPED_DICOMDIR = "skipped (DICOMDIR)"
@@ -105,7 +107,8 @@ def why_no_association(assoc: Any, host: str, port: int, called_aet: str, timeou
     host, port, called_aet
         Where it was requested.
     timeout_s
-        The connection timeout, for a probe of the TCP port when the peer never answered.
+        The association's timeout (the TCP probe made when the peer did not associate waits
+        at most 3 s of it).
 
     Returns
     -------
@@ -124,7 +127,8 @@ def why_no_association(assoc: Any, host: str, port: int, called_aet: str, timeou
         detail = ", ".join(p for p in parts if p)
         return f"rejected by {where}" + (f": {detail}" if detail else "")
     try:  # pynetdicom reports a failed connection as an abort: find out which it was
-        with socket.create_connection((host, port), timeout=timeout_s):
+        # (briefly: the association attempt has already waited for the full timeout)
+        with socket.create_connection((host, port), timeout=min(timeout_s, _PROBE_S)):
             pass
     except ConnectionRefusedError:
         return f"cannot connect to {host}:{port}: connection refused (nothing listens there)"
