@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from worklist.db.schema import ApiToken, User
@@ -31,6 +32,7 @@ __all__ = [
     "create_token",
     "issue_token",
     "list_tokens",
+    "record_token_uses",
     "revoke_token",
 ]
 
@@ -52,6 +54,8 @@ class TokenView:
     created_at: datetime
     revoked: bool
     user_active: bool
+    last_used_at: datetime | None = None
+    """When the web app last accepted it (to the minute at best: see :func:`record_token_uses`)."""
 
     @property
     def state(self) -> str:
@@ -85,6 +89,7 @@ def _token_view(token: ApiToken, user: User) -> TokenView:
         created_at=token.created_at,
         revoked=token.revoked,
         user_active=user.active,
+        last_used_at=token.last_used_at,
     )
 
 
@@ -153,6 +158,28 @@ def create_token(session: Session, username: str, *, actor: str = "", source: st
         No such active user.
     """
     return issue_token(session, username, actor=actor, source=source).secret
+
+
+def record_token_uses(session: Session, uses: Mapping[str, datetime]) -> None:
+    """Stamp ``last_used_at`` on tokens the web app accepted, in the caller's transaction.
+
+    Parameters
+    ----------
+    session
+        An open write session; the caller commits.
+    uses
+        Token sha256 hash -> when it was last accepted. A stamp never moves back in time.
+    """
+    for token_hash, when in uses.items():
+        session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.token_hash == token_hash,
+                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < when),
+            )
+            .values(last_used_at=when)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def list_tokens(session: Session, username: str | None = None) -> list[TokenView]:

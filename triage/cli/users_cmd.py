@@ -91,7 +91,7 @@ def tokens(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
 ) -> None:
-    """List API tokens: id, start of the sha256, user, created, state (never the token)."""
+    """List API tokens: id, sha256 prefix, user, created, last used, state (never the token)."""
     from worklist.db.engine import Database
     from worklist.tokens import list_tokens
 
@@ -105,10 +105,13 @@ def tokens(
     if not rows:
         typer.echo(f"no API tokens{' for ' + name if name else ''}")
         return
-    typer.echo("id\tsha256\tuser\tcreated\tstate")
+    typer.echo("id\tsha256\tuser\tcreated\tlast used\tstate")
     for tok in rows:
         created = tok.created_at.isoformat(timespec="seconds")
-        typer.echo(f"{tok.id}\t{tok.hash_prefix}\t{tok.username}\t{created}\t{tok.state}")
+        used = tok.last_used_at.isoformat(timespec="seconds") if tok.last_used_at else "never"
+        typer.echo(
+            f"{tok.id}\t{tok.hash_prefix}\t{tok.username}\t{created}\t{used}\t{tok.state}"
+        )
 
 
 @users_app.command("revoke-token")

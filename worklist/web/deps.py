@@ -190,8 +190,12 @@ def authenticate(request: Request, db: Database) -> Principal | None:
             user = user_for_token(session, token)
         if user is None:
             return None
+        token_hash = hash_token(token)
         if cache is not None:
-            cache.put(("token", hash_token(token)), user, generation)
+            cache.put(("token", token_hash), user, generation)
+        sink: AuditSink | None = getattr(request.app.state, "audit", None)
+        if sink is not None:
+            sink.token_used(token_hash)
         return Principal(user, "token", source)
     uid = request.session.get("uid")
     if not isinstance(uid, int):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -145,7 +146,7 @@ def test_cli_lists_and_revokes_tokens(
     assert main(["users", "tokens"]) == 0
     table = capsys.readouterr().out
     lines = table.splitlines()
-    assert lines[0].split("\t") == ["id", "sha256", "user", "created", "state"]
+    assert lines[0].split("\t") == ["id", "sha256", "user", "created", "last used", "state"]
     assert [line.split("\t")[1] for line in lines[1:]] == [leaked_prefix, kept_prefix]
     assert leaked not in table and kept not in table and hash_token(leaked) not in table
     assert main(["users", "tokens", "alice"]) == 0
@@ -163,7 +164,7 @@ def test_cli_lists_and_revokes_tokens(
     assert main(["users", "revoke-token", "not-a-number"]) != 0
     capsys.readouterr()
     assert main(["users", "tokens", "alice"]) == 0
-    states = [line.split("\t")[4] for line in capsys.readouterr().out.splitlines()[1:]]
+    states = [line.split("\t")[5] for line in capsys.readouterr().out.splitlines()[1:]]
     assert states == ["revoked", "active"]
 
     settings = WorklistSettings(data_dir=data)
@@ -181,3 +182,27 @@ def test_cli_lists_and_revokes_tokens(
         db.dispose()
     assert bad.status_code == 401
     assert good.status_code == 200
+
+
+def test_token_last_use_is_stamped_at_most_once_a_minute(db: Database, tmp_path: Path) -> None:
+    tokens = add_users(db)
+    auth = {"Authorization": f"Bearer {tokens['radiologist']}"}
+    prefix = hash_token(tokens["radiologist"])[:HASH_PREFIX_LEN]
+
+    def last_uses() -> dict[str, datetime | None]:
+        with db.read() as session:
+            return {t.hash_prefix: t.last_used_at for t in list_tokens(session)}
+
+    assert set(last_uses().values()) == {None}
+    with make_app(db, tmp_path) as (app, _), TestClient(app) as client:
+        before = datetime.now(UTC)
+        assert client.get("/api/v1/studies", headers=auth).status_code == 200
+        app.state.audit.flush()
+        stamped = last_uses()
+        first = stamped.pop(prefix)
+        assert first is not None and first >= before - timedelta(seconds=1)
+        assert set(stamped.values()) == {None}  # only the token that was used
+        app.state.auth_cache.clear()  # a cache miss again: the token is looked up anew
+        assert client.get("/api/v1/studies", headers=auth).status_code == 200
+        app.state.audit.flush()
+        assert last_uses()[prefix] == first  # within the minute: no second write
