@@ -109,9 +109,7 @@ def tokens(
     for tok in rows:
         created = tok.created_at.isoformat(timespec="seconds")
         used = tok.last_used_at.isoformat(timespec="seconds") if tok.last_used_at else "never"
-        typer.echo(
-            f"{tok.id}\t{tok.hash_prefix}\t{tok.username}\t{created}\t{used}\t{tok.state}"
-        )
+        typer.echo(f"{tok.id}\t{tok.hash_prefix}\t{tok.username}\t{created}\t{used}\t{tok.state}")
 
 
 @users_app.command("revoke-token")
