@@ -5,12 +5,17 @@ from __future__ import annotations
 import getpass
 import logging
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from triage.cli.app import app, config_from
 from worklist.domain import Role
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # The store (SQLAlchemy, Alembic) is imported inside the commands, so that ``triage --help`` and
 # the other subcommands do not pay for it.
@@ -38,6 +43,19 @@ def _os_user() -> str:
         return ""
 
 
+@contextmanager
+def _store(ctx: typer.Context, *, write: bool) -> Iterator[Session]:
+    """Open the store of the effective settings for one transaction, then close it."""
+    from worklist.db.engine import Database
+
+    db = Database(config_from(ctx).worklist.effective_database_url)
+    try:
+        with db.write() if write else db.read() as session:
+            yield session
+    finally:
+        db.dispose()
+
+
 @users_app.command("add")
 def add(
     ctx: typer.Context,
@@ -49,19 +67,12 @@ def add(
     ] = False,
 ) -> None:
     """Add a user (audited); the password comes from a prompt or stdin (at least 8 characters)."""
-    from worklist.db.engine import Database
     from worklist.users import add_user
 
-    config = config_from(ctx)
+    config_from(ctx)  # bad settings fail before the password is asked for
     password = _read_password(password_stdin)
-    db = Database(config.worklist.effective_database_url)
-    try:
-        with db.write() as session:
-            user = add_user(
-                session, name, password, role, site=site, actor=_os_user(), source="cli"
-            )
-    finally:
-        db.dispose()
+    with _store(ctx, write=True) as session:
+        user = add_user(session, name, password, role, site=site, actor=_os_user(), source="cli")
     typer.echo(f"added {user.username} ({user.role}{', ' + user.site if user.site else ''})")
 
 
@@ -72,16 +83,10 @@ def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username
     The token alone goes to stdout (``TOKEN=$(triage users token NAME)``); its id and the first
     characters of its sha256, which ``triage users tokens`` shows too, go to stderr.
     """
-    from worklist.db.engine import Database
     from worklist.tokens import issue_token
 
-    config = config_from(ctx)
-    db = Database(config.worklist.effective_database_url)
-    try:
-        with db.write() as session:
-            new = issue_token(session, name, actor=_os_user(), source="cli")
-    finally:
-        db.dispose()
+    with _store(ctx, write=True) as session:
+        new = issue_token(session, name, actor=_os_user(), source="cli")
     typer.echo(new.secret)
     typer.echo(f"token id {new.view.id}, sha256 {new.view.hash_prefix}", err=True)
 
@@ -92,16 +97,10 @@ def tokens(
     name: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
 ) -> None:
     """List API tokens: id, sha256 prefix, user, created, last used, state (never the token)."""
-    from worklist.db.engine import Database
     from worklist.tokens import list_tokens
 
-    config = config_from(ctx)
-    db = Database(config.worklist.effective_database_url)
-    try:
-        with db.read() as session:
-            rows = list_tokens(session, name)
-    finally:
-        db.dispose()
+    with _store(ctx, write=False) as session:
+        rows = list_tokens(session, name)
     if not rows:
         typer.echo(f"no API tokens{' for ' + name if name else ''}")
         return
@@ -117,17 +116,11 @@ def revoke(
     ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="Id from `users tokens`.")]
 ) -> None:
     """Revoke an API token (audited; revoking a revoked token changes nothing)."""
-    from worklist.db.engine import Database
     from worklist.tokens import revoke_token
     from worklist.web.authcache import AUTH_CACHE_S
 
-    config = config_from(ctx)
-    db = Database(config.worklist.effective_database_url)
-    try:
-        with db.write() as session:
-            done = revoke_token(session, token_id, actor=_os_user(), source="cli")
-    finally:
-        db.dispose()
+    with _store(ctx, write=True) as session:
+        done = revoke_token(session, token_id, actor=_os_user(), source="cli")
     tok = done.token
     what = f"token {tok.id} (sha256 {tok.hash_prefix}) of {tok.username}"
     if done.changed:
@@ -139,16 +132,10 @@ def revoke(
 @users_app.command("list")
 def list_(ctx: typer.Context) -> None:
     """List the users."""
-    from worklist.db.engine import Database
     from worklist.users import list_users
 
-    config = config_from(ctx)
-    db = Database(config.worklist.effective_database_url)
-    try:
-        with db.read() as session:
-            rows = list_users(session)
-    finally:
-        db.dispose()
+    with _store(ctx, write=False) as session:
+        rows = list_users(session)
     for user in rows:
         state = "active" if user.active else "inactive"
         typer.echo(f"{user.username}\t{user.role}\t{user.site}\t{state}")
@@ -158,20 +145,14 @@ def _set_active(ctx: typer.Context, name: str, active: bool) -> None:
     """Set a user's state, audited, and say whether it changed."""
     from sqlalchemy import select
 
-    from worklist.db.engine import Database
     from worklist.db.schema import User
     from worklist.users import UserError, set_active
 
-    config = config_from(ctx)
-    db = Database(config.worklist.effective_database_url)
-    try:
-        with db.write() as session:
-            before = session.scalar(select(User.active).where(User.username == name))
-            if before is None:
-                raise UserError(f"no user {name!r}")
-            set_active(session, name, active, actor=_os_user(), source="cli")
-    finally:
-        db.dispose()
+    with _store(ctx, write=True) as session:
+        before = session.scalar(select(User.active).where(User.username == name))
+        if before is None:
+            raise UserError(f"no user {name!r}")
+        set_active(session, name, active, actor=_os_user(), source="cli")
     word = "activated" if active else "deactivated"
     if before == active:
         typer.echo(f"{name} was already {'active' if active else 'inactive'}: nothing changed")
