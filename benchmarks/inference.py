@@ -46,7 +46,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from models.errors import ModelError
 from models.registry import ModelRegistry
 from models.results import activate
-from models.runtime import LoadedModel, choose_providers
+from models.runtime import LoadedModel, choose_providers, session_options
 from models.settings import ModelsSettings
 
 logger = logging.getLogger(__name__)
@@ -150,13 +150,7 @@ def export_densenet(cache_dir: Path, size: int) -> Path:
 
 def bare_session(model: LoadedModel, settings: ModelsSettings) -> ort.InferenceSession:
     """Open a plain session on the same ONNX file, providers, thread counts and spinning."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = settings.intra_op_threads
-    options.inter_op_num_threads = settings.inter_op_threads
-    options.log_severity_level = 3
-    if not settings.thread_spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options = session_options(settings)
     path = model.directory / model.card.identity.onnx_file
     return ort.InferenceSession(str(path), options, providers=choose_providers(settings))
 

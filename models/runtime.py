@@ -34,13 +34,36 @@ from models.preprocess import preprocess_dataset
 from models.results import ImageResult, Prediction, ScoreResult, make_prediction, postprocess
 from models.settings import ModelsSettings
 
-__all__ = ["LoadedModel", "choose_providers"]
+__all__ = ["LoadedModel", "choose_providers", "session_options"]
 
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 _GPU_PROVIDERS = frozenset({"CUDAExecutionProvider", "TensorrtExecutionProvider"})
 _TERMINATE_GRACE_S = 5.0
+
+
+def session_options(settings: ModelsSettings) -> ort.SessionOptions:
+    """Return ONNX Runtime session options from settings: thread counts and spinning.
+
+    Parameters
+    ----------
+    settings
+        The models settings.
+
+    Returns
+    -------
+    onnxruntime.SessionOptions
+        Options for a new session.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.intra_op_threads
+    options.inter_op_num_threads = settings.inter_op_threads
+    options.log_severity_level = 3
+    if not settings.thread_spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
 
 
 def choose_providers(
@@ -100,13 +123,7 @@ class LoadedModel:
         self.directory = directory
         self.settings = settings
         data = read_verified_onnx(card, directory)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = settings.intra_op_threads
-        options.inter_op_num_threads = settings.inter_op_threads
-        options.log_severity_level = 3
-        if not settings.thread_spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        options = session_options(settings)
         try:
             self._session = ort.InferenceSession(
                 data, sess_options=options, providers=choose_providers(settings)
