@@ -124,7 +124,7 @@ def export_densenet(cache_dir: Path, size: int) -> Path:
     import torch
     from monai.networks.nets.densenet import DenseNet121
 
-    from models.export import card_skeleton, export_to_onnx, write_card_skeleton
+    from models.export.onnx import card_skeleton, export_to_onnx, write_card_skeleton
 
     torch.manual_seed(0)
     net = DenseNet121(spatial_dims=2, in_channels=1, out_channels=5)

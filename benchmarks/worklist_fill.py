@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
+from worklist.accounts.users import add_user
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Study
-from worklist.users import add_user
 
 __all__ = ["PASSWORD", "fill"]
 

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, or_, select, update
 
 from dicom_gateway.settings import GatewaySettings
+from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.db.schema import Association, Instance, Study
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, StudyState
-from worklist.events import EventCategory, record_event
 from worklist.jobs import enqueue
 
 __all__ = ["Assembler"]

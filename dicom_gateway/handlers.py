@@ -1,7 +1,7 @@
 """The listener's event handlers: thin, with their dependencies bound as arguments.
 
 ``handle_store`` reads the encoded dataset as received (no pixel decoding), checks it, hands it
-to the :class:`~worklist.ingest.Ingestor` (durable file + committed row) and only then answers
+to the :class:`~worklist.ingest.recorder.Ingestor` (durable file + committed row) and then answers
 Success. Every refusal gets a named status, a log line with the reason and an
 ``instance.refused`` event. The association handlers record when a delivering association ends
 and assemble its studies at once (CR/DX are complete at release).
@@ -25,11 +25,11 @@ from dicom_gateway.statuses import (
     status_name,
 )
 from worklist.archive import ArchiveFullError, InvalidUIDError
-from worklist.associations import close_association, open_association, record_refusal
+from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
-from worklist.events import EventCategory, record_event
-from worklist.header import UndecodableInstanceError, parse_instance
-from worklist.ingest import Ingestor
+from worklist.ingest.associations import close_association, open_association, record_refusal
+from worklist.ingest.header import UndecodableInstanceError, parse_instance
+from worklist.ingest.recorder import Ingestor
 
 __all__ = [
     "HandlerContext",

@@ -27,7 +27,7 @@ from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
 from models.errors import TriageError
 from worklist.archive import Archive
 from worklist.db.engine import Database
-from worklist.ingest import Ingestor
+from worklist.ingest.recorder import Ingestor
 from worklist.settings import WorklistSettings
 
 __all__ = ["Gateway", "GatewayError", "run_gateway"]

@@ -100,9 +100,10 @@ def test_help_still_works(probe: dict[str, Any]) -> None:
     assert "--calling-aet" in echo["text"]
 
 
-def test_names_moved_to_light_modules_are_still_exported_from_their_old_places() -> None:
-    from models import phantoms, phantoms_dicom, phantoms_layouts, phantoms_names, phantoms_render
+def test_the_phantom_package_reexports_its_names_from_the_light_modules() -> None:
+    from models import phantoms
+    from models.phantoms import dicom, layouts, names, render
 
-    assert phantoms.FINDINGS is phantoms_render.FINDINGS is phantoms_names.FINDINGS
-    assert phantoms.PRIORITIES is phantoms_dicom.PRIORITIES is phantoms_names.PRIORITIES
-    assert phantoms.LAYOUTS is phantoms_layouts.LAYOUTS is phantoms_names.LAYOUTS
+    assert phantoms.FINDINGS is render.FINDINGS is names.FINDINGS
+    assert phantoms.PRIORITIES is dicom.PRIORITIES is names.PRIORITIES
+    assert phantoms.LAYOUTS is layouts.LAYOUTS is names.LAYOUTS

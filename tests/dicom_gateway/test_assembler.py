@@ -16,7 +16,7 @@ from worklist.db.engine import Database
 from worklist.db.schema import Job, Study
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, StudyState
-from worklist.ingest import Ingestor, close_association, open_association
+from worklist.ingest.recorder import Ingestor, close_association, open_association
 
 
 def _setup(db: Database, tmp_path: Path) -> tuple[Ingestor, Assembler]:

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 import models
 from models.card import load_card
-from models.demo import DEMO_NAME, DEMO_VERSION, demo_card
+from models.demo.card import DEMO_NAME, DEMO_VERSION, demo_card
 from models.errors import CardError
 from models.phantoms import FINDINGS, generate_phantom, phantom_seed
 from models.registry import ModelRegistry

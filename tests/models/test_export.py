@@ -68,7 +68,7 @@ def test_cli_export_of_a_monai_network_matches_pytorch(
 
 
 def test_parity_failure_leaves_no_file_and_torchscript_exports(tmp_path: Path) -> None:
-    from models.export import export_to_onnx, load_network
+    from models.export.onnx import export_to_onnx, load_network
 
     class Noisy(torch.nn.Module):  # type: ignore[misc]
         def forward(self, x: torch.Tensor) -> torch.Tensor:

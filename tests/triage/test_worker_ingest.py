@@ -19,8 +19,8 @@ from worklist.archive import Archive
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Study
 from worklist.db.types import utcnow
-from worklist.header import parse_instance
-from worklist.ingest import Ingestor
+from worklist.ingest.header import parse_instance
+from worklist.ingest.recorder import Ingestor
 
 
 def _send(ingestor: Ingestor, seed: int, priority: str, site: str, **kw: object) -> str:

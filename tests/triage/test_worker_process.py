@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.triage.builders import add_study, write_model
-from triage.config import load_config
+from triage.settings_load import load_config
 from triage.worker import run_worker
 from worklist.db.engine import Database
 from worklist.db.schema import Event, Finding, Job, Study

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 import worklist.archive as archive_module
 from tests.dicom_gateway.synth import make_dataset
 from worklist.archive import Archive, sha256_hex
+from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.db.schema import Event, Instance, Study
 from worklist.domain import StoreError
-from worklist.events import EventCategory, record_event
-from worklist.group_commit import GroupCommitter
-from worklist.header import parse_instance
-from worklist.ingest import Ingestor, IngestOutcome
+from worklist.ingest.group_commit import GroupCommitter
+from worklist.ingest.header import parse_instance
+from worklist.ingest.recorder import Ingestor, IngestOutcome
 
 
 def _encode(study_uid: str, seed: int) -> bytes:

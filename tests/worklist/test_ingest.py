@@ -16,8 +16,8 @@ from worklist.archive import Archive, ArchiveFullError, InvalidUIDError, sha256_
 from worklist.db.engine import Database
 from worklist.db.schema import Association, Event, Instance, Series, Study
 from worklist.domain import StudyState
-from worklist.header import UndecodableInstanceError, parse_instance
-from worklist.ingest import (
+from worklist.ingest.header import UndecodableInstanceError, parse_instance
+from worklist.ingest.recorder import (
     Ingestor,
     IngestOutcome,
     close_association,

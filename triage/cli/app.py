@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from triage.config import load_config
 from triage.settings import AppConfig
+from triage.settings_load import load_config
 
 __all__ = ["CliState", "app", "config_from", "setup_logging", "stop_on_signals"]
 

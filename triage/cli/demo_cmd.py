@@ -41,7 +41,7 @@ def train_demo_command(
     Writes OUT/chest-phantom-demo/1.0.0/{card.yaml, model.onnx}. Needs the training extra
     (torch, MONAI, scikit-learn). SYNTHETIC DEMO, NOT FOR CLINICAL USE.
     """
-    from models.demo import DemoTrainingConfig, train_demo
+    from models.demo.build import DemoTrainingConfig, train_demo
 
     config_from(ctx)
     config = DemoTrainingConfig(

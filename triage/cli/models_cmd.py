@@ -290,7 +290,7 @@ def export(
     Example: triage models export --name densenet --monai DenseNet121
     --args '{"spatial_dims":2,"in_channels":1,"out_channels":5}'
     """
-    from models.export import card_skeleton, export_to_onnx, load_network, write_card_skeleton
+    from models.export.onnx import card_skeleton, export_to_onnx, load_network, write_card_skeleton
 
     settings = config_from(ctx).models
     target = out if out is not None else settings.models_dir / name / version

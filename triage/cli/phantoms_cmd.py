@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from models.phantoms_names import FINDINGS, LAYOUTS, PRIORITIES
+from models.phantoms.names import FINDINGS, LAYOUTS, PRIORITIES
 from triage.cli.app import app, config_from
 
 __all__ = ["generate", "phantoms_app"]

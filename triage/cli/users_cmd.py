@@ -67,7 +67,7 @@ def add(
     ] = False,
 ) -> None:
     """Add a user (audited); the password comes from a prompt or stdin (at least 8 characters)."""
-    from worklist.users import add_user
+    from worklist.accounts.users import add_user
 
     config_from(ctx)  # bad settings fail before the password is asked for
     password = _read_password(password_stdin)
@@ -83,7 +83,7 @@ def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username
     The token alone goes to stdout (``TOKEN=$(triage users token NAME)``); its id and the first
     characters of its sha256, which ``triage users tokens`` shows too, go to stderr.
     """
-    from worklist.tokens import issue_token
+    from worklist.accounts.tokens import issue_token
 
     with _store(ctx, write=True) as session:
         new = issue_token(session, name, actor=_os_user(), source="cli")
@@ -97,7 +97,7 @@ def tokens(
     name: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
 ) -> None:
     """List API tokens: id, sha256 prefix, user, created, last used, state (never the token)."""
-    from worklist.tokens import list_tokens
+    from worklist.accounts.tokens import list_tokens
 
     with _store(ctx, write=False) as session:
         rows = list_tokens(session, name)
@@ -116,7 +116,7 @@ def revoke(
     ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="Id from `users tokens`.")]
 ) -> None:
     """Revoke an API token (audited; revoking a revoked token changes nothing)."""
-    from worklist.tokens import revoke_token
+    from worklist.accounts.tokens import revoke_token
     from worklist.web.authcache import AUTH_CACHE_S
 
     with _store(ctx, write=True) as session:
@@ -132,7 +132,7 @@ def revoke(
 @users_app.command("list")
 def list_(ctx: typer.Context) -> None:
     """List the users."""
-    from worklist.users import list_users
+    from worklist.accounts.users import list_users
 
     with _store(ctx, write=False) as session:
         rows = list_users(session)
@@ -145,8 +145,8 @@ def _set_active(ctx: typer.Context, name: str, active: bool) -> None:
     """Set a user's state, audited, and say whether it changed."""
     from sqlalchemy import select
 
+    from worklist.accounts.users import UserError, set_active
     from worklist.db.schema import User
-    from worklist.users import UserError, set_active
 
     with _store(ctx, write=True) as session:
         before = session.scalar(select(User.active).where(User.username == name))

@@ -34,7 +34,7 @@ def web(
 ) -> None:
     """Serve the web app (worklist, study, site status, admin pages and /api/v1)."""
     from worklist.web.app import run_web
-    from worklist.web.workers import serve_workers
+    from worklist.web.processes import serve_workers
 
     config = config_from(ctx)
     if workers > 1:

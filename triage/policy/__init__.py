@@ -2,17 +2,6 @@
 
 from __future__ import annotations
 
-from triage.policy.config import (
-    DEFAULT_POLICY_FILE,
-    ClassSpec,
-    Escalation,
-    Policy,
-    PolicyError,
-    SiteDefaults,
-    load_policy,
-    parse_duration,
-    parse_policy,
-)
 from triage.policy.decide import (
     AIFinding,
     ClinicalPriority,
@@ -22,6 +11,17 @@ from triage.policy.decide import (
     clinical_priority,
     decide,
     escalate,
+)
+from triage.policy.schema import (
+    DEFAULT_POLICY_FILE,
+    ClassSpec,
+    Escalation,
+    Policy,
+    PolicyError,
+    SiteDefaults,
+    load_policy,
+    parse_duration,
+    parse_policy,
 )
 
 __all__ = [

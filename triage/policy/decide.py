@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from triage.policy.config import Policy
+from triage.policy.schema import Policy
 from worklist.domain import Priority
 
 __all__ = [

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from triage.policy import AIFinding, Decision, Policy, StudyFacts, decide
 from triage.routing import ImageRef
 from triage.worker.inference import FindingRecord, StudyWork
+from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Instance, Series, Study
 from worklist.domain import AIStatus, Priority, ReadStatus, StudyState
-from worklist.events import EventCategory, record_event
 from worklist.jobs import complete
 
 __all__ = [

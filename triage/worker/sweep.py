@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from triage.policy import Policy, decide, escalate
 from triage.worker.store import UNREPORTED, apply_decision, facts_of, stored_findings
+from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.db.schema import Study
 from worklist.domain import AIStatus, Priority, StudyState
-from worklist.events import EventCategory, record_event
 
 __all__ = ["min_escalation_delay", "sweep"]
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from worklist.accounts.tokens import record_token_uses
+from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.db.types import utcnow
-from worklist.events import EventCategory, record_event
-from worklist.tokens import record_token_uses
 
 __all__ = ["TOKEN_USE_RESOLUTION_S", "AuditSink"]
 
@@ -66,7 +66,7 @@ class AuditSink:
         Parameters
         ----------
         token_hash
-            The token's stored hash (:func:`worklist.users.hash_token`).
+            The token's stored hash (:func:`worklist.accounts.users.hash_token`).
         """
         now = time.monotonic()
         last = self._token_stamped.get(token_hash)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Hashable
 
-from worklist.users import UserView
+from worklist.accounts.users import UserView
 
 __all__ = ["AUTH_CACHE_S", "AuthCache"]
 

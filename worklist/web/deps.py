@@ -25,11 +25,11 @@ from fastapi import Depends, HTTPException, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from models.settings import ModelsSettings
+from worklist.accounts.users import UserView, get_user, hash_token, user_for_token
 from worklist.db.engine import Database
 from worklist.domain import Role
+from worklist.reading.actions import Actor
 from worklist.settings import WorklistSettings
-from worklist.users import UserView, get_user, hash_token, user_for_token
-from worklist.web.actions import Actor
 from worklist.web.auditsink import AuditSink
 from worklist.web.authcache import AuthCache
 from worklist.web.listcache import ListCache
@@ -95,7 +95,7 @@ class Principal:
 
     @property
     def actor(self) -> Actor:
-        """The user as an :class:`~worklist.web.actions.Actor` for audit."""
+        """The user as an :class:`~worklist.reading.actions.Actor` for audit."""
         return Actor(user=self.user, source=self.source)
 
 

@@ -18,12 +18,12 @@ from pydicom.uid import generate_uid
 from models.settings import ModelsSettings
 from tests.dicom_factory import CR_STORAGE, dicom_dataset, write_dicom_file
 from tests.support import free_port, wait_for_port
+from worklist.accounts.tokens import create_token
+from worklist.accounts.users import add_user
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Instance, Series, Study
 from worklist.domain import Role
 from worklist.settings import WorklistSettings
-from worklist.tokens import create_token
-from worklist.users import add_user
 from worklist.web.app import create_app
 
 PASSWORD = "correct-horse"

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.worklist.web.support import add_users, make_app, seed_study
+from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.db.schema import Event, Feedback, Job, Study
-from worklist.events import EventCategory, record_event
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -75,8 +75,8 @@ def test_worklist_order_filters_and_pages(db: Database, tmp_path: Path) -> None:
 def test_claim_release_report_feedback_and_audit(db: Database, tmp_path: Path) -> None:
     tokens = add_users(db)
     with db.write() as session:
-        from worklist.tokens import create_token
-        from worklist.users import add_user
+        from worklist.accounts.tokens import create_token
+        from worklist.accounts.users import add_user
 
         add_user(session, "other", "password-2", "radiologist")
         other_token = create_token(session, "other")

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.worklist.web.support import PASSWORD, add_users, csrf_of, login, make_app, seed_study
+from worklist.accounts.users import hash_token, set_active
 from worklist.db.engine import Database
 from worklist.db.schema import ApiToken, Event
-from worklist.users import hash_token, set_active
 from worklist.web.app import SESSION_COOKIE
 
 

@@ -9,12 +9,12 @@ import httpx
 from sqlalchemy import select
 
 from tests.worklist.web.support import PASSWORD, add_users, live_server, make_app, seed_study
+from worklist.accounts.tokens import create_token
+from worklist.accounts.users import UserView, add_user
 from worklist.db.engine import Database
 from worklist.db.schema import Study
 from worklist.domain import Role
-from worklist.tokens import create_token
-from worklist.users import UserView, add_user
-from worklist.web.actions import Actor, ConflictError, claim
+from worklist.reading.actions import Actor, ConflictError, claim
 
 
 def test_two_radiologists_claim_at_once_over_http(db: Database, tmp_path: Path) -> None:

@@ -16,11 +16,11 @@ from sqlalchemy import select
 from models.settings import ModelsSettings
 from tests.worklist.web.support import add_users, make_app
 from triage.cli import main
+from worklist.accounts.tokens import HASH_PREFIX_LEN, issue_token, list_tokens, revoke_token
+from worklist.accounts.users import UserError, hash_token, set_active
 from worklist.db.engine import Database
 from worklist.db.schema import Event
 from worklist.settings import WorklistSettings
-from worklist.tokens import HASH_PREFIX_LEN, issue_token, list_tokens, revoke_token
-from worklist.users import UserError, hash_token, set_active
 from worklist.web.app import create_app
 from worklist.web.authcache import AUTH_CACHE_S
 

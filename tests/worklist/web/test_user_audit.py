@@ -1,7 +1,8 @@
 """Every change to who can reach the worklist is audited exactly once, whichever door it came by.
 
-The domain functions (``worklist.users``, ``worklist.tokens``) record the events; the command
-line passes the OS login name and ``cli``, the web app the signed-in admin and the client address.
+The domain functions (``worklist.accounts.users``, ``worklist.accounts.tokens``) record the
+events; the command line passes the OS login name and ``cli``, the web app the signed-in admin
+and the client address.
 No event ever holds a password or a token.
 """
 
@@ -17,11 +18,11 @@ from sqlalchemy import select
 
 from tests.worklist.web.support import PASSWORD, add_users, login, make_app
 from triage.cli import main
+from worklist.accounts.tokens import HASH_PREFIX_LEN, create_token, issue_token
+from worklist.accounts.users import UserError, add_user, hash_token, set_active
 from worklist.db.engine import Database
 from worklist.db.schema import Event
 from worklist.settings import WorklistSettings
-from worklist.tokens import HASH_PREFIX_LEN, create_token, issue_token
-from worklist.users import UserError, add_user, hash_token, set_active
 
 USER_ACTIONS = ("user.add", "user.deactivate", "user.activate", "token.create")
 

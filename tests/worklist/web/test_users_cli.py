@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from models.settings import ModelsSettings
 from triage.cli import main
+from worklist.accounts.users import authenticate
 from worklist.db.engine import Database
 from worklist.db.schema import Event
 from worklist.settings import WorklistSettings
-from worklist.users import authenticate
 from worklist.web.app import create_app
 
 

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from models.errors import TriageError
-from worklist import queries, users
+from worklist.accounts import users
 from worklist.domain import Role
-from worklist.web import actions
+from worklist.reading import actions, queries
+from worklist.reading.modelinfo import list_models, set_model_status
 from worklist.web.deps import AdminApi, AuthCacheDep, DbDep, ModelAdminApi, ModelsSettingsDep
-from worklist.web.modelinfo import list_models, set_model_status
 from worklist.web.routers.common import http_error
 
 __all__ = ["router"]
@@ -57,7 +57,7 @@ def list_users(principal: AdminApi, db: DbDep) -> list[dict[str, Any]]:
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 def add_user(body: UserIn, principal: AdminApi, db: DbDep) -> dict[str, Any]:
-    """Add a user (audited by :func:`worklist.users.add_user`)."""
+    """Add a user (audited by :func:`worklist.accounts.users.add_user`)."""
     try:
         with db.write() as session:
             user = users.add_user(

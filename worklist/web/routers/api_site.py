@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from worklist.domain import Role
+from worklist.reading.sitestatus import site_status
 from worklist.web.deps import DbDep, SiteApi
-from worklist.web.sitestatus import site_status
 
 __all__ = ["health_router", "router"]
 

@@ -10,9 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from models.errors import TriageError
-from worklist import queries
 from worklist.domain import Priority, ReadStatus, StudyState
-from worklist.web import actions
+from worklist.reading import actions, queries
 from worklist.web.deps import (
     AuditDep,
     DbDep,

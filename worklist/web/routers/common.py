@@ -7,11 +7,11 @@ import logging
 from fastapi import HTTPException, status
 
 from models.errors import ModelNotFoundError, TriageError
+from worklist.accounts.users import UserError
 from worklist.domain import Priority, ReadStatus, StudyState
-from worklist.queries import OPEN_STATUSES, WorklistFilter
-from worklist.users import UserError
-from worklist.web.actions import ActionError, ConflictError, NotAllowedError, StudyNotFoundError
-from worklist.web.modelinfo import ModelsUnavailableError
+from worklist.reading.actions import ActionError, ConflictError, NotAllowedError, StudyNotFoundError
+from worklist.reading.modelinfo import ModelsUnavailableError
+from worklist.reading.queries import OPEN_STATUSES, WorklistFilter
 
 __all__ = ["http_error", "make_filter"]
 

@@ -11,9 +11,11 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from models.errors import TriageError
-from worklist import queries, users
+from worklist.accounts import users
 from worklist.domain import Role
-from worklist.web import actions
+from worklist.reading import actions, queries
+from worklist.reading.modelinfo import STATUSES, ModelInfo, list_models, set_model_status
+from worklist.reading.sitestatus import site_status
 from worklist.web.deps import (
     AdminPage,
     AuthCacheDep,
@@ -22,8 +24,6 @@ from worklist.web.deps import (
     ModelsSettingsDep,
     SitePage,
 )
-from worklist.web.modelinfo import STATUSES, ModelInfo, list_models, set_model_status
-from worklist.web.sitestatus import site_status
 from worklist.web.templating import render
 
 __all__ = ["router"]
@@ -71,7 +71,7 @@ def admin_add_user(
     role: Annotated[str, Form()],
     site: Annotated[str, Form()] = "",
 ) -> Response:
-    """Add a user (form); :func:`worklist.users.add_user` audits it."""
+    """Add a user (form); :func:`worklist.accounts.users.add_user` audits it."""
     try:
         with db.write() as session:
             users.add_user(
@@ -92,7 +92,7 @@ def admin_add_user(
 def admin_deactivate_user(
     username: str, principal: AdminPage, db: DbDep, auth_cache: AuthCacheDep
 ) -> Response:
-    """Deactivate a user (form); :func:`worklist.users.set_active` audits it."""
+    """Deactivate a user (form); :func:`worklist.accounts.users.set_active` audits it."""
     try:
         with db.write() as session:
             users.set_active(

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
+from worklist.accounts.users import authenticate
+from worklist.audit import EventCategory, record_event
 from worklist.domain import Role
-from worklist.events import EventCategory, record_event
-from worklist.users import authenticate
 from worklist.web.deps import AnyUserPage, DbDep, LimiterDep, client_ip
 from worklist.web.security import new_csrf_token, tokens_match
 from worklist.web.templating import render

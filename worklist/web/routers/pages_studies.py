@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from models.errors import TriageError
-from worklist import queries
 from worklist.domain import Priority, ReadStatus, Role, StudyState
-from worklist.web import actions
+from worklist.reading import actions, queries
+from worklist.reading.keyimage import KeyImageError, choose_key_image, render_png
 from worklist.web.deps import (
     AuditDep,
     DbDep,
@@ -23,7 +23,6 @@ from worklist.web.deps import (
     ReporterPage,
     WorklistSettingsDep,
 )
-from worklist.web.keyimage import KeyImageError, choose_key_image, render_png
 from worklist.web.listcache import ListCache
 from worklist.web.routers.common import make_filter
 from worklist.web.serialize import explanation_lines, study_detail_doc, study_doc

@@ -13,8 +13,8 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
 from models.errors import ModelError
-from models.phantoms_dicom import PRIORITIES, SYNTHETIC_NOTICE, DicomIdentity, build_dataset
-from models.phantoms_render import FINDINGS, render_chest
+from models.phantoms.dicom import PRIORITIES, SYNTHETIC_NOTICE, DicomIdentity, build_dataset
+from models.phantoms.render import FINDINGS, render_chest
 
 __all__ = ["FINDINGS", "Phantom", "PhantomError", "generate_phantom"]
 
@@ -43,7 +43,7 @@ class Phantom:
         ``{finding: 0 or 1}`` for every name of :data:`FINDINGS`.
     masks
         Boolean pixel masks of the anatomy and of the findings drawn (see
-        :class:`models.phantoms_render.Rendering`).
+        :class:`models.phantoms.render.Rendering`).
     details
         Geometry of what was drawn (cardiothoracic ratio, sides, nodules, consolidation boxes).
     """

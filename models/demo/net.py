@@ -1,7 +1,7 @@
 """The demo model's network: a small MONAI residual backbone with a class-activation head.
 
 Imports torch and MONAI at module level: import this module only where training or export
-happens (:mod:`models.demo` imports it lazily), never on the serving path.
+happens (:mod:`models.demo.build` imports it lazily), never on the serving path.
 
 The head is a 1x1 convolution from the backbone's features to one channel per label: that map is
 the ``heatmap`` output (per-location logits, ``[N, L, h, w]``), and the ``logits`` output is its

@@ -14,13 +14,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.errors import TriageError
+from worklist.accounts.users import UserView
+from worklist.audit import EventCategory, record_event
 from worklist.db.schema import Feedback, Finding, Study
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, Priority, ReadStatus, Role
-from worklist.events import EventCategory, record_event
 from worklist.jobs import enqueue
-from worklist.queries import study_by_uid
-from worklist.users import UserView
+from worklist.reading.queries import study_by_uid
 
 __all__ = [
     "ActionError",

@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from worklist.archive import InvalidUIDError, validate_uid
+from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.db.schema import Association, Instance
 from worklist.db.types import utcnow
-from worklist.events import EventCategory, record_event
 
 __all__ = ["close_association", "open_association", "record_duplicate", "record_refusal"]
 

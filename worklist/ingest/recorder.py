@@ -1,10 +1,10 @@
 """Recording received instances: studies, series, instances, associations and ingest events.
 
 :class:`Ingestor` is what every receiver (the DICOM listener, later STOW-RS) calls with the bytes
-of one instance and its parsed :class:`~worklist.header.InstanceHeader`. It writes the file
+of one instance and its parsed :class:`~worklist.ingest.header.InstanceHeader`. It writes the file
 durably to the :class:`~worklist.archive.Archive`, then records it in one short write
 transaction, so that when :meth:`Ingestor.store` returns both are durable (with group commit,
-concurrent instances share the sync and the transaction: :mod:`worklist.group_commit`).
+concurrent instances share the sync and the transaction: :mod:`worklist.ingest.group_commit`).
 Duplicates follow the duplicate policy (keep the first, or replace) and are logged as events.
 """
 
@@ -21,19 +21,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from worklist.archive import Archive, StoredFile, sha256_hex
-from worklist.associations import (
+from worklist.audit import EventCategory, record_event
+from worklist.db.engine import Database
+from worklist.db.schema import Instance, Series, Study
+from worklist.db.types import utcnow
+from worklist.domain import StudyState
+from worklist.ingest.associations import (
     close_association,
     open_association,
     record_duplicate,
     record_refusal,
 )
-from worklist.db.engine import Database
-from worklist.db.schema import Instance, Series, Study
-from worklist.db.types import utcnow
-from worklist.domain import StudyState
-from worklist.events import EventCategory, record_event
-from worklist.group_commit import GroupCommitter
-from worklist.header import InstanceHeader
+from worklist.ingest.group_commit import GroupCommitter
+from worklist.ingest.header import InstanceHeader
 
 __all__ = [
     "IngestOutcome",
@@ -94,7 +94,7 @@ class Ingestor:
         again with different bytes (and warns); ``True`` replaces it durably.
     group_commit
         Make new instances durable and record them together with those stored concurrently
-        by other threads (:class:`~worklist.group_commit.GroupCommitter`): one archive sync
+        by other threads (:class:`~worklist.ingest.group_commit.GroupCommitter`): one archive sync
         and one transaction per batch. :meth:`store` still returns only once its instance is
         durable and committed. Call :meth:`close` when done.
     """

@@ -1,7 +1,7 @@
 """Train the demo model on synthetic phantoms, export it to ONNX and write its model card.
 
-torch and MONAI are imported lazily, inside the functions that train and export, so importing
-this module (the ``triage`` command line does) costs nothing on the serving path.
+torch and MONAI are imported lazily, inside :func:`train_demo`, so importing this module (the
+``triage`` command line does) costs nothing on the serving path.
 
 The result, ``<out>/chest-phantom-demo/1.0.0/{card.yaml, model.onnx}``, is a real model in the
 project's format: a MONAI residual CNN with a class-activation heatmap output, exported with a
@@ -16,47 +16,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom.uid import generate_uid
 
-from models.card import (
-    CARD_FILE,
-    InputSpec,
-    ModelCard,
-    Preprocessing,
-    card_from_dict,
-    dump_card,
+from models.card import CARD_FILE, dump_card
+from models.demo.card import (
+    DEMO_NAME,
+    DEMO_VERSION,
+    ONNX_FILE,
+    demo_card,
+    demo_input_spec,
+    demo_preprocessing,
 )
 from models.phantoms import FINDINGS
 
-__all__ = [
-    "DEMO_LABELS",
-    "DEMO_NAME",
-    "DEMO_VERSION",
-    "DemoTrainingConfig",
-    "demo_card",
-    "demo_input_spec",
-    "demo_preprocessing",
-    "train_demo",
-]
+__all__ = ["DemoTrainingConfig", "Report", "train_demo"]
 
 logger = logging.getLogger(__name__)
-
-DEMO_NAME = "chest-phantom-demo"
-DEMO_VERSION = "1.0.0"
-ONNX_FILE = "model.onnx"
-
-DEMO_LABELS: tuple[tuple[str, str, str, str], ...] = (
-    ("pneumothorax", "36118008", "Pneumothorax", "P1"),
-    ("pleural_effusion", "60046008", "Pleural effusion", "P2"),
-    ("nodule_mass", "416940007", "Pulmonary nodule", "P2"),
-    ("cardiomegaly", "8186001", "Cardiomegaly", "P3"),
-    ("consolidation", "95436008", "Lung consolidation", "P2"),
-)
-"""``(name, SNOMED CT code, meaning, category)`` in output order."""
 
 Report = Callable[[str], None]
 
@@ -105,130 +82,6 @@ class DemoTrainingConfig:
     workers: int = 2
 
 
-def demo_preprocessing(input_size: int = 128) -> Preprocessing:
-    """Return the preprocessing block of the demo card.
-
-    Parameters
-    ----------
-    input_size
-        Height and width of the model input.
-
-    Returns
-    -------
-    models.card.Preprocessing
-        Modality LUT, the dataset's VOI window, MONOCHROME1 inverted, bilinear resize, min-max.
-    """
-    return Preprocessing.model_validate(
-        {
-            "modality_lut": True,
-            "voi_lut": True,
-            "window": None,
-            "invert_monochrome1": True,
-            "resize": {"size": [input_size, input_size], "interpolation": "bilinear"},
-            "normalisation": {"kind": "minmax"},
-        }
-    )
-
-
-def demo_input_spec(input_size: int = 128) -> InputSpec:
-    """Return the input block of the demo card: ``image``, ``[-1, 1, size, size]`` float32.
-
-    Parameters
-    ----------
-    input_size
-        Height and width of the model input.
-
-    Returns
-    -------
-    models.card.InputSpec
-        The input block.
-    """
-    return InputSpec(name="image", shape=(-1, 1, input_size, input_size))
-
-
-def demo_card(
-    *,
-    sha256: str,
-    input_size: int = 128,
-    thresholds: dict[str, float] | None = None,
-    evaluation: dict[str, Any] | None = None,
-    training_data: str = "",
-) -> ModelCard:
-    """Build the demo model's card.
-
-    Parameters
-    ----------
-    sha256
-        Digest of the ONNX file.
-    input_size
-        Height and width of the input.
-    thresholds
-        Operating point per label (default 0.5).
-    evaluation
-        The card's evaluation block.
-    training_data
-        How the model was trained.
-
-    Returns
-    -------
-    models.card.ModelCard
-        The validated card.
-    """
-    thresholds = thresholds or {}
-    labels = [
-        {
-            "name": name,
-            "index": i,
-            "concept": {"scheme": "SCT", "code": code, "meaning": meaning},
-            "threshold": round(float(thresholds.get(name, 0.5)), 4),
-            "category": category,
-        }
-        for i, (name, code, meaning, category) in enumerate(DEMO_LABELS)
-    ]
-    data = {
-        "schema_version": 1,
-        "identity": {
-            "creator": "ICS Triage project",
-            "name": DEMO_NAME,
-            "version": DEMO_VERSION,
-            "uid": str(generate_uid(entropy_srcs=["ics-triage-model", DEMO_NAME, DEMO_VERSION])),
-            "onnx_file": ONNX_FILE,
-            "sha256": sha256,
-        },
-        "task": "classification",
-        "applies_to": {
-            "modalities": ["CR", "DX"],
-            "body_parts": ["CHEST"],
-            "view_positions": ["PA", "AP"],
-            "sop_classes": ["1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1"],
-        },
-        "input": demo_input_spec(input_size).model_dump(mode="json"),
-        "preprocessing": demo_preprocessing(input_size).model_dump(mode="json"),
-        "outputs": {
-            "probabilities": {"name": "logits", "activation": "sigmoid"},
-            "heatmap": {"name": "heatmap", "activation": "sigmoid"},
-            "labels": labels,
-        },
-        "intended_use": (
-            "Demonstration and testing of the ICS triage pipeline only: scores synthetic chest "
-            "radiograph phantoms generated by models.phantoms. SYNTHETIC DEMO - NOT FOR CLINICAL "
-            "USE; its outputs mean nothing for real patients."
-        ),
-        "limitations": [
-            "Trained only on synthetic phantoms (models.phantoms); it has never seen a real "
-            "radiograph and its scores on real images are meaningless.",
-            "Small network at 128x128 input: small nodules and subtle findings are missed.",
-            "Heatmaps are coarse (input/8) class-activation maps.",
-        ],
-        "training_data": training_data
-        or "Synthetic chest radiograph phantoms generated by models.phantoms.",
-        "evaluation": evaluation or {},
-        "regulatory_status": "Not a medical device. Synthetic demo, not for clinical use.",
-        "status": "enabled",
-    }
-    return card_from_dict(data, f"{DEMO_NAME}@{DEMO_VERSION}")
-
-
 def _auroc(labels: NDArray[np.float32], scores: NDArray[np.float32]) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
@@ -270,8 +123,8 @@ def train_demo(config: DemoTrainingConfig, report: Report | None = None) -> Path
     pathlib.Path
         The written ``card.yaml``.
     """
-    from models.demo_data import make_phantom_set
-    from models.demo_train import export_demo, fit, predict_onnx
+    from models.demo.data import make_phantom_set
+    from models.demo.train import export_demo, fit, predict_onnx
 
     say = report or (lambda line: logger.info("%s", line))
     started = time.monotonic()

@@ -4,7 +4,7 @@ The renderer works in normalised coordinates: ``x`` runs left to right across th
 ``y`` top to bottom, both in units of half the longer image side, so a phantom looks the same at
 every matrix size. It returns an *attenuation* image (a line integral in arbitrary units: air 0,
 soft tissue about 1, bone adds about 0.3 to 0.5) and the masks of what it drew;
-:mod:`models.phantoms_core` turns that into detector pixel values.
+:mod:`models.phantoms.core` turns that into detector pixel values.
 
 Patient right is on the image left (the usual display of PA and AP chest radiographs).
 """
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.phantoms_names import FINDINGS
+from models.phantoms.names import FINDINGS
 
 __all__ = ["FINDINGS", "Rendering", "render_chest"]
 

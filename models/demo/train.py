@@ -1,6 +1,6 @@
 """The torch side of the demo model: fit on phantom tensors, export to ONNX, score with ORT.
 
-Imports torch at module level; :mod:`models.demo` imports this module only when training.
+Imports torch at module level; :mod:`models.demo.build` imports this module only when training.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from models.demo_net import DemoNet
+from models.demo.net import DemoNet
 
 if TYPE_CHECKING:
-    from models.demo import DemoTrainingConfig
-    from models.demo_data import PhantomSet
+    from models.demo.build import DemoTrainingConfig
+    from models.demo.data import PhantomSet
 
 __all__ = ["PARITY_TOLERANCE", "export_demo", "fit", "predict_onnx"]
 
@@ -110,9 +110,9 @@ def _predict_torch(net: DemoNet, images: NDArray[np.float32]) -> NDArray[np.floa
 def export_demo(
     net: DemoNet, path: Path, sample: NDArray[np.float32], input_size: int
 ) -> tuple[str, float]:
-    """Export with :func:`models.export.export_to_onnx`, then check parity on real phantoms too.
+    """Export with :func:`models.export.onnx.export_to_onnx`, then check parity on phantoms too.
 
-    :func:`~models.export.export_to_onnx` writes the graph (dynamic batch; outputs ``logits``
+    :func:`~models.export.onnx.export_to_onnx` writes the graph (dynamic batch; outputs ``logits``
     and ``heatmap``) and compares ONNX Runtime with PyTorch on random inputs; this adds the same
     comparison on preprocessed phantoms, the inputs the model actually sees.
 
@@ -135,7 +135,7 @@ def export_demo(
     """
     import onnxruntime as ort
 
-    from models.export import export_to_onnx
+    from models.export.onnx import export_to_onnx
 
     net.eval()
     # Heatmap logits reach tens in magnitude on the random inputs of the parity check; float32

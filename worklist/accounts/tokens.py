@@ -1,11 +1,11 @@
 """Administering the API tokens of machine clients: issue, list, revoke.
 
-A token is a random string of which only the sha256 hash is stored (:func:`worklist.users.
+A token is a random string of which only the sha256 hash is stored (:func:`worklist.accounts.users.
 hash_token`), so a leaked database does not leak tokens. Issuing and revoking a token are changes
 to who can reach the worklist: each is audited (``token.create``, ``token.revoke``) in the
 caller's transaction, by whichever door it came (the command line or the web app), and no event
 ever holds the token. Checking a presented token is authentication and lives in
-:func:`worklist.users.user_for_token`.
+:func:`worklist.accounts.users.user_for_token`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from worklist.accounts.users import UserError, hash_token
+from worklist.audit import EventCategory, record_event
 from worklist.db.schema import ApiToken, User
-from worklist.events import EventCategory, record_event
-from worklist.users import UserError, hash_token
 
 __all__ = [
     "HASH_PREFIX_LEN",

@@ -63,7 +63,7 @@ def serve_workers(
     )
     logger.info("web app on http://%s:%d with %d worker processes", host, port, workers)
     uvicorn.run(
-        "worklist.web.workers:app_from_env",
+        "worklist.web.processes:app_from_env",
         factory=True,
         host=host,
         port=port,

@@ -23,8 +23,8 @@ import numpy as np
 import onnxruntime as ort
 
 from models.errors import ExportError
-from models.export_card import ExportResult, card_skeleton, write_card_skeleton
-from models.export_card import chw as chw_of
+from models.export.card import ExportResult, card_skeleton, write_card_skeleton
+from models.export.card import chw as chw_of
 from models.integrity import sha256_file
 
 if TYPE_CHECKING:

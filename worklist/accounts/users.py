@@ -1,8 +1,8 @@
 """Local users of the web app, and how a user is recognised (by password or by API token).
 
 Passwords are stored as argon2id hashes (``argon2-cffi``); of an API token only the sha256 hash is
-stored (issuing, listing and revoking tokens is :mod:`worklist.tokens`). Every change to who can
-reach the worklist (a user added, deactivated or activated) is audited here, in the caller's
+stored (issuing, listing and revoking tokens is :mod:`worklist.accounts.tokens`). Every change to
+who can reach the worklist (a user added, deactivated or activated) is audited here, in the caller's
 transaction, whichever door it came through (the command line or the web app): exactly one event
 per change, never holding a password.
 """
@@ -21,9 +21,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.errors import TriageError
+from worklist.audit import EventCategory, record_event
 from worklist.db.schema import ApiToken, User
 from worklist.domain import Role
-from worklist.events import EventCategory, record_event
 
 __all__ = [
     "UserError",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from worklist import queries
 from worklist.db.engine import Database
+from worklist.reading import queries
 
 __all__ = ["site_status"]
 

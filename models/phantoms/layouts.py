@@ -15,8 +15,8 @@ from numpy.typing import NDArray
 from PIL import Image
 from pydicom.dataset import Dataset
 
-from models.phantoms_core import FINDINGS, Phantom, PhantomError, generate_phantom
-from models.phantoms_names import LAYOUTS
+from models.phantoms.core import FINDINGS, Phantom, PhantomError, generate_phantom
+from models.phantoms.names import LAYOUTS
 
 __all__ = [
     "LAYOUTS",

@@ -20,7 +20,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from models.phantoms_names import PRIORITIES
+from models.phantoms.names import PRIORITIES
 
 __all__ = ["PRIORITIES", "SYNTHETIC_NOTICE", "DicomIdentity", "build_dataset", "phantom_uid"]
 

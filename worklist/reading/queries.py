@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
+from worklist.audit import EventCategory
 from worklist.db.schema import Event, Finding, Instance, Study
 from worklist.domain import Priority, ReadStatus, StudyState
-from worklist.events import EventCategory
 
 __all__ = [
     "OPEN_STATUSES",

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from models.errors import TriageError
 from worklist.db.schema import Finding, Instance, Study
-from worklist.queries import findings_for, instances_of
+from worklist.reading.queries import findings_for, instances_of
 
 __all__ = ["KeyImage", "KeyImageError", "choose_key_image", "render_png"]
 
