@@ -83,7 +83,7 @@ class DemoTrainingConfig:
 
 
 def _auroc(labels: NDArray[np.float32], scores: NDArray[np.float32]) -> dict[str, float]:
-    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
+    from sklearn.metrics import roc_auc_score
 
     return {
         name: round(float(roc_auc_score(labels[:, i], scores[:, i])), 4)

@@ -51,7 +51,7 @@ def fit(
     DemoNet
         The trained network, in eval mode.
     """
-    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
+    from sklearn.metrics import roc_auc_score
 
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
