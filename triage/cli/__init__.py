@@ -11,6 +11,7 @@ import typer
 from models.errors import TriageError
 from triage.cli import (
     config_cmd,  # noqa: F401  (registers subcommands)
+    conformance_cmd,  # noqa: F401
     demo_cmd,  # noqa: F401
     dicom_cmd,  # noqa: F401
     models_cmd,  # noqa: F401

@@ -1,10 +1,10 @@
-"""Every route of the app x every role (and no login) against the access table in README.md."""
+"""Every route of the app x every role (and no login) against the access table in docs/web.md."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi import FastAPI
@@ -14,18 +14,20 @@ from starlette.routing import Mount, Route
 from tests.worklist.web.support import PASSWORD, ROLES, add_users, csrf_of, make_app, seed_study
 from worklist.db.engine import Database
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+if TYPE_CHECKING:
+    from httpx2 import Response  # what starlette's TestClient returns
+
+WEB_DOC = Path(__file__).resolve().parents[3] / "docs" / "web.md"
 COLUMNS = (*ROLES, "anonymous")
 PATIENT = "SECRET^PATIENTNAME"
+Table = dict[tuple[str, str], dict[str, str]]
 
 
-def access_table() -> dict[tuple[str, str], dict[str, str]]:
-    """Parse the route x role table from the README's web section."""
-    text = README.read_text()
-    section = text[text.index("<!-- section:web -->") : text.index("<!-- /section:web -->")]
-    table: dict[tuple[str, str], dict[str, str]] = {}
+def access_table() -> Table:
+    """Parse the route x role table of docs/web.md (the only table with method and path)."""
+    table: Table = {}
     header: list[str] = []
-    for line in section.splitlines():
+    for line in WEB_DOC.read_text(encoding="utf-8").splitlines():
         cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
         if cells[:2] == ["method", "path"]:
             header = cells
@@ -77,70 +79,104 @@ def _order(key: tuple[str, str]) -> tuple[int, str, str]:
     return ({"/logout": 1, "/login": 2}.get(path, 0), path, method)
 
 
+def _check_same_routes(routes: list[tuple[str, str]], table: Table) -> None:
+    missing = [r for r in routes if r not in table]
+    assert not missing, f"routes missing from the access table in docs/web.md: {missing}"
+    stale = [r for r in table if r not in routes]
+    assert not stale, f"docs/web.md lists routes the app does not have: {stale}"
+
+
+def _concrete(template: str, uid: str) -> str:
+    """Fill a route's path parameters: the seeded study, a user and a model that do not exist."""
+    params = {"{study_instance_uid}": uid, "{username}": "nobody", "{name}": "no-such-model"}
+    path = template
+    for name, value in params.items():
+        path = path.replace(name, value)
+    return "/static/app.css" if path == "/static" else path
+
+
+def _log_in(client: TestClient, who: str) -> str:
+    """Log ``who`` in (unless anonymous); return the CSRF token of the session."""
+    csrf = csrf_of(client.get("/login").text)
+    if who == "anonymous":
+        return csrf
+    form = {"username": who, "password": PASSWORD, "csrf_token": csrf}
+    landed = client.post("/login", data=form)
+    assert landed.status_code == 200, landed.text
+    return csrf_of(landed.text)
+
+
+def _call(
+    client: TestClient, who: str, method: str, path: str, csrf: str, tokens: dict[str, str]
+) -> Response:
+    headers: dict[str, str] = {}
+    kwargs: dict[str, Any] = {"follow_redirects": False}
+    body = _body(path)
+    if path == "/login":
+        body = {"username": "radiologist", "password": PASSWORD}
+    if path.startswith("/api/"):
+        if who != "anonymous":
+            headers["Authorization"] = f"Bearer {tokens[who]}"
+        if method != "GET":
+            kwargs["json"] = body
+    elif method != "GET":
+        kwargs["data"] = {**body, "csrf_token": csrf}
+    return client.request(method, path, headers=headers, **kwargs)
+
+
+def _meets(expected: str, resp: Response) -> bool | None:
+    """Whether the answer is what the table says; None for a value the table should not hold."""
+    code = resp.status_code
+    to_login = code == 303 and resp.headers.get("location", "").startswith("/login?next=")
+    return {
+        "yes": (code not in (401, 403) and not to_login and code < 500)
+        or (code == 503 and "registry" in resp.text),
+        "403": code == 403,
+        "401": code == 401,
+        "login": to_login,
+    }.get(expected)
+
+
+def _failures_of(
+    app: FastAPI,
+    who: str,
+    routes: list[tuple[str, str]],
+    table: Table,
+    uid: str,
+    tokens: dict[str, str],
+) -> list[str]:
+    """Call every route as ``who``; return what differed from the table."""
+    failures: list[str] = []
+    with TestClient(app) as client:
+        csrf = _log_in(client, who)
+        for method, template in routes:
+            path = _concrete(template, uid)
+            expected = table[(method, template)][who]
+            resp = _call(client, who, method, path, csrf, tokens)
+            ok = _meets(expected, resp)
+            if ok is None:
+                failures.append(f"{method} {template}: unknown table value {expected!r}")
+            elif not ok:
+                failures.append(
+                    f"{who} {method} {path}: expected {expected}, got {resp.status_code}"
+                )
+            if path in ("/login", "/logout") and method == "POST":
+                csrf = csrf_of(client.get("/login").text)  # the session changed
+            if expected != "yes":
+                assert PATIENT not in resp.text, f"{who} {method} {path} leaked data"
+    return failures
+
+
 def test_access_table_matches_every_route(db: Database, tmp_path: Path) -> None:
     tokens = add_users(db)
     uid = seed_study(db, tmp_path / "archive", crossed=True, heatmap=True, name=PATIENT)
     table = access_table()
     with make_app(db, tmp_path) as (app, _):
         routes = sorted(set(app_routes(app)), key=_order)
-        missing = [r for r in routes if r not in table]
-        assert not missing, f"routes missing from the README access table: {missing}"
-        stale = [r for r in table if r not in routes]
-        assert not stale, f"README lists routes the app does not have: {stale}"
-        params = {
-            "{study_instance_uid}": uid,
-            "{username}": "nobody",
-            "{name}": "no-such-model",
-        }
+        _check_same_routes(routes, table)
         failures: list[str] = []
         for who in COLUMNS:
-            with TestClient(app) as client:
-                login_page = client.get("/login")
-                csrf = csrf_of(login_page.text)
-                if who != "anonymous":
-                    form = {"username": who, "password": PASSWORD, "csrf_token": csrf}
-                    landed = client.post("/login", data=form)
-                    assert landed.status_code == 200, landed.text
-                    csrf = csrf_of(landed.text)
-                for method, template in routes:
-                    path = template
-                    for name, value in params.items():
-                        path = path.replace(name, value)
-                    if path == "/static":
-                        path = "/static/app.css"
-                    expected = table[(method, template)][who]
-                    is_api = path.startswith("/api/")
-                    headers: dict[str, str] = {}
-                    kwargs: dict[str, Any] = {"follow_redirects": False}
-                    body = _body(path)
-                    if path == "/login":
-                        body = {"username": "radiologist", "password": PASSWORD}
-                    if is_api:
-                        if who != "anonymous":
-                            headers["Authorization"] = f"Bearer {tokens[who]}"
-                        if method != "GET":
-                            kwargs["json"] = body
-                    elif method != "GET":
-                        kwargs["data"] = {**body, "csrf_token": csrf}
-                    resp = client.request(method, path, headers=headers, **kwargs)
-                    code = resp.status_code
-                    location = resp.headers.get("location", "")
-                    to_login = code == 303 and location.startswith("/login?next=")
-                    ok = {
-                        "yes": (code not in (401, 403) and not to_login and code < 500)
-                        or (code == 503 and "registry" in resp.text),
-                        "403": code == 403,
-                        "401": code == 401,
-                        "login": to_login,
-                    }.get(expected)
-                    if ok is None:
-                        failures.append(f"{method} {template}: unknown table value {expected!r}")
-                    elif not ok:
-                        failures.append(f"{who} {method} {path}: expected {expected}, got {code}")
-                    if path in ("/login", "/logout") and method == "POST":
-                        csrf = csrf_of(client.get("/login").text)  # the session changed
-                    if expected != "yes":
-                        assert PATIENT not in resp.text, f"{who} {method} {path} leaked data"
+            failures += _failures_of(app, who, routes, table, uid, tokens)
         app.state.audit.flush()
     assert not failures, "\n".join(failures)
 

@@ -1,0 +1,195 @@
+"""The DICOM conformance statement, rendered from the AE the listener builds.
+
+``docs/conformance.md`` is :func:`render_statement` at the built-in defaults
+(``triage conformance --defaults --out docs/conformance.md``); a test keeps the two equal, and
+checks the statement against what the AE negotiates and what the C-STORE handler returns.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pydicom.uid import UID
+
+from dicom_gateway import scu
+from dicom_gateway.conformance import STATUSES, verification_sop_class
+from dicom_gateway.scp import build_ae
+from dicom_gateway.settings import GatewaySettings
+from dicom_gateway.statuses import status_name
+
+__all__ = ["REGENERATE", "built_in_defaults", "render_statement"]
+
+logger = logging.getLogger(__name__)
+
+REGENERATE = "triage conformance --defaults --out docs/conformance.md"
+"""The command that writes ``docs/conformance.md``."""
+
+
+def built_in_defaults() -> GatewaySettings:
+    """Return the gateway settings at their defaults, ignoring the TOML file and ``TRIAGE_*``.
+
+    Returns
+    -------
+    GatewaySettings
+        Every field at its declared default (valid by construction, so not re-validated).
+    """
+    return GatewaySettings.model_construct()
+
+
+def _uid_row(uid: UID) -> str:
+    name = uid.name if uid.name != str(uid) else "(not named in pydicom's UID dictionary)"
+    return f"| `{uid}` | {name} |"
+
+
+def _uid_table(uids: Sequence[UID]) -> list[str]:
+    return ["| UID | name |", "|---|---|", *(_uid_row(uid) for uid in uids)]
+
+
+def _storage_transfer_syntaxes(contexts: Sequence[Any], verification: UID) -> list[UID]:
+    """Return the one transfer syntax list every storage context of the AE accepts."""
+    lists = {
+        tuple(str(ts) for ts in cx.transfer_syntax)
+        for cx in contexts
+        if cx.abstract_syntax != verification
+    }
+    if len(lists) != 1:
+        raise ValueError(
+            f"the storage contexts accept {len(lists)} different transfer syntax lists; "
+            "the statement lists one: extend render_statement"
+        )
+    return [UID(ts) for ts in lists.pop()]
+
+
+def _default_of(function: Any, parameter: str) -> str:
+    return str(inspect.signature(function).parameters[parameter].default)
+
+
+def _ae_rows(ae: Any, settings: GatewaySettings) -> list[str]:
+    calling = ", ".join(f"`{aet}`" for aet in ae.require_calling_aet) or "any (a warning is logged)"
+    called = f"only `{ae.ae_title}`" if ae.require_called_aet else "any (not checked)"
+    pdu = f"{ae.maximum_pdu_size} bytes" if ae.maximum_pdu_size else "no limit"
+    processes = settings.processes or "one per CPU core"
+    return [
+        "| item | value | setting |",
+        "|---|---|---|",
+        f"| AE title | `{ae.ae_title}` | `gateway.ae_title` |",
+        f"| listens on | `{settings.host}:{settings.port}` | `gateway.host`, `gateway.port` |",
+        f"| calling AE titles accepted | {calling} | `gateway.allowed_calling_aets` |",
+        f"| called AE title accepted | {called} | |",
+        f"| simultaneous associations | {ae.maximum_associations} per listener process "
+        "| `gateway.max_associations` |",
+        f"| listener processes sharing the port | {processes} | `gateway.processes` |",
+        f"| largest PDU received | {pdu} | |",
+        f"| ACSE, DIMSE, network timeouts | {ae.acse_timeout:g} s, {ae.dimse_timeout:g} s, "
+        f"{ae.network_timeout:g} s | `gateway.acse_timeout_s`, `gateway.dimse_timeout_s`, "
+        "`gateway.network_timeout_s` |",
+        "| secure transport (TLS) | not offered | |",
+        f"| implementation class UID | `{ae.implementation_class_uid}` (pynetdicom's) | |",
+        f"| implementation version name | `{ae.implementation_version_name}` | |",
+    ]
+
+
+def _behaviour(settings: GatewaySettings) -> list[str]:
+    return [
+        "- Success is returned only after the instance is durable on disk in the archive (fsync "
+        "of the file and its folders, or one `syncfs` of the archive's filesystem for a group "
+        "of instances, `gateway.group_commit`) and its row is committed in the store.",
+        "- Each instance is stored as received (the encoded dataset, with a file meta "
+        "information header added): no coercion of attributes, no transcoding.",
+        f"- **Duplicate policy** (`gateway.duplicate_policy`, default "
+        f"`{settings.duplicate_policy.value}`): the same SOP Instance UID with identical bytes "
+        "is answered Success and stored once. With different bytes, `keep_first` keeps the "
+        "stored copy, answers Success and logs a warning; `replace` durably replaces the "
+        "stored copy. Both are recorded as `instance.duplicate` events.",
+        "- Refused instances are answered with the statuses below, logged with the reason and "
+        "recorded as `instance.refused` events (shown on the site status page).",
+        "- C-ECHO is answered Success.",
+    ]
+
+
+def _scu(settings: GatewaySettings) -> list[str]:
+    return [
+        "## SCU: `triage echo` and `triage send`",
+        "",
+        f"The command-line tools call with AE title `{_default_of(scu.send_files, 'calling_aet')}`"
+        " unless `--calling-aet` says otherwise, and call the peer AE title `--called-aet` "
+        f"(default: `gateway.ae_title`, `{settings.ae_title}`). `triage echo` proposes the "
+        "Verification SOP class. `triage send` proposes exactly the SOP classes and transfer "
+        "syntaxes of the files it sends and sends each file as it is on disk (no decoding, no "
+        "transcoding).",
+    ]
+
+
+def render_statement(settings: GatewaySettings) -> str:
+    """Return the DICOM conformance statement of the listener as a Markdown document.
+
+    Parameters
+    ----------
+    settings
+        The gateway settings to describe (:func:`built_in_defaults` for ``docs/conformance.md``).
+
+    Returns
+    -------
+    str
+        The whole document, ending with a newline.
+    """
+    ae = build_ae(settings)
+    contexts = list(ae.supported_contexts)
+    verification = verification_sop_class()
+    verification_ts = [
+        UID(str(ts))
+        for cx in contexts
+        if cx.abstract_syntax == verification
+        for ts in cx.transfer_syntax
+    ]
+    storage_ts = _storage_transfer_syntaxes(contexts, verification)
+    sop_classes = [UID(str(cx.abstract_syntax)) for cx in contexts]
+    lines = [
+        "# DICOM conformance statement",
+        "",
+        f"<!-- Generated from the code by `{REGENERATE}`: do not edit by hand. -->",
+        "",
+        "The DICOM gateway of this project (`triage gateway`, also started by `triage serve`): "
+        "a Storage SCP and Verification SCP that receives studies from modalities and PACS. "
+        "This file is generated from the AE the listener builds, the gateway's default "
+        f"settings and the statuses its C-STORE handler returns (`{REGENERATE}`); "
+        "`tests/dicom_gateway/test_conformance.py` checks that it is what the code generates "
+        "and what the AE negotiates. `triage conformance` prints the statement of an "
+        "installation's effective settings.",
+        "",
+        "## Application entity",
+        "",
+        *_ae_rows(ae, settings),
+        "",
+        "## Behaviour",
+        "",
+        *_behaviour(settings),
+        "",
+        "## Statuses returned to C-STORE",
+        "",
+        "| status | meaning | when |",
+        "|---|---|---|",
+        *(f"| `0x{code:04X}` | {status_name(code)} | {when} |" for code, when in STATUSES),
+        "",
+        "## Presentation contexts",
+        "",
+        "Every SOP class below is accepted in the SCP role only; no extended negotiation.",
+        "",
+        "### Transfer syntaxes of the Verification SOP class",
+        "",
+        *_uid_table(verification_ts),
+        "",
+        "### Transfer syntaxes of every storage SOP class (in order of preference)",
+        "",
+        *_uid_table(storage_ts),
+        "",
+        f"### SOP classes (SCP): {len(sop_classes)}",
+        "",
+        *_uid_table(sop_classes),
+        "",
+        *_scu(settings),
+    ]
+    return "\n".join(lines) + "\n"
