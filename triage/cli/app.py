@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -13,11 +14,20 @@ from typing import Annotated, Any
 
 import typer
 
+from models.errors import TriageError
 from triage.cli.options import CONFIG_PARAM, SETTING_PARAMS, ConfigOption
 from triage.settings import AppConfig
 from triage.settings_load import load_config
 
-__all__ = ["CliState", "app", "config_from", "setup_logging", "stop_on_signals"]
+__all__ = [
+    "DISTRIBUTION",
+    "CliState",
+    "app",
+    "config_from",
+    "package_version",
+    "setup_logging",
+    "stop_on_signals",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +161,39 @@ def config_from(ctx: typer.Context, **overrides: dict[str, Any]) -> AppConfig:
     return config
 
 
+DISTRIBUTION = "ics-triage"
+"""The distribution (``[project] name`` in pyproject.toml) whose metadata holds the version."""
+
+
+def package_version() -> str:
+    """Return the installed version of :data:`DISTRIBUTION`, from its package metadata.
+
+    Returns
+    -------
+    str
+        The version, e.g. ``"0.1.0"``.
+
+    Raises
+    ------
+    TriageError
+        If the distribution is not installed (the code runs from a bare source tree).
+    """
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise TriageError(
+            f"the {DISTRIBUTION} distribution is not installed, so it has no version "
+            "(pip install -e . installs it)"
+        ) from exc
+
+
+def _print_version(value: bool) -> None:
+    """Print ``triage VERSION`` and stop, for the eager ``--version`` option."""
+    if value:
+        typer.echo(f"triage {package_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -158,6 +201,16 @@ def _root(
     log_level: Annotated[
         str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR.")
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            expose_value=False,
+            help="Print the package version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run the triage pipeline's commands."""
     ctx.obj = CliState(config_path=config_file, log_level=log_level)
