@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,3 +53,18 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     database = Database(f"sqlite:///{tmp_path / 'triage.db'}")
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def clean_cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty directory (returned), with no ``TRIAGE_*`` variable and no triage.toml.
+
+    A ``triage`` command run under it finds its settings only where the test points it.
+    """
+    for name in list(os.environ):
+        if name.startswith("TRIAGE_"):
+            monkeypatch.delenv(name)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from triage.cli.app import app, config_from
+from triage.cli.options import ConfigOption, DataDirOption, ModelsDirOption
 
 __all__ = ["show"]
 
@@ -19,8 +20,11 @@ app.add_typer(config_app, name="config")
 def show(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of TOML.")] = False,
+    data_dir: DataDirOption = None,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
 ) -> None:
-    """Print the effective settings (flags > TRIAGE_* variables > TOML file > defaults)."""
+    """Print the effective settings (precedence: see --config)."""
     config = config_from(ctx)
     sections = {
         "triage": config.triage.model_dump(mode="json"),

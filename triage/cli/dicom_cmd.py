@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
+from triage.cli.options import ConfigOption, DataDirOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -194,13 +195,12 @@ def gateway_cmd(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option("--host", help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="DICOM port.")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Store and archive root.")
-    ] = None,
+    data_dir: DataDirOption = None,
     processes: Annotated[
         int | None, typer.Option("--processes", help="Listener processes; 0 = one per core.")
     ] = None,
     ae_title: Annotated[str | None, typer.Option("--ae-title", help="Our AE title.")] = None,
+    config_file: ConfigOption = None,
 ) -> int:
     """Run the DICOM listener and the study assembler until SIGTERM or Ctrl-C."""
     from dicom_gateway.service import run_gateway
@@ -208,7 +208,6 @@ def gateway_cmd(
     config = config_from(
         ctx,
         gateway={"host": host, "port": port, "processes": processes, "ae_title": ae_title},
-        worklist={"data_dir": data_dir},
     )
     stop = stop_on_signals()
     run_gateway(config.gateway, config.worklist, stop)

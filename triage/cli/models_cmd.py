@@ -12,6 +12,7 @@ import typer
 from models.card_blocks import Activation, ModelStatus
 from models.errors import ModelError
 from triage.cli.app import app, config_from
+from triage.cli.options import ConfigOption, ModelsDirOption
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,7 +58,12 @@ def _summary(model: RegisteredModel) -> dict[str, Any]:
 
 
 @models_app.command("list")
-def list_models(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def list_models(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
+) -> None:
     """List every model under models_dir with its status; report cards that are invalid."""
     registry = _registry(ctx)
     models = registry.models()
@@ -97,6 +103,8 @@ def show(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION (newest version if omitted).")],
     as_json: JsonOption = False,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
 ) -> None:
     """Print a model's card, its effective status and where it lives."""
     import yaml
@@ -116,6 +124,7 @@ def show(
 def validate(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A card.yaml, or the directory holding it.")],
+    config_file: ConfigOption = None,
 ) -> None:
     """Validate a card, its ONNX file's sha256, and that the graph runs as the card says."""
     import numpy as np
@@ -153,19 +162,34 @@ RefArgument = Annotated[str, typer.Argument(help="NAME or NAME@VERSION (newest i
 
 
 @models_app.command("enable")
-def enable(ctx: typer.Context, ref: RefArgument) -> None:
+def enable(
+    ctx: typer.Context,
+    ref: RefArgument,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
+) -> None:
     """Enable a model: it runs and its findings can raise priorities."""
     _set_status(ctx, ref, ModelStatus.ENABLED)
 
 
 @models_app.command("disable")
-def disable(ctx: typer.Context, ref: RefArgument) -> None:
+def disable(
+    ctx: typer.Context,
+    ref: RefArgument,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
+) -> None:
     """Disable a model: it does not run."""
     _set_status(ctx, ref, ModelStatus.DISABLED)
 
 
 @models_app.command("shadow")
-def shadow(ctx: typer.Context, ref: RefArgument) -> None:
+def shadow(
+    ctx: typer.Context,
+    ref: RefArgument,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
+) -> None:
     """Put a model in shadow mode: it runs and records findings that change no priority."""
     _set_status(ctx, ref, ModelStatus.SHADOW)
 
@@ -222,6 +246,8 @@ def run(
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="Images per inference call.")
     ] = None,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
 ) -> None:
     """Score DICOM files: one JSON line per file (probabilities, thresholds crossed).
 
@@ -284,6 +310,8 @@ def export(
         float, typer.Option("--tolerance", help="Largest PyTorch/ONNX difference accepted.")
     ] = 1e-4,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 18,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
 ) -> None:
     """Export a MONAI network or a PyTorch/TorchScript checkpoint to ONNX, with a card skeleton.
 

@@ -16,12 +16,12 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
+from triage.cli.options import ConfigOption, DataDirOption, ModelsDirOption
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -77,14 +77,14 @@ def _start_worker(
 @app.command("serve")
 def serve(
     ctx: typer.Context,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Store and archive root (default ./var).")
-    ] = None,
+    data_dir: DataDirOption = None,
     dicom_port: Annotated[int | None, typer.Option("--dicom-port", help="DICOM port.")] = None,
     http_port: Annotated[int | None, typer.Option("--http-port", help="Web app port.")] = None,
     host: Annotated[
         str | None, typer.Option("--host", help="Address both listeners bind (127.0.0.1).")
     ] = None,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
 ) -> int:
     """Start the DICOM listener, the assembler, a worker and the web app until SIGTERM/Ctrl-C."""
     from dicom_gateway.service import Gateway
@@ -94,7 +94,6 @@ def serve(
     config = config_from(
         ctx,
         gateway={"port": dicom_port, "host": host},
-        worklist={"data_dir": data_dir},
         triage={"http_port": http_port, "http_host": host},
     )
     stop = stop_on_signals()

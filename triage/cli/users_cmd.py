@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from triage.cli.app import app, config_from
+from triage.cli.options import ConfigOption, DataDirOption
 from worklist.domain import Role
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 users_app = typer.Typer(help="Users of the web app and API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+
+# Every command takes --config and --data-dir (triage.cli.options); config_from reads them from
+# the command's context, also inside _store.
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -65,6 +69,8 @@ def add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
+    config_file: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Add a user (audited); the password comes from a prompt or stdin (at least 8 characters)."""
     from worklist.accounts.users import add_user
@@ -77,7 +83,12 @@ def add(
 
 
 @users_app.command("token")
-def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+def token(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Username.")],
+    config_file: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
     """Print a new API token for a user (shown once; only its hash is stored; audited).
 
     The token alone goes to stdout (``TOKEN=$(triage users token NAME)``); its id and the first
@@ -95,6 +106,8 @@ def token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username
 def tokens(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
+    config_file: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """List API tokens: id, sha256 prefix, user, created, last used, state (never the token)."""
     from worklist.accounts.tokens import list_tokens
@@ -113,7 +126,10 @@ def tokens(
 
 @users_app.command("revoke-token")
 def revoke(
-    ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="Id from `users tokens`.")]
+    ctx: typer.Context,
+    token_id: Annotated[int, typer.Argument(help="Id from `users tokens`.")],
+    config_file: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Revoke an API token (audited; revoking a revoked token changes nothing)."""
     from worklist.accounts.tokens import revoke_token
@@ -130,7 +146,9 @@ def revoke(
 
 
 @users_app.command("list")
-def list_(ctx: typer.Context) -> None:
+def list_(
+    ctx: typer.Context, config_file: ConfigOption = None, data_dir: DataDirOption = None
+) -> None:
     """List the users."""
     from worklist.accounts.users import list_users
 
@@ -161,12 +179,22 @@ def _set_active(ctx: typer.Context, name: str, active: bool) -> None:
 
 
 @users_app.command("deactivate")
-def deactivate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+def deactivate(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Username.")],
+    config_file: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
     """Deactivate a user (no logins, no tokens; audited)."""
     _set_active(ctx, name, False)
 
 
 @users_app.command("activate")
-def activate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+def activate(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Username.")],
+    config_file: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
     """Activate a deactivated user again (logins and tokens work again; audited)."""
     _set_active(ctx, name, True)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
+from triage.cli.options import ConfigOption, DataDirOption, ModelsDirOption
 
 __all__ = ["web"]
 
@@ -31,6 +32,9 @@ def web(
             help="uvicorn worker processes (one per core; 1: a single process).",
         ),
     ] = 1,
+    data_dir: DataDirOption = None,
+    models_dir: ModelsDirOption = None,
+    config_file: ConfigOption = None,
 ) -> None:
     """Serve the web app (worklist, study, site status, admin pages and /api/v1)."""
     from worklist.web.app import run_web

@@ -1,0 +1,86 @@
+"""Options shared by the subcommands: which settings file, and where the data and models live.
+
+Each is declared here once, with its help text, and reused by every command that opens the
+store, the archive or the model registry, so that they are spelt, defaulted and documented the
+same way everywhere. A command honours one by declaring a parameter of that name and type::
+
+    def list_(
+        ctx: typer.Context, config_file: ConfigOption = None, data_dir: DataDirOption = None
+    ) -> None: ...
+
+:func:`triage.cli.app.config_from` reads the declared values from the command's context
+(:data:`CONFIG_PARAM` and :data:`SETTING_PARAMS` name them), so an option a command declares
+always takes effect, also in helpers that only see the context.
+
+Precedence, for every setting: command-line option > ``TRIAGE_*`` environment variable >
+settings file > default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = [
+    "CONFIG_PARAM",
+    "PRECEDENCE",
+    "SETTING_PARAMS",
+    "ConfigOption",
+    "DataDirOption",
+    "ModelsDirOption",
+]
+
+PRECEDENCE = "command-line option > TRIAGE_* environment variable > settings file > default"
+"""The order in which a setting's sources win, as the help texts state it."""
+
+CONFIG_PARAM = "config_file"
+"""Name of the parameter that carries ``--config``."""
+
+SETTING_PARAMS: dict[str, tuple[str, str]] = {
+    "data_dir": ("worklist", "data_dir"),
+    "models_dir": ("models", "models_dir"),
+}
+"""Parameter name -> (settings section, field) that the option overrides."""
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="FILE",
+        show_default=False,
+        help="TOML settings file, one table per package (worklist, models, gateway, triage). "
+        "Default: $TRIAGE_CONFIG, else ./triage.toml when it exists, else none. "
+        f"Precedence of every setting: {PRECEDENCE}.",
+    ),
+]
+"""``--config FILE``: the settings file (also accepted before the subcommand)."""
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        metavar="DIR",
+        show_default=False,
+        help="Root of the embedded store (DIR/triage.db) and archive (DIR/archive); overrides "
+        "$TRIAGE_WORKLIST_DATA_DIR and worklist.data_dir of the settings file. "
+        "Default: ./var. A database_url or archive_dir that is set still wins for the store "
+        "or the archive.",
+    ),
+]
+"""``--data-dir DIR``: the worklist's ``data_dir``."""
+
+ModelsDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--models-dir",
+        metavar="DIR",
+        show_default=False,
+        help="Directory of models (NAME/VERSION/card.yaml + model.onnx) and their state.json; "
+        "overrides $TRIAGE_MODELS_MODELS_DIR and models.models_dir of the settings file. "
+        "Default: the bundled demo models.",
+    ),
+]
+"""``--models-dir DIR``: the model registry's ``models_dir``."""
