@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pynetdicom import evt
+from pynetdicom.events import Event
 
 from dicom_gateway.scp import ReusePortListenerServer, build_ae
 from dicom_gateway.settings import GatewaySettings
@@ -29,7 +30,7 @@ from dicom_gateway.settings import GatewaySettings
 logger = logging.getLogger(__name__)
 
 
-def _take_and_acknowledge(event: Any) -> int:
+def _take_and_acknowledge(event: Event) -> int:
     """Take the received bytes as the gateway does, keep nothing, answer Success."""
     event.encoded_dataset(include_meta=True)
     return 0x0000

@@ -25,8 +25,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AllStoragePresentationContexts
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom import AllStoragePresentationContexts, VerificationPresentationContexts
 
 from dicom_gateway.statuses import (
     CANNOT_UNDERSTAND,
@@ -83,4 +82,4 @@ def storage_sop_classes() -> list[UID]:
 
 def verification_sop_class() -> UID:
     """Return the Verification SOP class (C-ECHO)."""
-    return UID(str(Verification))
+    return UID(str(VerificationPresentationContexts[0].abstract_syntax))

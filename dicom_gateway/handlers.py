@@ -2,7 +2,8 @@
 
 ``handle_store`` reads the encoded dataset as received (no pixel decoding), checks it, hands it
 to the :class:`~worklist.ingest.recorder.Ingestor` (durable file + committed row) and then answers
-Success. Every refusal gets a named status, a log line with the reason and an
+Success. Every refusal gets a named status (one table, :data:`REFUSALS`, from the exception to
+the status; anything else is a Processing Failure), a log line with the reason and an
 ``instance.refused`` event. The association handlers record when a delivering association ends
 and assemble its studies at once (CR/DX are complete at release).
 """
@@ -13,7 +14,11 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
+
+from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.events import Event
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.statuses import (
@@ -24,15 +29,21 @@ from dicom_gateway.statuses import (
     SUCCESS,
     status_name,
 )
+from models.errors import TriageError
 from worklist.archive import ArchiveFullError, InvalidUIDError
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.ingest.associations import close_association, open_association, record_refusal
-from worklist.ingest.header import UndecodableInstanceError, parse_instance
+from worklist.ingest.header import InstanceHeader, UndecodableInstanceError, parse_instance
 from worklist.ingest.recorder import Ingestor
 
 __all__ = [
+    "REFUSALS",
+    "UNEXPECTED",
+    "CommandMismatchError",
+    "DatasetMismatchError",
     "HandlerContext",
+    "UnencodableError",
     "handle_aborted",
     "handle_conn_close",
     "handle_rejected",
@@ -41,6 +52,35 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class UnencodableError(TriageError):
+    """pynetdicom could not encode the received dataset with its file meta."""
+
+
+class DatasetMismatchError(TriageError):
+    """The dataset's SOP Class UID differs from the one the C-STORE negotiated."""
+
+
+class CommandMismatchError(TriageError):
+    """The dataset's SOP Instance UID differs from the C-STORE command's."""
+
+
+REFUSALS: dict[type[Exception], int] = {
+    UnencodableError: CANNOT_UNDERSTAND,
+    UndecodableInstanceError: CANNOT_UNDERSTAND,
+    InvalidUIDError: CANNOT_UNDERSTAND,
+    CommandMismatchError: CANNOT_UNDERSTAND,
+    DatasetMismatchError: DATASET_MISMATCH,
+    ArchiveFullError: OUT_OF_RESOURCES,
+}
+"""The C-STORE status of each refusal the handler expects (a subclass takes its base's status).
+
+Any other exception is unexpected: answered with :data:`UNEXPECTED`, never raised to pynetdicom.
+"""
+
+UNEXPECTED: int = PROCESSING_FAILURE
+"""The status of an exception not in :data:`REFUSALS` (logged with its traceback)."""
 
 
 @dataclass
@@ -53,7 +93,7 @@ class HandlerContext:
     _associations: dict[int, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def association_id(self, assoc: Any) -> str:
+    def association_id(self, assoc: Association) -> str:
         """Return the store id of ``assoc``, recording it on first use."""
         key = id(assoc)
         with self._lock:
@@ -72,33 +112,49 @@ class HandlerContext:
             self._associations[key] = new_id
         return new_id
 
-    def forget(self, assoc: Any) -> str | None:
+    def forget(self, assoc: Association) -> str | None:
         """Drop ``assoc`` and return its store id, if it delivered anything."""
         with self._lock:
             return self._associations.pop(id(assoc), None)
 
 
-def _calling(assoc: Any) -> str:
+def _calling(assoc: Association) -> str:
     return str(assoc.requestor.ae_title).strip()
 
 
-def _peer(assoc: Any) -> str:
+def _peer(assoc: Association) -> str:
     return f"{assoc.requestor.address}:{assoc.requestor.port}"
 
 
-def _refuse(
-    ctx: HandlerContext,
-    event: Any,
-    status: int,
-    reason: str,
-    *,
-    study_uid: str = "",
-    sop_uid: str = "",
-) -> int:
+@dataclass
+class _Known:
+    """The UIDs known so far about the instance being received, for the refusal's record."""
+
+    study_uid: str = ""
+    sop_uid: str = ""
+
+
+def _status_of(exc: Exception) -> int | None:
+    """Return the status :data:`REFUSALS` gives ``exc`` (its nearest listed class), if any."""
+    for cls in type(exc).__mro__:
+        status = REFUSALS.get(cls)
+        if status is not None:
+            return status
+    return None
+
+
+def _refuse(ctx: HandlerContext, event: Event, exc: Exception, known: _Known) -> int:
+    """Log and record the refusal that ``exc`` stands for; return its named status."""
+    status = _status_of(exc)
+    if status is None:
+        logger.exception("storing %s failed", known.sop_uid or "?", exc_info=exc)
+        status, reason = UNEXPECTED, f"{type(exc).__name__}: {exc}"
+    else:
+        reason = str(exc)
     calling = _calling(event.assoc)
     logger.warning(
         "refused C-STORE of %r from %r (%s): %s -> 0x%04X %s",
-        sop_uid or "?",
+        known.sop_uid or "?",
         calling,
         _peer(event.assoc),
         reason,
@@ -112,15 +168,36 @@ def _refuse(
             status=status,
             calling_aet=calling,
             source=_peer(event.assoc),
-            study_uid=study_uid,
-            sop_uid=sop_uid,
+            study_uid=known.study_uid,
+            sop_uid=known.sop_uid,
         )
     except Exception:
         logger.exception("could not record the refusal event")
     return status
 
 
-def handle_store(event: Any, ctx: HandlerContext) -> int:
+def _encode(event: Event) -> bytes:
+    """Return the received dataset encoded with its file meta, as it came (no decoding)."""
+    try:
+        return event.encoded_dataset(include_meta=True)
+    except Exception as exc:  # pynetdicom raises what the encoder raises
+        raise UnencodableError(f"cannot encode file meta: {exc}") from exc
+
+
+def _check(header: InstanceHeader, request: C_STORE, command_sop: str) -> None:
+    """Check that the dataset is the instance the C-STORE command announced."""
+    if header.sop_class_uid != str(request.AffectedSOPClassUID):
+        raise DatasetMismatchError(
+            f"SOP Class UID {header.sop_class_uid} of the dataset differs from the negotiated "
+            f"{request.AffectedSOPClassUID}"
+        )
+    if header.sop_uid != command_sop:
+        raise CommandMismatchError(
+            f"SOP Instance UID {header.sop_uid} differs from the command's {command_sop}"
+        )
+
+
+def handle_store(event: Event, ctx: HandlerContext) -> int:
     """Store one instance durably and answer Success, or refuse it with a named status.
 
     Parameters
@@ -133,71 +210,31 @@ def handle_store(event: Any, ctx: HandlerContext) -> int:
     Returns
     -------
     int
-        The C-STORE status.
+        The C-STORE status: Success only once the instance is on disk and recorded; otherwise
+        the status :data:`REFUSALS` gives the exception, or :data:`UNEXPECTED`.
     """
-    request = event.request
+    request = cast(C_STORE, event.request)  # an EVT_C_STORE event carries a C-STORE request
     command_sop = str(request.AffectedSOPInstanceUID or "")
+    known = _Known()
     try:
-        data = event.encoded_dataset(include_meta=True)
-    except Exception as exc:
-        return _refuse(ctx, event, CANNOT_UNDERSTAND, f"cannot encode file meta: {exc}")
-    try:
+        data = _encode(event)
+        known.sop_uid = command_sop
         header, _ds = parse_instance(data)
-    except (UndecodableInstanceError, InvalidUIDError) as exc:
-        return _refuse(ctx, event, CANNOT_UNDERSTAND, str(exc), sop_uid=command_sop)
-    if header.sop_class_uid != str(request.AffectedSOPClassUID):
-        reason = (
-            f"SOP Class UID {header.sop_class_uid} of the dataset differs from the negotiated "
-            f"{request.AffectedSOPClassUID}"
-        )
-        return _refuse(
-            ctx, event, DATASET_MISMATCH, reason, study_uid=header.study_uid, sop_uid=header.sop_uid
-        )
-    if header.sop_uid != command_sop:
-        reason = f"SOP Instance UID {header.sop_uid} differs from the command's {command_sop}"
-        return _refuse(ctx, event, CANNOT_UNDERSTAND, reason, study_uid=header.study_uid)
-    calling = _calling(event.assoc)
-    try:
-        association_id = ctx.association_id(event.assoc)
+        known.study_uid, known.sop_uid = header.study_uid, header.sop_uid
+        _check(header, request, command_sop)
         ctx.ingestor.store(
             data,
             header,
-            association_id=association_id,
-            calling_aet=calling,
+            association_id=ctx.association_id(event.assoc),
+            calling_aet=_calling(event.assoc),
             source=_peer(event.assoc),
         )
-    except ArchiveFullError as exc:
-        return _refuse(
-            ctx,
-            event,
-            OUT_OF_RESOURCES,
-            str(exc),
-            study_uid=header.study_uid,
-            sop_uid=header.sop_uid,
-        )
-    except InvalidUIDError as exc:
-        return _refuse(
-            ctx,
-            event,
-            CANNOT_UNDERSTAND,
-            str(exc),
-            study_uid=header.study_uid,
-            sop_uid=header.sop_uid,
-        )
-    except Exception as exc:
-        logger.exception("storing %s failed", header.sop_uid)
-        return _refuse(
-            ctx,
-            event,
-            PROCESSING_FAILURE,
-            f"{type(exc).__name__}: {exc}",
-            study_uid=header.study_uid,
-            sop_uid=header.sop_uid,
-        )
+    except Exception as exc:  # every failure is answered with a named status, never raised
+        return _refuse(ctx, event, exc, known)
     return SUCCESS
 
 
-def _ended(event: Any, ctx: HandlerContext, outcome: str) -> None:
+def _ended(event: Event, ctx: HandlerContext, outcome: str) -> None:
     association_id = ctx.forget(event.assoc)
     if association_id is None:
         return
@@ -216,22 +253,22 @@ def _ended(event: Any, ctx: HandlerContext, outcome: str) -> None:
         logger.exception("recording the end of association %s failed", association_id)
 
 
-def handle_released(event: Any, ctx: HandlerContext) -> None:
+def handle_released(event: Event, ctx: HandlerContext) -> None:
     """Record a released association and assemble its studies now."""
     _ended(event, ctx, "released")
 
 
-def handle_aborted(event: Any, ctx: HandlerContext) -> None:
+def handle_aborted(event: Event, ctx: HandlerContext) -> None:
     """Record an aborted association and assemble its studies now."""
     _ended(event, ctx, "aborted")
 
 
-def handle_conn_close(event: Any, ctx: HandlerContext) -> None:
+def handle_conn_close(event: Event, ctx: HandlerContext) -> None:
     """Record a connection closed without release or abort."""
     _ended(event, ctx, "aborted")
 
 
-def handle_rejected(event: Any, ctx: HandlerContext) -> None:
+def handle_rejected(event: Event, ctx: HandlerContext) -> None:
     """Log and record an association rejected (calling AE not allowed, too many)."""
     calling = _calling(event.assoc)
     logger.warning("association from %s (%s) rejected", calling, _peer(event.assoc))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from typing import Any
 
 import pydicom.config
 from pynetdicom import AE, evt
+from pynetdicom.events import EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway.conformance import TRANSFER_SYNTAXES, storage_sop_classes, verification_sop_class
@@ -59,7 +59,7 @@ class ReusePortListenerServer(ListenerServer):
     reuse_port = True
 
 
-def build_ae(settings: GatewaySettings) -> Any:
+def build_ae(settings: GatewaySettings) -> AE:
     """Return the AE: every storage SOP class and Verification, timeouts and limits from settings.
 
     Parameters
@@ -88,7 +88,7 @@ def build_ae(settings: GatewaySettings) -> Any:
     return ae
 
 
-def _handlers(ctx: HandlerContext) -> list[Any]:
+def _handlers(ctx: HandlerContext) -> list[EventHandlerType]:
     return [
         (evt.EVT_C_STORE, handle_store, [ctx]),
         (evt.EVT_RELEASED, handle_released, [ctx]),
@@ -100,7 +100,7 @@ def _handlers(ctx: HandlerContext) -> list[Any]:
 
 def start_listener(
     settings: GatewaySettings, ctx: HandlerContext, *, port: int, reuse_port: bool = False
-) -> Any:
+) -> ThreadedAssociationServer:
     """Start a non-blocking listener on ``settings.host:port``.
 
     Parameters

@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -29,8 +28,9 @@ from pydicom.uid import (
     MediaStorageDirectoryStorage,
 )
 from pynetdicom import AE
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.association import Association
 
+from dicom_gateway.conformance import verification_sop_class
 from dicom_gateway.statuses import SUCCESS, status_name
 from models.errors import TriageError
 
@@ -97,7 +97,9 @@ def _make_ae(calling_aet: str, timeout_s: float) -> AE:
     return ae
 
 
-def why_no_association(assoc: Any, host: str, port: int, called_aet: str, timeout_s: float) -> str:
+def why_no_association(
+    assoc: Association, host: str, port: int, called_aet: str, timeout_s: float
+) -> str:
     """Say why ``assoc`` was not established, in words a radiographer can act on.
 
     Parameters
@@ -118,12 +120,13 @@ def why_no_association(assoc: Any, host: str, port: int, called_aet: str, timeou
         connection refused (nothing listens there)"``.
     """
     where = f"{called_aet} at {host}:{port}"
-    if getattr(assoc, "is_rejected", False):
-        primitive = getattr(getattr(assoc, "acceptor", None), "primitive", None)
-        parts = [
-            str(getattr(primitive, name, "") or "")
-            for name in ("result_str", "source_str", "reason_str")
-        ]
+    if assoc.is_rejected:
+        primitive = assoc.acceptor.primitive  # the A-ASSOCIATE-RJ the peer answered with
+        parts = (
+            [primitive.result_str, primitive.source_str, primitive.reason_str]
+            if primitive is not None
+            else []
+        )
         detail = ", ".join(p for p in parts if p)
         return f"rejected by {where}" + (f": {detail}" if detail else "")
     try:  # pynetdicom reports a failed connection as an abort: find out which it was
@@ -136,7 +139,7 @@ def why_no_association(assoc: Any, host: str, port: int, called_aet: str, timeou
         return f"cannot connect to {host}:{port}: no answer within {timeout_s:g} s"
     except OSError as exc:
         return f"cannot connect to {host}:{port}: {exc.strerror or exc}"
-    if getattr(assoc, "is_aborted", False):
+    if assoc.is_aborted:
         return (
             f"aborted by {where} while associating (check the called AE title and that the "
             "peer accepts these SOP classes)"
@@ -160,7 +163,7 @@ def echo(
         If no association could be made.
     """
     ae = _make_ae(calling_aet, timeout_s)
-    ae.add_requested_context(Verification)
+    ae.add_requested_context(verification_sop_class())
     assoc = ae.associate(host, port, ae_title=called_aet)
     if not assoc.is_established:
         raise ScuError(why_no_association(assoc, host, port, called_aet, timeout_s))

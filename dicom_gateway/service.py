@@ -20,6 +20,8 @@ import socket
 import threading
 from typing import Any
 
+from pynetdicom.transport import ThreadedAssociationServer
+
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.handlers import HandlerContext
 from dicom_gateway.scp import start_listener
@@ -122,7 +124,7 @@ class Gateway:
         self.processes = gateway.processes or os.cpu_count() or 1
         self._port = gateway.port
         self._db: Database | None = None
-        self._server: Any = None
+        self._server: ThreadedAssociationServer | None = None
         self._ctx: HandlerContext | None = None
         self._children: list[multiprocessing.process.BaseProcess] = []
         self._stop_children: Any = None
@@ -147,14 +149,15 @@ class Gateway:
         if self.processes == 1:
             self._ctx = ctx = _context(self.gateway, self.worklist, self._db)
             try:
-                self._server = start_listener(self.gateway, ctx, port=self.gateway.port)
+                server = start_listener(self.gateway, ctx, port=self.gateway.port)
             except OSError as exc:
                 ctx.ingestor.close()
                 self._db.dispose()
                 raise GatewayError(
                     f"cannot listen on {self.gateway.host}:{self.gateway.port}: {exc}"
                 ) from exc
-            self._port = int(self._server.server_address[1])
+            self._server = server
+            self._port = int(server.server_address[1])
         else:
             try:
                 self._start_children()

@@ -134,25 +134,25 @@ def _frame_dataset(ds: Dataset, photometric: str) -> Dataset:
     functional groups. Building a separate dataset also keeps the caller's dataset unmodified.
     """
     frame = Dataset()
-    for keyword in _PIXEL_KEYWORDS:
-        if keyword in ds:
-            setattr(frame, keyword, ds[keyword].value)
-    groups: list[Dataset] = []
+    _copy_pixel_keywords(ds, frame)
     for sequence in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        items = ds.get(sequence)
+        items = ds.get(sequence)  # per-frame values, read last, win over shared ones
         if items:
-            groups.append(items[0])
-    for group in groups:  # per-frame values, read last, win over shared ones
-        for macro in _GROUP_MACROS:
-            items = group.get(macro)
-            if items:
-                for keyword in _PIXEL_KEYWORDS:
-                    if keyword in items[0]:
-                        setattr(frame, keyword, items[0][keyword].value)
+            for macro in _GROUP_MACROS:
+                macro_items = items[0].get(macro)
+                if macro_items:
+                    _copy_pixel_keywords(macro_items[0], frame)
     frame.PhotometricInterpretation = photometric
     if hasattr(ds, "file_meta"):
         frame.file_meta = ds.file_meta
     return frame
+
+
+def _copy_pixel_keywords(source: Dataset, frame: Dataset) -> None:
+    """Copy the pixel and LUT attributes that ``source`` has onto ``frame``."""
+    for keyword in _PIXEL_KEYWORDS:
+        if keyword in source:
+            setattr(frame, keyword, source[keyword].value)
 
 
 def _forced_window(arr: npt.NDArray[Any], window: Window) -> FloatArray:

@@ -161,6 +161,23 @@ def _bones(x: Array, y: Array, cx: float, lungs: list[_Lung], rng: np.random.Gen
     return bones
 
 
+@dataclass(frozen=True)
+class _Chest:
+    """The pixel grid and anatomy the finding steps draw on, and the masks and details they fill."""
+
+    x: Array  # (1, cols) normalised abscissae
+    y: Array  # (rows, 1) normalised ordinates
+    px: float  # one pixel in normalised units
+    lungs: list[_Lung]
+    depths: list[Array]  # air depth of each lung
+    masks: dict[str, Mask]
+    details: dict[str, Any]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y.shape[0], self.x.shape[1]
+
+
 def render_chest(
     rng: np.random.Generator,
     rows: int,
@@ -187,23 +204,55 @@ def render_chest(
     Rendering
         The attenuation image, masks and geometry.
     """
+    # Every step draws from ``rng`` in a fixed order: reordering them changes every phantom.
     half = max(rows, cols) / 2.0
     x = ((np.arange(cols, dtype=np.float32) + 0.5 - cols / 2) / half)[None, :]
     y = ((np.arange(rows, dtype=np.float32) + 0.5 - rows / 2) / half)[:, None]
-    px = 1.0 / half  # one pixel in normalised units
     cx = float(rng.normal(0.0, 0.02))
     masks: dict[str, Mask] = {}
-    details: dict[str, Any] = {}
+    body = _body(rng, x, y, cx)
+    masks["body"] = body > 0.05
+    lungs, dome_y = _lungs(rng, cx)
+    depths = [_lung_depth(x, y, lung) for lung in lungs]
+    chest = _Chest(x, y, 1.0 / half, lungs, depths, masks, {})
+    heart = _heart(rng, chest, cx, dome_y, "cardiomegaly" in findings, view)
+    markings = _markings(rng, chest)
 
-    # Body: a super-ellipse torso with a neck.
+    below_dome = _sigmoid((y - dome_y + 0.05) / 0.02)
+    atten = 1.0 * body + _bones(x, y, cx, lungs, rng)
+    atten = atten + 0.12 * heart * (1.0 - below_dome)
+    extra = np.zeros_like(atten)  # what the findings add, in place
+    heart_shadow = 1.0 - 0.75 * _sigmoid((heart - 0.02) / 0.02)
+    if "pneumothorax" in findings:
+        _pneumothorax(rng, chest, markings, extra)
+    for depth, mark in zip(depths, markings, strict=True):
+        atten = atten - 0.78 * depth * heart_shadow + 0.14 * mark * (depth > 0)
+    if "pleural_effusion" in findings:
+        _pleural_effusion(rng, chest, heart_shadow, extra)
+
+    lung_core = np.logical_or(depths[0] > 0.45, depths[1] > 0.45) & ~masks["heart"]
+    masks["lung_right"], masks["lung_left"] = depths[0] > 0.05, depths[1] > 0.05
+    if "nodule_mass" in findings:
+        _nodule_mass(rng, chest, lung_core, extra)
+    if "consolidation" in findings:
+        _consolidation(rng, chest, lung_core, extra)
+
+    atten = atten + extra + 0.03 * _smooth_noise(rng, rows, cols, 1.0)
+    return Rendering(np.clip(atten, 0.0, None).astype(np.float32), masks, chest.details)
+
+
+def _body(rng: np.random.Generator, x: Array, y: Array, cx: float) -> Array:
+    """Body: a super-ellipse torso with a neck (tissue thickness in ``[0, 1]``)."""
     bw, bh, by = rng.uniform(0.8, 0.95), rng.uniform(1.15, 1.3), rng.uniform(0.22, 0.3)
     r_body = np.abs((x - cx) / bw) ** 2.6 + np.abs((y - by) / bh) ** 2.6
     body = np.sqrt(np.clip(1.0 - r_body, 0.0, 1.0)) ** 0.6
     neck = _sigmoid((0.17 - np.abs(x - cx)) / 0.01) * _sigmoid((by - bh + 0.15 - y) / 0.02)
-    body = np.maximum(body, 0.7 * neck)
-    masks["body"] = body > 0.05
+    out: Array = np.maximum(body, 0.7 * neck)
+    return out
 
-    # Lungs.
+
+def _lungs(rng: np.random.Generator, cx: float) -> tuple[list[_Lung], float]:
+    """Both lungs (image left first) and the lateral height of the image-right hemidiaphragm."""
     lung_hw, lung_hh = rng.uniform(0.25, 0.3), rng.uniform(0.58, 0.66)
     lung_yc, gap = rng.uniform(-0.12, -0.04), rng.uniform(0.1, 0.14)
     dome_y = lung_yc + lung_hh * rng.uniform(0.72, 0.8)
@@ -211,11 +260,21 @@ def render_chest(
         _Lung(cx - gap - lung_hw, lung_yc, lung_hw, lung_hh, dome_y - 0.03, 0.1, -1),
         _Lung(cx + gap + lung_hw * 0.95, lung_yc, lung_hw * 0.95, lung_hh, dome_y, 0.09, +1),
     ]
-    thorax = lungs[1].lateral_x - lungs[0].lateral_x
-    depths = [_lung_depth(x, y, lung) for lung in lungs]
+    return lungs, dome_y
 
-    # Heart: width set by the cardiothoracic ratio.
-    ctr = rng.uniform(0.56, 0.68) if "cardiomegaly" in findings else rng.uniform(0.36, 0.47)
+
+def _heart(
+    rng: np.random.Generator,
+    chest: _Chest,
+    cx: float,
+    dome_y: float,
+    enlarged: bool,
+    view: str,
+) -> Array:
+    """Heart: width set by the cardiothoracic ratio (cardiomegaly when ``enlarged``)."""
+    x, y, lungs = chest.x, chest.y, chest.lungs
+    thorax = lungs[1].lateral_x - lungs[0].lateral_x
+    ctr = rng.uniform(0.56, 0.68) if enlarged else rng.uniform(0.36, 0.47)
     if view == "AP":
         ctr += 0.01
     hwx = ctr * thorax / 2.0
@@ -223,101 +282,105 @@ def render_chest(
     hhy = rng.uniform(0.2, 0.25) + 0.2 * hwx
     hcy = dome_y - 0.6 * hhy
     heart = np.sqrt(np.clip(1 - ((x - hcx) / hwx) ** 2 - ((y - hcy) / hhy) ** 2, 0.0, 1.0))
-    masks["heart"] = heart > 0
-    details.update(ctr=float(ctr), heart_width_px=2 * hwx / px, thorax_width_px=thorax / px)
+    chest.masks["heart"] = heart > 0
+    chest.details.update(
+        ctr=float(ctr), heart_width_px=2 * hwx / chest.px, thorax_width_px=thorax / chest.px
+    )
+    out: Array = heart
+    return out
 
-    # Lung markings: vessels radiating from the hila, fading to the periphery.
+
+def _markings(rng: np.random.Generator, chest: _Chest) -> list[Array]:
+    """Lung markings: vessels radiating from the hila, fading to the periphery."""
+    rows, cols = chest.shape
     ridges = _smooth_noise(rng, rows, cols, 7.0)
     vessels = np.exp(-((ridges / 0.25) ** 2))
     markings = []
-    for lung in lungs:
+    for lung in chest.lungs:
         hx, hy = lung.hilum
-        dist = np.sqrt((x - hx) ** 2 + (y - hy) ** 2)
+        dist = np.sqrt((chest.x - hx) ** 2 + (chest.y - hy) ** 2)
         markings.append(vessels * (np.exp(-dist / 0.3) + 0.15))
+    return markings
 
-    below_dome = _sigmoid((y - dome_y + 0.05) / 0.02)
-    atten = 1.0 * body + _bones(x, y, cx, lungs, rng)
-    atten = atten + 0.12 * heart * (1.0 - below_dome)
-    extra = np.zeros_like(atten)
-    heart_shadow = 1.0 - 0.75 * _sigmoid((heart - 0.02) / 0.02)
 
-    # Pneumothorax: a collapsed lung, a rim of air without markings, a visceral pleural line.
-    if "pneumothorax" in findings:
-        i = int(rng.integers(2))
-        lung = lungs[i]
-        k = rng.uniform(0.55, 0.78)
-        hx, hy = lung.hilum
-        collapsed = _lung_depth(hx + (x - hx) / k, hy + (y - hy) / (0.5 + 0.5 * k), lung)
-        rim = (depths[i] > 0.02) & (collapsed <= 0)
-        markings[i] = markings[i] * np.where(collapsed > 0, 1.4, 0.0)
-        extra -= 0.3 * depths[i] * rim
-        extra += 0.08 * collapsed + 0.16 * np.exp(-((collapsed / 0.12) ** 2)) * (collapsed > 0)
-        masks["pneumothorax"] = rim
-        details["pneumothorax_side"] = "right" if lung.side < 0 else "left"
+def _pneumothorax(
+    rng: np.random.Generator, chest: _Chest, markings: list[Array], extra: Array
+) -> None:
+    """Pneumothorax: a collapsed lung, a rim of air without markings, a visceral pleural line."""
+    x, y, depths = chest.x, chest.y, chest.depths
+    i = int(rng.integers(2))
+    lung = chest.lungs[i]
+    k = rng.uniform(0.55, 0.78)
+    hx, hy = lung.hilum
+    collapsed = _lung_depth(hx + (x - hx) / k, hy + (y - hy) / (0.5 + 0.5 * k), lung)
+    rim = (depths[i] > 0.02) & (collapsed <= 0)
+    markings[i] = markings[i] * np.where(collapsed > 0, 1.4, 0.0)
+    extra -= 0.3 * depths[i] * rim
+    extra += 0.08 * collapsed + 0.16 * np.exp(-((collapsed / 0.12) ** 2)) * (collapsed > 0)
+    chest.masks["pneumothorax"] = rim
+    chest.details["pneumothorax_side"] = "right" if lung.side < 0 else "left"
 
-    for depth, mark in zip(depths, markings, strict=True):
-        atten = atten - 0.78 * depth * heart_shadow + 0.14 * mark * (depth > 0)
 
-    # Pleural effusion: fluid in the lower pleural space with a meniscus, blunting the angle.
-    if "pleural_effusion" in findings:
-        i = int(rng.integers(2))
-        lung = lungs[i]
-        level = lung.dome_y - rng.uniform(0.14, 0.4) * lung.hh
-        t = np.clip((lung.side * (x - lung.xc) / lung.hw + 1.0) / 2.0, 0.0, 1.0)
-        meniscus = level - rng.uniform(0.08, 0.18) * t**2
-        fluid = _sigmoid((y - meniscus) / 0.025) * (depths[i] > 0)
-        extra += (0.78 * depths[i] * heart_shadow + 0.1) * fluid
-        masks["pleural_effusion"] = (fluid > 0.5) & (depths[i] > 0)
-        details["effusion_side"] = "right" if lung.side < 0 else "left"
+def _pleural_effusion(
+    rng: np.random.Generator, chest: _Chest, heart_shadow: Array, extra: Array
+) -> None:
+    """Pleural effusion: fluid in the lower pleural space with a meniscus, blunting the angle."""
+    x, y, depths = chest.x, chest.y, chest.depths
+    i = int(rng.integers(2))
+    lung = chest.lungs[i]
+    level = lung.dome_y - rng.uniform(0.14, 0.4) * lung.hh
+    t = np.clip((lung.side * (x - lung.xc) / lung.hw + 1.0) / 2.0, 0.0, 1.0)
+    meniscus = level - rng.uniform(0.08, 0.18) * t**2
+    fluid = _sigmoid((y - meniscus) / 0.025) * (depths[i] > 0)
+    extra += (0.78 * depths[i] * heart_shadow + 0.1) * fluid
+    chest.masks["pleural_effusion"] = (fluid > 0.5) & (depths[i] > 0)
+    chest.details["effusion_side"] = "right" if lung.side < 0 else "left"
 
-    lung_core = np.logical_or(depths[0] > 0.45, depths[1] > 0.45) & ~masks["heart"]
-    masks["lung_right"], masks["lung_left"] = depths[0] > 0.05, depths[1] > 0.05
 
-    # Nodule or mass: a round opacity inside a lung.
-    if "nodule_mass" in findings:
-        nodule_mask = np.zeros((rows, cols), dtype=bool)
-        nodules = []
-        for _ in range(1 if rng.random() < 0.8 else 2):
-            r_c = _pick_point(rng, lung_core & ~masks.get("pleural_effusion", lung_core & False))
-            if r_c is None:
-                break
-            radius = rng.uniform(0.05, 0.12)
-            theta = np.arctan2(y - y[r_c[0], 0], x - x[0, r_c[1]])
-            lobul = 1.0 + 0.12 * np.sin(5 * theta + rng.uniform(0, 6.3)) * (radius > 0.08)
-            d2 = ((x - x[0, r_c[1]]) ** 2 + (y - y[r_c[0], 0]) ** 2) / (radius * lobul) ** 2
-            profile = np.sqrt(np.clip(1.0 - d2, 0.0, 1.0))
-            extra += (0.45 + 1.5 * radius) * profile
-            nodule_mask |= profile > 0
-            nodules.append([r_c[0], r_c[1], radius / px])
-        masks["nodule_mass"] = nodule_mask
-        details["nodules"] = nodules
+def _nodule_mass(rng: np.random.Generator, chest: _Chest, lung_core: Mask, extra: Array) -> None:
+    """Nodule or mass: one or two round opacities inside a lung."""
+    x, y, masks = chest.x, chest.y, chest.masks
+    nodule_mask = np.zeros(chest.shape, dtype=bool)
+    nodules = []
+    for _ in range(1 if rng.random() < 0.8 else 2):
+        r_c = _pick_point(rng, lung_core & ~masks.get("pleural_effusion", lung_core & False))
+        if r_c is None:
+            break
+        radius = rng.uniform(0.05, 0.12)
+        theta = np.arctan2(y - y[r_c[0], 0], x - x[0, r_c[1]])
+        lobul = 1.0 + 0.12 * np.sin(5 * theta + rng.uniform(0, 6.3)) * (radius > 0.08)
+        d2 = ((x - x[0, r_c[1]]) ** 2 + (y - y[r_c[0], 0]) ** 2) / (radius * lobul) ** 2
+        profile = np.sqrt(np.clip(1.0 - d2, 0.0, 1.0))
+        extra += (0.45 + 1.5 * radius) * profile
+        nodule_mask |= profile > 0
+        nodules.append([r_c[0], r_c[1], radius / chest.px])
+    masks["nodule_mass"] = nodule_mask
+    chest.details["nodules"] = nodules
 
-    # Consolidation: patchy airspace opacity within a lung.
-    if "consolidation" in findings:
-        patchy = _smooth_noise(rng, rows, cols, 9.0)
-        cons = np.zeros((rows, cols), dtype=np.float32)
-        boxes = []
-        for _ in range(1 if rng.random() < 0.7 else 2):
-            r_c = _pick_point(rng, lung_core)
-            if r_c is None:
-                break
-            ax, ay = rng.uniform(0.1, 0.2), rng.uniform(0.1, 0.22)
-            blob = _sigmoid(
-                (1.0 - ((x - x[0, r_c[1]]) / ax) ** 2 - ((y - y[r_c[0], 0]) / ay) ** 2) / 0.15
-            )
-            patch = blob * _sigmoid((patchy + 0.9) / 0.25) * (depths[0] + depths[1] > 0.02)
-            cons = np.maximum(cons, patch)
-            rr, cc = np.nonzero(patch > 0.5)
-            if rr.size:
-                boxes.append(
-                    [int(cc.min()), int(rr.min()), int(np.ptp(cc)) + 1, int(np.ptp(rr)) + 1]
-                )
-        extra += cons * (0.6 * (depths[0] + depths[1]) + 0.08)
-        masks["consolidation"] = cons > 0.5
-        details["consolidation_boxes"] = boxes
 
-    atten = atten + extra + 0.03 * _smooth_noise(rng, rows, cols, 1.0)
-    return Rendering(np.clip(atten, 0.0, None).astype(np.float32), masks, details)
+def _consolidation(rng: np.random.Generator, chest: _Chest, lung_core: Mask, extra: Array) -> None:
+    """Consolidation: patchy airspace opacity within a lung, in one or two patches."""
+    x, y, depths = chest.x, chest.y, chest.depths
+    rows, cols = chest.shape
+    patchy = _smooth_noise(rng, rows, cols, 9.0)
+    cons = np.zeros((rows, cols), dtype=np.float32)
+    boxes = []
+    for _ in range(1 if rng.random() < 0.7 else 2):
+        r_c = _pick_point(rng, lung_core)
+        if r_c is None:
+            break
+        ax, ay = rng.uniform(0.1, 0.2), rng.uniform(0.1, 0.22)
+        blob = _sigmoid(
+            (1.0 - ((x - x[0, r_c[1]]) / ax) ** 2 - ((y - y[r_c[0], 0]) / ay) ** 2) / 0.15
+        )
+        patch = blob * _sigmoid((patchy + 0.9) / 0.25) * (depths[0] + depths[1] > 0.02)
+        cons = np.maximum(cons, patch)
+        rr, cc = np.nonzero(patch > 0.5)
+        if rr.size:
+            boxes.append([int(cc.min()), int(rr.min()), int(np.ptp(cc)) + 1, int(np.ptp(rr)) + 1])
+    extra += cons * (0.6 * (depths[0] + depths[1]) + 0.08)
+    chest.masks["consolidation"] = cons > 0.5
+    chest.details["consolidation_boxes"] = boxes
 
 
 def _pick_point(rng: np.random.Generator, mask: Mask) -> tuple[int, int] | None:

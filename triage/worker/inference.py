@@ -228,43 +228,58 @@ def run_models(
     datasets: dict[tuple[int, str], Dataset | str] = {}
     queues: dict[str, list[_Item]] = {ref: [] for ref in active}
     for work in works:
-        routed = select_images(work.images, routing, cards)
-        for ref, images in routed.items():
+        for ref, images in select_images(work.images, routing, cards).items():
             if ref in broken:
                 _card, status, reason = broken[ref]
-                if status.value != "shadow":
+                shadow = status.value == "shadow"
+                if not shadow:
                     work.applicable.append(ref)
-                work.fail(ref, reason, shadow=status.value == "shadow")
+                work.fail(ref, reason, shadow=shadow)
                 continue
             model = active[ref]
             if not model.shadow:
                 work.applicable.append(ref)
             for image in images:
-                key = (id(work), image.sop_instance_uid)
-                if key not in datasets:
-                    try:
-                        datasets[key] = _read(archive_dir, image)
-                    except Exception as exc:
-                        datasets[key] = f"image {image.sop_instance_uid} cannot be read: {exc}"
-                ds = datasets[key]
-                if isinstance(ds, str):
-                    work.fail(model, f"model {ref}: {ds}", shadow=model.shadow)
-                    continue
-                t0 = time.perf_counter()
-                try:
-                    tensor = model.model.preprocess(ds)
-                except Exception as exc:
-                    work.fail(
-                        model,
-                        f"model {ref}: pixels of image {image.sop_instance_uid} "
-                        f"cannot be used: {exc}",
-                        shadow=model.shadow,
-                    )
-                    continue
-                ms = (time.perf_counter() - t0) * 1000.0
-                queues[ref].append(_Item(work, image, tensor, ms))
+                item = _prepare(model, work, image, archive_dir, datasets)
+                if item is not None:
+                    queues[ref].append(item)
     for ref, items in queues.items():
         model = active[ref]
         size = model.card.input.fixed_batch or batch_size
         for start in range(0, len(items), size):
             _run_chunk(model, items[start : start + size], archive_dir, heatmaps)
+
+
+def _prepare(
+    model: ActiveModel,
+    work: StudyWork,
+    image: ImageRef,
+    archive_dir: Path,
+    datasets: dict[tuple[int, str], Dataset | str],
+) -> _Item | None:
+    """Read ``image`` (once per study, cached in ``datasets``) and preprocess it for ``model``.
+
+    A failure to read or preprocess is recorded on ``work`` and gives None.
+    """
+    key = (id(work), image.sop_instance_uid)
+    if key not in datasets:
+        try:
+            datasets[key] = _read(archive_dir, image)
+        except Exception as exc:
+            datasets[key] = f"image {image.sop_instance_uid} cannot be read: {exc}"
+    ds = datasets[key]
+    if isinstance(ds, str):
+        work.fail(model, f"model {model.ref}: {ds}", shadow=model.shadow)
+        return None
+    t0 = time.perf_counter()
+    try:
+        tensor = model.model.preprocess(ds)
+    except Exception as exc:
+        work.fail(
+            model,
+            f"model {model.ref}: pixels of image {image.sop_instance_uid} cannot be used: {exc}",
+            shadow=model.shadow,
+        )
+        return None
+    ms = (time.perf_counter() - t0) * 1000.0
+    return _Item(work, image, tensor, ms)

@@ -204,6 +204,16 @@ class Worker:
             self._give_up(job, f"triage failed after {job.attempts} attempts: {text}")
 
     def _process(self, jobs: Sequence[ClaimedJob], keeper: LeaseKeeper) -> None:
+        """Carry out a claimed batch: reprioritise, load, run the models, commit each job."""
+        triage = self._load(jobs, keeper)
+        if self._run(triage, keeper):
+            for job, work in triage:
+                self._commit(job, work, keeper)
+
+    def _load(
+        self, jobs: Sequence[ClaimedJob], keeper: LeaseKeeper
+    ) -> list[tuple[ClaimedJob, StudyWork | None]]:
+        """Carry out the reprioritise jobs; load the study of each triage job for the models."""
         triage: list[tuple[ClaimedJob, StudyWork | None]] = []
         for job in jobs:
             if job.kind == JobKind.REPRIORITISE:
@@ -223,33 +233,38 @@ class Worker:
                 keeper.release(job.id)
                 continue
             triage.append((job, work))
+        return triage
+
+    def _run(self, triage: list[tuple[ClaimedJob, StudyWork | None]], keeper: LeaseKeeper) -> bool:
+        """Run the models over the loaded studies; False when it failed and the jobs were failed."""
         works = [w for _, w in triage if w is not None]
-        if works:
-            try:
-                run_models(
-                    works,
-                    self.pool,
-                    self.routing,
-                    self.options.archive_dir,
-                    batch_size=self.options.batch_size,
-                    heatmaps=self.options.heatmaps,
-                )
-            except Exception as exc:  # a bug, not a model failure: retry the jobs later
-                for job, _ in triage:
-                    self._failed(job, exc)
-                    keeper.release(job.id)
-                return
-        for job, work in triage:
-            try:
-                if job.id in keeper.lost:
-                    logger.warning("job %d: lease lost while working; not committing", job.id)
-                elif work is None:
-                    commit_triage(
-                        self.db, self.owner, job.id, StudyWork(0, "", []), self.policy, self.clock()
-                    )
-                else:
-                    commit_triage(self.db, self.owner, job.id, work, self.policy, self.clock())
-            except Exception as exc:
+        if not works:
+            return True
+        try:
+            run_models(
+                works,
+                self.pool,
+                self.routing,
+                self.options.archive_dir,
+                batch_size=self.options.batch_size,
+                heatmaps=self.options.heatmaps,
+            )
+        except Exception as exc:  # a bug, not a model failure: retry the jobs later
+            for job, _ in triage:
                 self._failed(job, exc)
-            finally:
                 keeper.release(job.id)
+            return False
+        return True
+
+    def _commit(self, job: ClaimedJob, work: StudyWork | None, keeper: LeaseKeeper) -> None:
+        """Commit one triage job's results unless its lease was lost; release it either way."""
+        try:
+            if job.id in keeper.lost:
+                logger.warning("job %d: lease lost while working; not committing", job.id)
+            else:
+                done = work if work is not None else StudyWork(0, "", [])
+                commit_triage(self.db, self.owner, job.id, done, self.policy, self.clock())
+        except Exception as exc:
+            self._failed(job, exc)
+        finally:
+            keeper.release(job.id)
