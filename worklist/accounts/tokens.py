@@ -36,7 +36,6 @@ __all__ = [
     "Revocation",
     "TokenNotFoundError",
     "TokenView",
-    "create_token",
     "issue_token",
     "list_tokens",
     "record_token_uses",
@@ -113,6 +112,8 @@ def _audit(session: Session, action: str, view: TokenView, actor: str, source: s
 def issue_token(session: Session, username: str, *, actor: str = "", source: str = "") -> NewToken:
     """Create a new API token for a user and audit it (``token.create``); only its sha256 is stored.
 
+    The one way a token is made, whichever door asks (the command line, the web app, tests).
+
     Parameters
     ----------
     session
@@ -149,31 +150,6 @@ def issue_token(session: Session, username: str, *, actor: str = "", source: str
     _audit(session, "token.create", view, actor, source)
     logger.info("API token %d (%s) created for %s", view.id, view.hash_prefix, username)
     return NewToken(secret=secret, view=view)
-
-
-def create_token(session: Session, username: str, *, actor: str = "", source: str = "") -> str:
-    """Create a new API token for a user and return it (shown once, never stored); audited.
-
-    Parameters
-    ----------
-    session
-        An open write session; the caller commits.
-    username
-        An active user.
-    actor, source
-        Who creates it and from where, for the ``token.create`` event (see :func:`issue_token`).
-
-    Returns
-    -------
-    str
-        The token.
-
-    Raises
-    ------
-    UserNotFoundError, InactiveUserError
-        No such user; the user is deactivated.
-    """
-    return issue_token(session, username, actor=actor, source=source).secret
 
 
 def record_token_uses(session: Session, uses: Mapping[str, datetime]) -> None:
