@@ -187,7 +187,7 @@ def test_admin_users_and_audit_api(sqlite_db: Database, tmp_path: Path) -> None:
         admin = _auth(tokens["admin"])
         new = {"username": "newrad", "password": "longenough", "role": "radiologist"}
         assert client.post("/api/v1/admin/users", headers=admin, json=new).status_code == 201
-        assert client.post("/api/v1/admin/users", headers=admin, json=new).status_code == 422
+        assert client.post("/api/v1/admin/users", headers=admin, json=new).status_code == 409
         names = [u["username"] for u in client.get("/api/v1/admin/users", headers=admin).json()]
         assert "newrad" in names
         gone = client.post("/api/v1/admin/users/newrad/deactivate", headers=admin)
