@@ -32,7 +32,7 @@ from pynetdicom.association import Association
 
 from dicom_gateway.conformance import verification_sop_class
 from dicom_gateway.statuses import SUCCESS, status_name
-from models.errors import TriageError
+from models.errors import Unavailable
 
 __all__ = [
     "SKIPPED_DICOMDIR",
@@ -60,7 +60,7 @@ SKIPPED_HIDDEN = "skipped (hidden file)"
 """Label of a hidden file (a name starting with ``.``) found in a folder."""
 
 
-class ScuError(TriageError):
+class ScuError(Unavailable):
     """The peer could not be reached, or refused the association."""
 
 

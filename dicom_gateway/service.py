@@ -26,7 +26,7 @@ from dicom_gateway.assembler import Assembler
 from dicom_gateway.handlers import HandlerContext
 from dicom_gateway.scp import start_listener
 from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
-from models.errors import TriageError
+from models.errors import Unavailable
 from worklist.archive import Archive
 from worklist.db.engine import Database
 from worklist.ingest.recorder import Ingestor
@@ -40,7 +40,7 @@ StopEvent = threading.Event | multiprocessing.synchronize.Event
 _START_TIMEOUT_S = 60.0
 
 
-class GatewayError(TriageError):
+class GatewayError(Unavailable):
     """The gateway could not start (port in use, a listener process failed)."""
 
 

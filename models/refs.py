@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
-from models.errors import ModelNotFoundError
+from models.errors import ModelRefError
 
 __all__ = ["ModelRef", "version_key"]
 
@@ -56,12 +56,12 @@ class ModelRef:
 
         Raises
         ------
-        ModelNotFoundError
+        ModelRefError
             If the name or the version is empty.
         """
         name, sep, version = text.strip().partition("@")
         if not name or (sep and not version):
-            raise ModelNotFoundError(f"bad model reference {text!r}; expected NAME or NAME@VERSION")
+            raise ModelRefError(f"bad model reference {text!r}; expected NAME or NAME@VERSION")
         return cls(name, version or None)
 
     def __str__(self) -> str:

@@ -189,6 +189,8 @@ class ModelRegistry:
         ------
         ModelNotFoundError
             If no such model (or version) is registered.
+        ModelRefError
+            If ``name`` holds an ``@`` but is not ``NAME@VERSION``.
         """
         if version is None and "@" in name:
             ref = ModelRef.parse(name)
@@ -219,6 +221,13 @@ class ModelRegistry:
         -------
         RegisteredModel
             The model.
+
+        Raises
+        ------
+        ModelRefError
+            If ``ref`` is not ``NAME`` or ``NAME@VERSION``.
+        ModelNotFoundError
+            If no such model (or version) is registered.
         """
         parsed = ModelRef.parse(ref) if isinstance(ref, str) else ref
         return self.get(parsed.name, parsed.version)

@@ -28,7 +28,13 @@ import onnxruntime as ort
 from pydicom.dataset import Dataset
 
 from models.card import Identity, ModelCard
-from models.errors import CardError, InferenceTimeout, ModelError
+from models.errors import (
+    BatchShapeError,
+    CardError,
+    InferenceError,
+    InferenceTimeout,
+    ModelError,
+)
 from models.integrity import read_verified_onnx
 from models.preprocess import preprocess_dataset
 from models.results import ImageResult, Prediction, ScoreResult, make_prediction, postprocess
@@ -114,7 +120,7 @@ class LoadedModel:
         If the ONNX file's sha256 differs from the card's.
     CardError
         If the graph's inputs or outputs do not match the card.
-    ModelError
+    InferenceError
         If ONNX Runtime cannot load the graph.
     """
 
@@ -129,7 +135,7 @@ class LoadedModel:
                 data, sess_options=options, providers=choose_providers(settings)
             )
         except Exception as exc:  # onnxruntime raises its own untyped exceptions
-            raise ModelError(f"model {card.ref}: ONNX Runtime cannot load it: {exc}") from exc
+            raise InferenceError(f"model {card.ref}: ONNX Runtime cannot load it: {exc}") from exc
         self.providers: list[str] = list(self._session.get_providers())
         self._output_names = [card.outputs.probabilities.name]
         if card.outputs.heatmap is not None:
@@ -227,8 +233,10 @@ class LoadedModel:
 
         Raises
         ------
-        ModelError
+        BatchShapeError
             If the batch's shape does not fit the card's input.
+        InferenceError
+            If the model is closed or ONNX Runtime fails to run it.
         InferenceTimeout
             If the run took longer than the limit (it is terminated).
         InvalidOutput
@@ -312,7 +320,7 @@ class LoadedModel:
     def _check_batch(self, batch: npt.NDArray[Any]) -> FloatArray:
         spec = self.card.input
         if batch.ndim != 4 or tuple(batch.shape[1:]) != spec.shape[1:] or len(batch) == 0:
-            raise ModelError(
+            raise BatchShapeError(
                 f"model {self.card.ref}: batch of shape {list(batch.shape)} does not fit the "
                 f"input shape {list(spec.shape)}"
             )
@@ -336,7 +344,7 @@ class LoadedModel:
         self, inputs: FloatArray, deadline: float, limit: float
     ) -> list[npt.NDArray[Any]]:
         if self._closed.is_set():
-            raise ModelError(f"model {self.card.ref} is closed")
+            raise InferenceError(f"model {self.card.ref} is closed")
         options = ort.RunOptions()
         future = self._executor.submit(self._run, inputs, options)
         remaining = max(deadline - time.perf_counter(), 0.0)
@@ -355,7 +363,7 @@ class LoadedModel:
         except ModelError:
             raise
         except Exception as exc:  # onnxruntime's errors are not typed
-            raise ModelError(f"model {self.card.ref}: inference failed: {exc}") from exc
+            raise InferenceError(f"model {self.card.ref}: inference failed: {exc}") from exc
 
     def _run(self, inputs: FloatArray, options: ort.RunOptions) -> list[npt.NDArray[Any]]:
         name = self.card.input.name

@@ -37,7 +37,7 @@ from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from models.card import ModelCard
-from models.errors import TriageError
+from models.errors import Invalid
 from triage.rulefile import read_rule_file, validate_rules
 
 __all__ = [
@@ -63,7 +63,7 @@ DEFAULT_ROUTING_FILE = Path(str(resources.files("triage") / "rules" / "routing.y
 _STRICT = ConfigDict(extra="forbid")
 
 
-class RoutingError(TriageError):
+class RoutingError(Invalid):
     """A routing file is missing, not YAML, or does not follow the schema."""
 
 

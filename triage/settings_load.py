@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource
 
 from dicom_gateway.settings import GatewaySettings
-from models.errors import TriageError
+from models.errors import Invalid
 from models.settings import ModelsSettings
 from triage.settings import AppConfig, TriageSettings
 from worklist.settings import WorklistSettings
@@ -37,7 +37,7 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
 }
 
 
-class ConfigError(TriageError):
+class ConfigError(Invalid):
     """The configuration file or variables are invalid."""
 
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from worklist.domain import StoreError
+from models.errors import Invalid, Unavailable
+from worklist.domain import StoreError, StoreUnavailableError
 
 __all__ = [
     "Archive",
@@ -48,11 +49,11 @@ TMP_SUFFIX = ".tmp"
 _LOCK_STRIPES = 256
 
 
-class InvalidUIDError(StoreError):
+class InvalidUIDError(StoreError, Invalid):
     """A UID is missing, too long or not made of digits and dots."""
 
 
-class ArchiveFullError(StoreError):
+class ArchiveFullError(StoreError, Unavailable):
     """The archive is over its quota, the disk is (nearly) full, or a write hit ENOSPC/EDQUOT."""
 
 
@@ -252,7 +253,7 @@ class Archive:
         ------
         ArchiveFullError
             If the filesystem is full or over its quota (ENOSPC, EDQUOT).
-        StoreError
+        StoreUnavailableError
             On any other I/O error.
         """
         dest = self.absolute(relative)
@@ -280,7 +281,7 @@ class Archive:
                 tmp.unlink()
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise ArchiveFullError(f"no space left writing {relative}: {exc}") from exc
-            raise StoreError(f"cannot write {relative}: {exc}") from exc
+            raise StoreUnavailableError(f"cannot write {relative}: {exc}") from exc
         return StoredFile(path=relative, size_bytes=len(data), sha256=sha256 or sha256_hex(data))
 
     def make_durable(self, relatives: list[str]) -> None:
@@ -301,7 +302,7 @@ class Archive:
         ------
         ArchiveFullError
             On ENOSPC or EDQUOT.
-        StoreError
+        StoreUnavailableError
             On any other I/O error.
         """
         if not relatives:
@@ -330,7 +331,7 @@ class Archive:
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise ArchiveFullError(f"no space left syncing the archive: {exc}") from exc
-            raise StoreError(f"cannot sync the archive: {exc}") from exc
+            raise StoreUnavailableError(f"cannot sync the archive: {exc}") from exc
 
     def _makedirs(self, directory: Path) -> list[Path]:
         """Create ``directory`` and return the parents whose entries changed (to fsync)."""

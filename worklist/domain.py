@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from models.errors import TriageError
+from models.errors import TriageError, Unavailable
 
 __all__ = [
     "AIStatus",
@@ -14,12 +14,17 @@ __all__ = [
     "ReadStatus",
     "Role",
     "StoreError",
+    "StoreUnavailableError",
     "StudyState",
 ]
 
 
 class StoreError(TriageError):
-    """The store or the archive could not do what was asked."""
+    """The store or the archive could not do what was asked (the base; it carries no meaning)."""
+
+
+class StoreUnavailableError(StoreError, Unavailable):
+    """The store or the archive cannot be used: no schema, or a write or sync failed."""
 
 
 class Priority(StrEnum):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from models.card import ModelStatus
-from models.errors import IntegrityError, ModelNotFoundError, RegistryStateError
+from models.errors import IntegrityError, ModelNotFoundError, ModelRefError, RegistryStateError
 from models.registry import ModelRef, ModelRegistry, version_key
 from models.settings import ModelsSettings
 from tests.models.builders import card_dict, classifier_onnx, write_model
@@ -40,7 +40,7 @@ def test_unknown_model_or_version(registry: ModelRegistry) -> None:
         registry.get("nope")
     with pytest.raises(ModelNotFoundError, match=r"has no version '9\.9'"):
         registry.resolve("tiny@9.9")
-    with pytest.raises(ModelNotFoundError, match="bad model reference"):
+    with pytest.raises(ModelRefError, match="bad model reference"):
         ModelRef.parse("tiny@")
     assert str(ModelRef.parse(" tiny@1.0.0 ")) == "tiny@1.0.0"
     assert ModelRef.parse("tiny").version is None

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 
-from models.errors import TriageError
+from models.errors import Invalid
 from triage.rulefile import read_rule_file, validate_rules
 from worklist.domain import Priority
 
@@ -43,7 +43,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-class PolicyError(TriageError):
+class PolicyError(Invalid):
     """A policy file is missing, not YAML, or does not follow the schema."""
 
 

@@ -19,7 +19,13 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from worklist.accounts.users import UserError, hash_token
+from models.errors import NotFound
+from worklist.accounts.users import (
+    InactiveUserError,
+    UserError,
+    UserNotFoundError,
+    hash_token,
+)
 from worklist.audit import EventCategory, record_event
 from worklist.db.schema import ApiToken, User
 
@@ -28,8 +34,8 @@ __all__ = [
     "TOKEN_PREFIX",
     "NewToken",
     "Revocation",
+    "TokenNotFoundError",
     "TokenView",
-    "create_token",
     "issue_token",
     "list_tokens",
     "record_token_uses",
@@ -42,6 +48,10 @@ TOKEN_PREFIX = "wl_"
 # How many hex characters of a token's stored sha256 are shown to tell tokens apart (not secret:
 # the hash of a 256-bit random token reveals nothing about it).
 HASH_PREFIX_LEN = 8
+
+
+class TokenNotFoundError(UserError, NotFound):
+    """No API token has this id."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,8 @@ def _audit(session: Session, action: str, view: TokenView, actor: str, source: s
 def issue_token(session: Session, username: str, *, actor: str = "", source: str = "") -> NewToken:
     """Create a new API token for a user and audit it (``token.create``); only its sha256 is stored.
 
+    The one way a token is made, whichever door asks (the command line, the web app, tests).
+
     Parameters
     ----------
     session
@@ -115,16 +127,21 @@ def issue_token(session: Session, username: str, *, actor: str = "", source: str
     Returns
     -------
     NewToken
-        The token (to show once) and its view (id and hash prefix, to tell it apart later).
+        The token (``.secret``, to show once) and its view (id and hash prefix, to tell it apart
+        later).
 
     Raises
     ------
-    UserError
-        No such active user.
+    UserNotFoundError
+        No such user.
+    InactiveUserError
+        The user is deactivated.
     """
     user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None or not user.active:
-        raise UserError(f"no active user {username!r}")
+    if user is None:
+        raise UserNotFoundError(f"no user {username!r}")
+    if not user.active:
+        raise InactiveUserError(f"user {username!r} is inactive")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, token_hash=hash_token(secret))
     session.add(token)
@@ -133,31 +150,6 @@ def issue_token(session: Session, username: str, *, actor: str = "", source: str
     _audit(session, "token.create", view, actor, source)
     logger.info("API token %d (%s) created for %s", view.id, view.hash_prefix, username)
     return NewToken(secret=secret, view=view)
-
-
-def create_token(session: Session, username: str, *, actor: str = "", source: str = "") -> str:
-    """Create a new API token for a user and return it (shown once, never stored); audited.
-
-    Parameters
-    ----------
-    session
-        An open write session; the caller commits.
-    username
-        An active user.
-    actor, source
-        Who creates it and from where, for the ``token.create`` event (see :func:`issue_token`).
-
-    Returns
-    -------
-    str
-        The token.
-
-    Raises
-    ------
-    UserError
-        No such active user.
-    """
-    return issue_token(session, username, actor=actor, source=source).secret
 
 
 def record_token_uses(session: Session, uses: Mapping[str, datetime]) -> None:
@@ -199,13 +191,13 @@ def list_tokens(session: Session, username: str | None = None) -> list[TokenView
 
     Raises
     ------
-    UserError
+    UserNotFoundError
         ``username`` names no user.
     """
     query = select(ApiToken, User).join(User, ApiToken.user_id == User.id)
     if username is not None:
         if session.scalars(select(User.id).where(User.username == username)).first() is None:
-            raise UserError(f"no user {username!r}")
+            raise UserNotFoundError(f"no user {username!r}")
         query = query.where(User.username == username)
     rows = session.execute(query.order_by(User.username, ApiToken.id))
     return [_token_view(token, user) for token, user in rows]
@@ -236,7 +228,7 @@ def revoke_token(
 
     Raises
     ------
-    UserError
+    TokenNotFoundError
         No token has this id.
     """
     result = session.execute(
@@ -253,7 +245,7 @@ def revoke_token(
         .execution_options(populate_existing=True)
     ).first()
     if row is None:
-        raise UserError(f"no API token with id {token_id}")
+        raise TokenNotFoundError(f"no API token with id {token_id}")
     view = _token_view(*row)
     if changed:
         _audit(session, "token.revoke", view, actor, source)

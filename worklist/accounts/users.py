@@ -20,13 +20,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models.errors import TriageError
+from models.errors import Conflict, Invalid, NotFound, TriageError
 from worklist.audit import EventCategory, record_event
 from worklist.db.schema import ApiToken, User
 from worklist.domain import Role
 
 __all__ = [
+    "DuplicateUserError",
+    "InactiveUserError",
+    "InvalidUserError",
     "UserError",
+    "UserNotFoundError",
     "UserView",
     "add_user",
     "authenticate",
@@ -45,7 +49,23 @@ _DUMMY_HASH = _HASHER.hash("not-a-real-password")
 
 
 class UserError(TriageError):
-    """A user cannot be created, found or changed as asked."""
+    """A user cannot be created, found or changed as asked (the base; it carries no meaning)."""
+
+
+class UserNotFoundError(UserError, NotFound):
+    """No user has this name."""
+
+
+class DuplicateUserError(UserError, Conflict):
+    """A user with this name already exists."""
+
+
+class InactiveUserError(UserError, Conflict):
+    """The user exists but is deactivated, and what was asked needs an active user."""
+
+
+class InvalidUserError(UserError, Invalid):
+    """A new user's name, password or role breaks the rules."""
 
 
 @dataclass(frozen=True)
@@ -109,21 +129,23 @@ def add_user(
 
     Raises
     ------
-    UserError
-        The name is taken or invalid, the password too short or the role unknown.
+    DuplicateUserError
+        The name is taken.
+    InvalidUserError
+        The name is invalid, the password too short or the role unknown.
     """
     username = username.strip()
     if not username or len(username) > 64:
-        raise UserError("a username has 1 to 64 characters")
+        raise InvalidUserError("a username has 1 to 64 characters")
     if len(password) < 8:
-        raise UserError("a password has at least 8 characters")
+        raise InvalidUserError("a password has at least 8 characters")
     try:
         role = Role(role)
     except ValueError as exc:
         allowed = ", ".join(r.value for r in Role)
-        raise UserError(f"unknown role {role!r}; use one of {allowed}") from exc
+        raise InvalidUserError(f"unknown role {role!r}; use one of {allowed}") from exc
     if session.scalars(select(User).where(User.username == username)).first() is not None:
-        raise UserError(f"user {username!r} already exists")
+        raise DuplicateUserError(f"user {username!r} already exists")
     user = User(username=username, password_hash=_HASHER.hash(password), role=str(role), site=site)
     session.add(user)
     session.flush()
@@ -178,7 +200,7 @@ def set_active(
 
     Raises
     ------
-    UserError
+    UserNotFoundError
         No such user.
     """
     result = session.execute(
@@ -192,7 +214,7 @@ def set_active(
         select(User).where(User.username == username).execution_options(populate_existing=True)
     ).first()
     if user is None:
-        raise UserError(f"no user {username!r}")
+        raise UserNotFoundError(f"no user {username!r}")
     if changed:
         action = "user.activate" if active else "user.deactivate"
         _audit(session, action, actor, source, {"username": username})

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from worklist.domain import StoreError
+from worklist.domain import StoreUnavailableError
 
 __all__ = ["Database", "make_engine", "migrate"]
 
@@ -114,7 +114,9 @@ class Database:
         if create:
             migrate(self.engine)
         elif not inspect(self.engine).has_table("studies"):
-            raise StoreError(f"the store at {url} has no schema; run the migrations first")
+            raise StoreUnavailableError(
+                f"the store at {url} has no schema; run the migrations first"
+            )
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID
 
+from models.errors import Invalid
 from worklist.archive import validate_uid
 from worklist.domain import StoreError
 
@@ -31,7 +32,7 @@ _UNDEFINED = 0xFFFFFFFF
 _PRIORITY_TAG = 0x00401003  # Requested Procedure Priority
 
 
-class UndecodableInstanceError(StoreError):
+class UndecodableInstanceError(StoreError, Invalid):
     """The received bytes are not a complete, readable DICOM dataset."""
 
 

@@ -160,7 +160,7 @@ class Ingestor:
             If a UID would make an unsafe path.
         ArchiveFullError
             If the archive is over quota or the disk is full.
-        StoreError
+        StoreUnavailableError
             On other archive errors (database errors propagate as SQLAlchemy errors).
         """
         relative = self.archive.relative_path(header.study_uid, header.series_uid, header.sop_uid)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models.errors import TriageError
+from models.errors import Conflict, Forbidden, Invalid, NotFound, TriageError
 from worklist.accounts.users import UserView
 from worklist.audit import EventCategory, record_event
 from worklist.db.schema import Feedback, Finding, Study
@@ -26,6 +26,7 @@ __all__ = [
     "ActionError",
     "Actor",
     "ConflictError",
+    "InvalidActionError",
     "NotAllowedError",
     "StudyNotFoundError",
     "audit",
@@ -42,19 +43,23 @@ FEEDBACK_KINDS = ("agree", "disagree", "missed")
 
 
 class ActionError(TriageError):
-    """A reading action could not be done."""
+    """A reading action could not be done (the base; it carries no meaning)."""
 
 
-class StudyNotFoundError(ActionError):
+class StudyNotFoundError(ActionError, NotFound):
     """No study has this Study Instance UID."""
 
 
-class ConflictError(ActionError):
+class ConflictError(ActionError, Conflict):
     """The study is not in a state that allows the action (someone else holds it)."""
 
 
-class NotAllowedError(ActionError):
+class NotAllowedError(ActionError, Forbidden):
     """The user may not do this to this study."""
+
+
+class InvalidActionError(ActionError, Invalid):
+    """What the action was given is not valid (an unknown feedback kind or priority, say)."""
 
 
 @dataclass(frozen=True)
@@ -217,18 +222,18 @@ def feedback(
 
     Raises
     ------
-    StudyNotFoundError, ActionError
+    StudyNotFoundError, InvalidActionError
         No such study; unknown kind, a finding of another study, or ``missed`` without a label.
     """
     study = _study(session, uid)
     if kind not in FEEDBACK_KINDS:
-        raise ActionError(f"feedback is one of {', '.join(FEEDBACK_KINDS)}, not {kind!r}")
+        raise InvalidActionError(f"feedback is one of {', '.join(FEEDBACK_KINDS)}, not {kind!r}")
     if kind == "missed" and not label.strip():
-        raise ActionError("a missed finding needs a label")
+        raise InvalidActionError("a missed finding needs a label")
     if finding_id is not None:
         owner = session.scalar(select(Finding.study_id).where(Finding.id == finding_id))
         if owner != study.id:
-            raise ActionError(f"finding {finding_id} is not a finding of this study")
+            raise InvalidActionError(f"finding {finding_id} is not a finding of this study")
     row = Feedback(
         study_id=study.id,
         finding_id=finding_id,
@@ -258,13 +263,13 @@ def set_clinical_priority(
 
     Raises
     ------
-    StudyNotFoundError, ActionError
+    StudyNotFoundError, InvalidActionError
         No such study; not a priority class.
     """
     try:
         klass = Priority(priority)
     except ValueError as exc:
-        raise ActionError(f"priority is P1, P2 or P3, not {priority!r}") from exc
+        raise InvalidActionError(f"priority is P1, P2 or P3, not {priority!r}") from exc
     study = _study(session, uid)
     before = study.clinical_priority
     study.clinical_priority = str(klass)

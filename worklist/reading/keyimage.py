@@ -18,14 +18,22 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 from PIL import Image
+from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 from sqlalchemy.orm import Session
 
-from models.errors import TriageError
+from models.errors import Invalid, NotFound, TriageError
 from worklist.db.schema import Finding, Instance, Study
 from worklist.reading.queries import findings_for, instances_of
 
-__all__ = ["KeyImage", "KeyImageError", "choose_key_image", "render_png"]
+__all__ = [
+    "KeyImage",
+    "KeyImageError",
+    "KeyImageNotFoundError",
+    "UnreadableKeyImageError",
+    "choose_key_image",
+    "render_png",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +42,15 @@ MAX_ALPHA = 0.55
 
 
 class KeyImageError(TriageError):
-    """The key image cannot be rendered (no instance, unreadable file)."""
+    """The key image cannot be rendered (the base; it carries no meaning)."""
+
+
+class KeyImageNotFoundError(KeyImageError, NotFound):
+    """The key image's DICOM file is not in the archive."""
+
+
+class UnreadableKeyImageError(KeyImageError, Invalid):
+    """The key image's DICOM file has no pixels that can be read and windowed."""
 
 
 @dataclass(frozen=True)
@@ -100,15 +116,19 @@ def render_png(archive_dir: Path, key: KeyImage) -> bytes:
 
     Raises
     ------
-    KeyImageError
-        The DICOM file is missing or has no readable pixels.
+    KeyImageNotFoundError
+        The DICOM file is missing.
+    UnreadableKeyImageError
+        The DICOM file has no readable pixels.
     """
     path = archive_dir / key.path
     try:
         ds = pydicom.dcmread(path)
         grey = _to_uint8(ds)
-    except (OSError, ValueError, AttributeError, KeyError, RuntimeError) as exc:
-        raise KeyImageError(f"cannot render {key.path}: {exc}") from exc
+    except FileNotFoundError as exc:
+        raise KeyImageNotFoundError(f"{key.path} is not in the archive") from exc
+    except (InvalidDicomError, OSError, ValueError, AttributeError, KeyError, RuntimeError) as exc:
+        raise UnreadableKeyImageError(f"cannot render {key.path}: {exc}") from exc
     image = Image.fromarray(grey).convert("RGBA")
     if key.heatmap_path:
         try:

@@ -6,19 +6,30 @@ import logging
 from dataclasses import dataclass
 
 from models.card import ModelStatus
-from models.errors import TriageError
+from models.errors import Invalid, TriageError, Unavailable
 from models.registry import ModelRegistry, RegisteredModel
 from models.settings import ModelsSettings
 
-__all__ = ["STATUSES", "ModelInfo", "ModelsUnavailableError", "list_models", "set_model_status"]
+__all__ = [
+    "STATUSES",
+    "ModelInfo",
+    "ModelStatusError",
+    "ModelsUnavailableError",
+    "list_models",
+    "set_model_status",
+]
 
 logger = logging.getLogger(__name__)
 
 STATUSES = tuple(s.value for s in ModelStatus)
 
 
-class ModelsUnavailableError(TriageError):
-    """The model registry cannot be read, or the status asked for does not exist."""
+class ModelsUnavailableError(Unavailable):
+    """The model registry cannot be read."""
+
+
+class ModelStatusError(Invalid):
+    """The status asked for is not one of :data:`STATUSES`."""
 
 
 @dataclass(frozen=True)
@@ -71,15 +82,19 @@ def set_model_status(settings: ModelsSettings, ref: str, status: str) -> ModelIn
 
     Raises
     ------
+    ModelStatusError
+        The status is not one of :data:`STATUSES`.
     ModelsUnavailableError
-        The status is not one of :data:`STATUSES`, or the registry cannot be read.
+        The registry cannot be read.
+    models.errors.ModelRefError
+        ``ref`` is not ``NAME`` or ``NAME@VERSION``.
     models.errors.ModelNotFoundError
         No model has this name (and version).
     models.errors.RegistryStateError
         The state file cannot be written.
     """
     if status not in STATUSES:
-        raise ModelsUnavailableError(f"status is one of {', '.join(STATUSES)}, not {status!r}")
+        raise ModelStatusError(f"status is one of {', '.join(STATUSES)}, not {status!r}")
     try:
         registry = ModelRegistry(settings)
     except OSError as exc:

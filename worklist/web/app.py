@@ -7,17 +7,12 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import urlencode
 
 import uvicorn
 from anyio import to_thread
-from fastapi import FastAPI, Request, status
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import RedirectResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.settings import ModelsSettings
@@ -25,7 +20,7 @@ from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
 from worklist.web.auditsink import AuditSink
 from worklist.web.authcache import AuthCache
-from worklist.web.deps import LoginRequired, authenticate
+from worklist.web.errors import register_error_handlers
 from worklist.web.listcache import ListCache
 from worklist.web.routers import (
     api_admin,
@@ -36,7 +31,7 @@ from worklist.web.routers import (
     pages_studies,
 )
 from worklist.web.security import LoginLimiter, session_secret
-from worklist.web.templating import STATIC_DIR, render
+from worklist.web.templating import STATIC_DIR
 
 __all__ = ["SESSION_COOKIE", "create_app", "run_web"]
 
@@ -138,27 +133,7 @@ def create_app(
         https_only=worklist.web_cookie_secure,
     )
 
-    @app.exception_handler(LoginRequired)
-    async def to_login(request: Request, exc: LoginRequired) -> Response:
-        return RedirectResponse(
-            "/login?" + urlencode({"next": exc.next_url}), status_code=status.HTTP_303_SEE_OTHER
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def html_errors(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(("/api/", "/static/")) or exc.status_code < 400:
-            return await http_exception_handler(request, exc)
-        principal = authenticate(request, store) if exc.status_code == 403 else None
-        response = render(
-            request,
-            "error.html",
-            principal,
-            {"status_code": exc.status_code, "detail": exc.detail},
-            status_code=exc.status_code,
-        )
-        if exc.headers:
-            response.headers.update(exc.headers)
-        return response
+    register_error_handlers(app, store)
 
     for module in (api_studies, api_admin, pages_auth, pages_studies, pages_admin):
         app.include_router(module.router)

@@ -18,7 +18,7 @@ from pydicom.uid import generate_uid
 from models.settings import ModelsSettings
 from tests.dicom_factory import CR_STORAGE, dicom_dataset, write_dicom_file
 from tests.support import free_port, wait_for_port
-from worklist.accounts.tokens import create_token
+from worklist.accounts.tokens import issue_token
 from worklist.accounts.users import add_user
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Instance, Series, Study
@@ -162,7 +162,7 @@ def add_users(db: Database, site: str = "CDC1") -> dict[str, str]:
             add_user(
                 session, role, PASSWORD, Role(role), site=site if role == "radiographer" else ""
             )
-            tokens[role] = create_token(session, role)
+            tokens[role] = issue_token(session, role).secret
     return tokens
 
 

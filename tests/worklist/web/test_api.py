@@ -75,11 +75,11 @@ def test_worklist_order_filters_and_pages(db: Database, tmp_path: Path) -> None:
 def test_claim_release_report_feedback_and_audit(db: Database, tmp_path: Path) -> None:
     tokens = add_users(db)
     with db.write() as session:
-        from worklist.accounts.tokens import create_token
+        from worklist.accounts.tokens import issue_token
         from worklist.accounts.users import add_user
 
         add_user(session, "other", "password-2", "radiologist")
-        other_token = create_token(session, "other")
+        other_token = issue_token(session, "other").secret
     uid = seed_study(db, tmp_path / "archive", priority="P1", crossed=True)
     with make_app(db, tmp_path) as (app, _), TestClient(app) as client:
         rad, other = _auth(tokens["radiologist"]), _auth(other_token)
@@ -187,7 +187,7 @@ def test_admin_users_and_audit_api(sqlite_db: Database, tmp_path: Path) -> None:
         admin = _auth(tokens["admin"])
         new = {"username": "newrad", "password": "longenough", "role": "radiologist"}
         assert client.post("/api/v1/admin/users", headers=admin, json=new).status_code == 201
-        assert client.post("/api/v1/admin/users", headers=admin, json=new).status_code == 422
+        assert client.post("/api/v1/admin/users", headers=admin, json=new).status_code == 409
         names = [u["username"] for u in client.get("/api/v1/admin/users", headers=admin).json()]
         assert "newrad" in names
         gone = client.post("/api/v1/admin/users/newrad/deactivate", headers=admin)

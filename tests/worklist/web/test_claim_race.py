@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from tests.worklist.web.support import PASSWORD, add_users, live_server, make_app, seed_study
-from worklist.accounts.tokens import create_token
+from worklist.accounts.tokens import issue_token
 from worklist.accounts.users import UserView, add_user
 from worklist.db.engine import Database
 from worklist.db.schema import Study
@@ -23,7 +23,7 @@ def test_two_radiologists_claim_at_once_over_http(db: Database, tmp_path: Path) 
     with db.write() as session:
         for name in ("rad_a", "rad_b"):
             add_user(session, name, PASSWORD, "radiologist")
-            tokens.append(create_token(session, name))
+            tokens.append(issue_token(session, name).secret)
     uids = [seed_study(db, tmp_path / "archive", crossed=True, with_image=False) for _ in range(5)]
     with make_app(db, tmp_path) as (app, _), live_server(app) as base:
         for uid in uids:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from tests.worklist.web.support import PASSWORD, add_users, login, make_app
 from triage.cli import main
-from worklist.accounts.tokens import HASH_PREFIX_LEN, create_token, issue_token
+from worklist.accounts.tokens import HASH_PREFIX_LEN, issue_token
 from worklist.accounts.users import UserError, add_user, hash_token, set_active
 from worklist.db.engine import Database
 from worklist.db.schema import Event
@@ -52,7 +52,7 @@ def test_domain_functions_audit_each_change_once(db: Database) -> None:
         add_user(session, "carol", PASSWORD, "radiographer", site="CDC1", actor="root", source="x")
     with db.write() as session:
         new = issue_token(session, "carol", actor="root", source="x")
-        other = create_token(session, "carol", actor="root", source="x")
+        other = issue_token(session, "carol", actor="root", source="x").secret
     with db.write() as session:
         set_active(session, "carol", False, actor="root", source="x")
     with db.write() as session:

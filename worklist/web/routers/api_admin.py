@@ -9,13 +9,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from models.errors import TriageError
 from worklist.accounts import users
 from worklist.domain import Role
 from worklist.reading import actions, queries
 from worklist.reading.modelinfo import list_models, set_model_status
 from worklist.web.deps import AdminApi, AuthCacheDep, DbDep, ModelAdminApi, ModelsSettingsDep
-from worklist.web.routers.common import http_error
 
 __all__ = ["router"]
 
@@ -57,20 +55,17 @@ def list_users(principal: AdminApi, db: DbDep) -> list[dict[str, Any]]:
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 def add_user(body: UserIn, principal: AdminApi, db: DbDep) -> dict[str, Any]:
-    """Add a user (audited by :func:`worklist.accounts.users.add_user`)."""
-    try:
-        with db.write() as session:
-            user = users.add_user(
-                session,
-                body.username,
-                body.password,
-                body.role,
-                site=body.site,
-                actor=principal.user.username,
-                source=principal.source,
-            )
-    except TriageError as exc:
-        raise http_error(exc) from exc
+    """Add a user (audited by :func:`worklist.accounts.users.add_user`); 409 if it exists."""
+    with db.write() as session:
+        user = users.add_user(
+            session,
+            body.username,
+            body.password,
+            body.role,
+            site=body.site,
+            actor=principal.user.username,
+            source=principal.source,
+        )
     return _user_doc(user)
 
 
@@ -79,24 +74,18 @@ def deactivate_user(
     username: str, principal: AdminApi, db: DbDep, auth_cache: AuthCacheDep
 ) -> dict[str, Any]:
     """Deactivate a user: no more logins, sessions or tokens (audited by ``set_active``)."""
-    try:
-        with db.write() as session:
-            user = users.set_active(
-                session, username, False, actor=principal.user.username, source=principal.source
-            )
-    except TriageError as exc:
-        raise http_error(exc) from exc
+    with db.write() as session:
+        user = users.set_active(
+            session, username, False, actor=principal.user.username, source=principal.source
+        )
     auth_cache.clear()  # after the commit: no request of this process honours the user now
     return _user_doc(user)
 
 
 @router.get("/models")
 def models(principal: ModelAdminApi, settings: ModelsSettingsDep) -> list[dict[str, Any]]:
-    """List the registered models with their status."""
-    try:
-        return [asdict(m) for m in list_models(settings)]
-    except TriageError as exc:
-        raise http_error(exc) from exc
+    """List the registered models with their status (503 if the registry cannot be read)."""
+    return [asdict(m) for m in list_models(settings)]
 
 
 @router.post("/models/{name}/status")
@@ -107,11 +96,8 @@ def model_status(
     settings: ModelsSettingsDep,
     db: DbDep,
 ) -> dict[str, str]:
-    """Enable, disable or shadow a model."""
-    try:
-        info = set_model_status(settings, name, body.status)
-    except TriageError as exc:
-        raise http_error(exc) from exc
+    """Enable, disable or shadow a model (404 if no model has this name)."""
+    info = set_model_status(settings, name, body.status)
     with db.write() as session:
         actions.audit(
             session,

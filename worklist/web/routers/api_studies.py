@@ -9,7 +9,6 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from models.errors import TriageError
 from worklist.domain import Priority, ReadStatus, StudyState
 from worklist.reading import actions, queries
 from worklist.web.deps import (
@@ -21,7 +20,7 @@ from worklist.web.deps import (
     WorklistSettingsDep,
 )
 from worklist.web.listcache import ListCache
-from worklist.web.routers.common import http_error, make_filter
+from worklist.web.routers.common import make_filter
 from worklist.web.serialize import DISCLAIMER, study_detail_doc, study_doc
 
 __all__ = ["router"]
@@ -112,17 +111,17 @@ def get_study(
 
 
 def _act(db: DbDep, cache: ListCache, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Do a reading action; a refused one is audited as a failure and propagates."""
     try:
         with db.write() as session:
             study = fn(session, *args, **kwargs)
             findings = queries.findings_for(session, [study.id])[study.id]
             doc = study_doc(study, findings)
-        cache.clear()
-        return doc
-    except TriageError as exc:
-        if isinstance(exc, actions.ActionError):
-            _audit_failure(db, fn.__name__, args, exc)
-        raise http_error(exc) from exc
+    except actions.ActionError as exc:
+        _audit_failure(db, fn.__name__, args, exc)
+        raise
+    cache.clear()
+    return doc
 
 
 def _audit_failure(db: DbDep, name: str, args: tuple[Any, ...], exc: Exception) -> None:
@@ -167,19 +166,16 @@ def feedback(
     study_instance_uid: str, body: FeedbackIn, principal: ReporterApi, db: DbDep
 ) -> dict[str, Any]:
     """Tell us what the AI got right or wrong (agree, disagree, missed with a label)."""
-    try:
-        with db.write() as session:
-            fid = actions.feedback(
-                session,
-                principal.actor,
-                study_instance_uid,
-                body.kind,
-                finding_id=body.finding_id,
-                label=body.label,
-                comment=body.comment,
-            )
-    except TriageError as exc:
-        raise http_error(exc) from exc
+    with db.write() as session:
+        fid = actions.feedback(
+            session,
+            principal.actor,
+            study_instance_uid,
+            body.kind,
+            finding_id=body.finding_id,
+            label=body.label,
+            comment=body.comment,
+        )
     return {"id": fid, "kind": body.kind}
 
 

@@ -11,10 +11,10 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from models.errors import TriageError
+from models.errors import NotFound, TriageError
 from worklist.domain import Priority, ReadStatus, Role, StudyState
 from worklist.reading import actions, queries
-from worklist.reading.keyimage import KeyImageError, choose_key_image, render_png
+from worklist.reading.keyimage import choose_key_image, render_png
 from worklist.web.deps import (
     AuditDep,
     DbDep,
@@ -150,10 +150,7 @@ async def key_image(
             key = choose_key_image(session, study)
         if key is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "the study has no instances")
-        try:
-            return render_png(settings.effective_archive_dir, key)
-        except KeyImageError as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+        return render_png(settings.effective_archive_dir, key)
 
     png = await run_in_threadpool(build)
     audit.record(
@@ -179,8 +176,8 @@ def _do(
     try:
         with db.write() as session:
             fn(session, principal.actor, uid)
-    except actions.StudyNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except NotFound:
+        raise  # no study to go back to: the error page
     except TriageError as exc:
         with db.write() as session:
             actions.audit(
@@ -242,8 +239,8 @@ def feedback(
                 label=label,
                 comment=comment,
             )
-    except actions.StudyNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except NotFound:
+        raise  # no study to go back to: the error page
     except TriageError as exc:
         return _back(study_instance_uid, f"Feedback not saved: {exc}")
     return _back(study_instance_uid)
