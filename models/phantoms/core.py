@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
-from models.errors import ModelError
+from models.errors import Invalid, ModelError
 from models.phantoms.dicom import PRIORITIES, SYNTHETIC_NOTICE, DicomIdentity, build_dataset
 from models.phantoms.render import FINDINGS, render_chest
 
@@ -27,7 +27,7 @@ SIZE_RANGE = (384, 1024)
 FIELD_OF_VIEW_MM = 430.0
 
 
-class PhantomError(ModelError, ValueError):
+class PhantomError(ModelError, Invalid, ValueError):
     """A phantom was asked for with arguments it cannot honour (unknown finding, bad size...)."""
 
 

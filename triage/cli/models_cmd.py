@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from models.card_blocks import Activation, ModelStatus
-from models.errors import ModelError
+from models.errors import ExportError, ModelError
 from triage.cli.app import app, config_from
 from triage.cli.options import ConfigOption, ModelsDirOption
 
@@ -377,5 +377,5 @@ def _label_count(path: Path) -> int:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     shape = session.get_outputs()[0].shape
     if len(shape) != 2 or not isinstance(shape[1], int):
-        raise ModelError(f"the probabilities output has shape {shape}; expected [N, L]")
+        raise ExportError(f"the probabilities output has shape {shape}; expected [N, L]")
     return int(shape[1])

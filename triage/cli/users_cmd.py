@@ -163,13 +163,13 @@ def _set_active(ctx: typer.Context, name: str, active: bool) -> None:
     """Set a user's state, audited, and say whether it changed."""
     from sqlalchemy import select
 
-    from worklist.accounts.users import UserError, set_active
+    from worklist.accounts.users import UserNotFoundError, set_active
     from worklist.db.schema import User
 
     with _store(ctx, write=True) as session:
         before = session.scalar(select(User.active).where(User.username == name))
         if before is None:
-            raise UserError(f"no user {name!r}")
+            raise UserNotFoundError(f"no user {name!r}")
         set_active(session, name, active, actor=_os_user(), source="cli")
     word = "activated" if active else "deactivated"
     if before == active:
