@@ -1,30 +1,33 @@
-"""One factory for the small synthetic DICOM instances the tests build (no real patient data).
+"""Small synthetic DICOM instances, files and studies (no real patient data).
 
-The helpers of each test package (``tests/dicom_gateway/synth.py``, ``tests/models/builders.py``,
-``tests/triage/builders.py``, ``tests/worklist/web/support.py``) are thin wrappers over
-:func:`dicom_dataset` and :func:`write_dicom_file`: they choose the pixels and the attributes
-their tests depend on; the file meta, the identifying UIDs and the image pixel module are made
-here, once.
+:func:`dicom_dataset` makes the file meta, the UIDs and the image pixel module of every instance
+the tests build; the other builders choose the pixels and attributes their tests depend on.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
-
-CR_STORAGE = UID("1.2.840.10008.5.1.4.1.1.1")
-"""Computed Radiography Image Storage."""
+from pydicom.uid import (
+    UID,
+    ComputedRadiographyImageStorage,
+    CTImageStorage,
+    DigitalXRayImageStorageForPresentation,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+    generate_uid,
+)
 
 SOP_CLASS: dict[str, UID] = {
-    "CT": UID("1.2.840.10008.5.1.4.1.1.2"),
-    "DX": UID("1.2.840.10008.5.1.4.1.1.1.1"),
-    "CR": CR_STORAGE,
-    "MR": UID("1.2.840.10008.5.1.4.1.1.4"),
+    "CT": CTImageStorage,
+    "DX": DigitalXRayImageStorageForPresentation,
+    "CR": ComputedRadiographyImageStorage,
+    "MR": MRImageStorage,
 }
 """The storage SOP class used for each modality when none is given."""
 
@@ -36,10 +39,8 @@ def random_pixels(
 
     Parameters
     ----------
-    rows : int
-        Number of rows.
-    columns : int or None, optional
-        Number of columns; ``None`` (the default) makes a square image of ``rows``.
+    rows, columns : int
+        Number of rows and of columns; ``columns=None`` (the default) makes a square image.
     seed : int, optional
         Seed of :func:`numpy.random.default_rng`; the same seed gives the same pixels.
     bits_stored : int, optional
@@ -84,23 +85,18 @@ def dicom_dataset(
     pixels : numpy.ndarray or None, optional
         A 2-D ``uint16`` image; ``Rows`` and ``Columns`` follow its shape. ``None`` (the
         default) makes ``size`` x ``size`` random pixels from ``seed`` (:func:`random_pixels`).
-    modality : str, optional
-        ``Modality``; also picks the SOP class from :data:`SOP_CLASS` when ``sop_class_uid`` is
-        not given.
-    sop_class_uid : str or None, optional
-        ``SOPClassUID`` and ``MediaStorageSOPClassUID``.
+    modality, sop_class_uid : str, optional
+        ``Modality`` and ``SOPClassUID``; the class is :data:`SOP_CLASS` of the modality when
+        ``sop_class_uid`` is ``None``.
     sop_uid, study_uid, series_uid : str or None, optional
         ``SOPInstanceUID`` (also ``MediaStorageSOPInstanceUID``), ``StudyInstanceUID`` and
         ``SeriesInstanceUID``; each is a fresh :func:`pydicom.uid.generate_uid` when ``None``
         or empty.
-    patient_id, patient_name : str or None, optional
-        ``PatientID`` and ``PatientName``; left out when ``None``.
-    body_part, view_position : str or None, optional
-        ``BodyPartExamined`` and ``ViewPosition``; left out when ``None``.
-    size : int, optional
-        Rows and columns of the random image made when ``pixels`` is ``None``.
-    seed : int, optional
-        Seed of the random image made when ``pixels`` is ``None``.
+    patient_id, patient_name, body_part, view_position : str or None, optional
+        ``PatientID``, ``PatientName``, ``BodyPartExamined`` and ``ViewPosition``; left out
+        when ``None``.
+    size, seed : int, optional
+        Rows and columns, and seed, of the random image made when ``pixels`` is ``None``.
     photometric : str, optional
         ``PhotometricInterpretation`` (``MONOCHROME2`` or ``MONOCHROME1``).
     bits_stored : int, optional
@@ -181,3 +177,143 @@ def write_dicom_file(ds: Dataset, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def encode(ds: Dataset) -> bytes:
+    """Return ``ds`` as the bytes of a DICOM file (preamble and file meta), as a C-STORE has it.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        An instance with ``file_meta``, such as one from :func:`dicom_dataset`.
+
+    Returns
+    -------
+    bytes
+        The encoded file.
+    """
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def make_dataset(
+    *,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+    modality: str = "CT",
+    size: int = 16,
+    seed: int = 0,
+    patient_id: str = "SYNTH001",
+    series_number: int = 1,
+    instance_number: int = 1,
+) -> Dataset:
+    """Return a complete little instance of a chest study with random 16-bit pixels.
+
+    Parameters
+    ----------
+    study_uid, series_uid, sop_uid : str or None
+        The instance's UIDs; fresh ones for series and SOP instance when ``None``.
+    modality, patient_id : str, optional
+        ``Modality`` (DX and CR images are PA views) and ``PatientID``.
+    size, seed, series_number, instance_number : int, optional
+        Rows and columns, seed of the random pixels, ``SeriesNumber`` and ``InstanceNumber``.
+
+    Returns
+    -------
+    pydicom.dataset.Dataset
+        The instance, with ``file_meta`` set.
+    """
+    return dicom_dataset(
+        modality=modality,
+        sop_uid=sop_uid,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        patient_id=patient_id,
+        patient_name="Synthetic^Patient",
+        body_part="CHEST",
+        view_position="PA" if modality in ("DX", "CR") else None,
+        size=size,
+        seed=seed,
+        PatientBirthDate="19700101",
+        PatientSex="O",
+        AccessionNumber="ACC1",
+        StudyDate="20260101",
+        StudyTime="120000",
+        StudyDescription="Synthetic study",
+        SeriesNumber=series_number,
+        InstanceNumber=instance_number,
+    )
+
+
+def make_study(
+    folder: Path, *, modality: str = "CT", series: int = 3, per_series: int = 2, size: int = 16
+) -> tuple[str, list[Path]]:
+    """Write one study of ``series`` series x ``per_series`` instances of :func:`make_dataset`.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        Where the files go (``s{series}_i{instance}.dcm``).
+    modality : str, optional
+        ``Modality`` of every instance.
+    series, per_series, size : int, optional
+        How many series, how many instances in each, and the rows and columns of each image.
+
+    Returns
+    -------
+    tuple of (str, list of pathlib.Path)
+        The study's UID and the files written.
+    """
+    study_uid = generate_uid()
+    files: list[Path] = []
+    for s in range(series):
+        series_uid = generate_uid()
+        for i in range(per_series):
+            ds = make_dataset(
+                study_uid=study_uid,
+                series_uid=series_uid,
+                modality=modality,
+                size=size,
+                seed=s * 100 + i,
+                series_number=s + 1,
+                instance_number=i + 1,
+            )
+            files.append(write_dicom_file(ds, folder / f"s{s}_i{i}.dcm"))
+    return study_uid, files
+
+
+def chest_dataset(
+    rows: int = 48,
+    columns: int = 40,
+    *,
+    seed: int = 0,
+    photometric: str = "MONOCHROME2",
+    bits_stored: int = 12,
+) -> Dataset:
+    """Return a small CR chest PA image of seeded random pixels, ready to write.
+
+    Parameters
+    ----------
+    rows, columns, seed : int, optional
+        The image's size and the seed of its random pixels.
+    photometric : str, optional
+        ``PhotometricInterpretation``.
+    bits_stored : int, optional
+        ``BitsStored``; the pixels are drawn below ``2**bits_stored``.
+
+    Returns
+    -------
+    pydicom.dataset.Dataset
+        The instance, with ``file_meta`` set.
+    """
+    return dicom_dataset(
+        random_pixels(rows, columns, seed=seed, bits_stored=bits_stored),
+        modality="CR",
+        patient_id="TEST",
+        body_part="CHEST",
+        view_position="PA",
+        photometric=photometric,
+        bits_stored=bits_stored,
+    )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from triage.cli import main
 
 pytestmark = pytest.mark.slow
 
-SMALL_DENSENET = {
+SMALL_DENSENET: dict[str, Any] = {
     "spatial_dims": 2,
     "in_channels": 1,
     "out_channels": 3,
@@ -29,7 +30,7 @@ SMALL_DENSENET = {
 def test_cli_export_of_a_monai_network_matches_pytorch(
     tmp_path: Path, cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from monai.networks.nets import DenseNet
+    from monai.networks.nets.densenet import DenseNet
 
     torch.manual_seed(0)
     net = DenseNet(**SMALL_DENSENET).eval()
@@ -70,7 +71,7 @@ def test_cli_export_of_a_monai_network_matches_pytorch(
 def test_parity_failure_leaves_no_file_and_torchscript_exports(tmp_path: Path) -> None:
     from models.export.onnx import export_to_onnx, load_network
 
-    class Noisy(torch.nn.Module):  # type: ignore[misc]
+    class Noisy(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             pooled = x.mean(dim=(2, 3))
             return pooled + torch.rand_like(pooled)
@@ -80,7 +81,7 @@ def test_parity_failure_leaves_no_file_and_torchscript_exports(tmp_path: Path) -
         export_to_onnx(Noisy(), out, (1, 16, 16))
     assert not out.exists()
 
-    class Tiny(torch.nn.Module):  # type: ignore[misc]
+    class Tiny(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)
@@ -92,7 +93,8 @@ def test_parity_failure_leaves_no_file_and_torchscript_exports(tmp_path: Path) -
     path = tmp_path / "tiny.pt"
     with warnings.catch_warnings():  # TorchScript itself is deprecated in recent torch
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(torch.jit.trace(Tiny().eval(), torch.randn(1, 1, 16, 16)), str(path))
+        traced = torch.jit.trace(Tiny().eval(), torch.randn(1, 1, 16, 16))  # type: ignore[no-untyped-call]
+        torch.jit.save(traced, str(path))
         scripted = load_network(torchscript=path)
     result = export_to_onnx(
         scripted, tmp_path / "ts" / "model.onnx", (1, 1, 16, 16),

@@ -5,6 +5,7 @@ import io
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -24,7 +25,7 @@ from models.phantoms import (
     generate_phantom,
     write_dataset,
 )
-from tests.support import free_port, wait_for_port
+from tests.builders.peers import free_port, wait_for_port
 from triage.cli import main
 
 SIZE = 256
@@ -36,7 +37,9 @@ def _bytes(ds: pydicom.Dataset) -> bytes:
     return buf.getvalue()
 
 
-def _image(seed: int, findings: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+def _image(
+    seed: int, findings: list[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     ph = generate_phantom(seed, findings, size=SIZE)
     return display_image(ph.dataset).astype(np.float64), ph.masks, ph.details
 
@@ -295,3 +298,12 @@ def test_storescu_sends_a_phantom(tmp_path: Path) -> None:
         scp.wait(timeout=10)
     (stored,) = received.iterdir()
     assert pydicom.dcmread(stored).SOPInstanceUID == pydicom.dcmread(path).SOPInstanceUID
+
+
+def test_the_phantom_package_reexports_its_names_from_the_light_modules() -> None:
+    from models import phantoms
+    from models.phantoms import dicom, layouts, names, render
+
+    assert phantoms.FINDINGS is render.FINDINGS is names.FINDINGS
+    assert phantoms.PRIORITIES is dicom.PRIORITIES is names.PRIORITIES
+    assert phantoms.LAYOUTS is layouts.LAYOUTS is names.LAYOUTS

@@ -15,14 +15,13 @@ from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
 from sqlalchemy import func, select
 
-from tests.dicom_gateway.conftest import GatewayFactory, echoscu
-from tests.dicom_gateway.synth import make_dataset, make_study
-from tests.support import free_port, wait_for_port
+from tests.builders import REPO
+from tests.builders.dicom import make_dataset, make_study
+from tests.builders.gateway import GatewayFactory
+from tests.builders.peers import echoscu, free_port, wait_for_port
 from triage.cli import main
 from worklist.db.engine import Database
 from worklist.db.schema import Instance
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_echo_success_and_failure(
@@ -34,7 +33,7 @@ def test_echo_success_and_failure(
     # In a subprocess: pynetdicom leaks the socket of a refused connection (ResourceWarning).
     refused = subprocess.run(
         [sys.executable, "-m", "triage", "echo", "127.0.0.1", str(free_port()), "--timeout", "2"],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
@@ -167,7 +166,7 @@ def test_gateway_command_serves_until_sigint(tmp_path: Path) -> None:
             "--processes",
             "1",
         ],
-        cwd=ROOT,
+        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

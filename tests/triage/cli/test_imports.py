@@ -12,12 +12,11 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.builders import REPO
 
 WATCHED = (
     "sqlalchemy",
@@ -64,7 +63,7 @@ def probe() -> dict[str, Any]:
     """Import ``triage.cli`` and ask for help in a fresh interpreter; return what it saw."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(WATCHED)],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
@@ -98,12 +97,3 @@ def test_help_still_works(probe: dict[str, Any]) -> None:
     assert echo["rc"] == 0
     assert "C-ECHO" in echo["text"]
     assert "--calling-aet" in echo["text"]
-
-
-def test_the_phantom_package_reexports_its_names_from_the_light_modules() -> None:
-    from models import phantoms
-    from models.phantoms import dicom, layouts, names, render
-
-    assert phantoms.FINDINGS is render.FINDINGS is names.FINDINGS
-    assert phantoms.PRIORITIES is dicom.PRIORITIES is names.PRIORITIES
-    assert phantoms.LAYOUTS is layouts.LAYOUTS is names.LAYOUTS

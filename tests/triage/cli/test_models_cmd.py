@@ -7,7 +7,8 @@ import pydicom
 import pytest
 import yaml
 
-from tests.models.builders import chest_dataset, classifier_onnx, write_model
+from tests.builders.dicom import chest_dataset
+from tests.builders.onnx import classifier_onnx, write_model
 from triage.cli import main
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.card import ModelCard, ModelStatus
-from tests.triage.cards import card
+from tests.builders.cards import card
 from triage.worker.pool import Entry, ModelPool
 
 

@@ -7,8 +7,9 @@ import numpy as np
 from sqlalchemy import select
 
 from models.card import ModelStatus, load_card
-from tests.triage.builders import add_study, write_model
-from tests.triage.conftest import WorkerFactory, drain, load
+from tests.builders.onnx import write_worker_model
+from tests.builders.store import add_study, study
+from tests.builders.worker import WorkerFactory, drain, load
 from triage.policy import load_policy
 from triage.routing import load_routing
 from triage.worker import ModelPool, Worker, WorkerOptions
@@ -39,14 +40,6 @@ class Counting:
         return self.inner.postprocess(prediction)
 
 
-def study(db: Database, sid: int) -> Study:
-    with db.read() as s:
-        row = s.get(Study, sid)
-        assert row is not None
-        s.expunge(row)
-        return row
-
-
 def findings(db: Database, sid: int) -> list[Finding]:
     with db.read() as s:
         rows = list(s.scalars(select(Finding).where(Finding.study_id == sid).order_by(Finding.id)))
@@ -57,7 +50,7 @@ def findings(db: Database, sid: int) -> list[Finding]:
 def test_findings_priority_and_heatmaps_written(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = Counting(load(write_model(models_dir, "chest", n_labels=2)))
+    model = Counting(load(write_worker_model(models_dir, "chest", n_labels=2)))
     hot, _ = add_study(db, archive, brights=(0.9, 0.8))
     cold, _ = add_study(db, archive, brights=(0.1,), referral="HIGH")
     worker = make_worker(db, [(model, ENABLED)])
@@ -125,7 +118,7 @@ def test_model_that_raises(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
     # The graph reshapes its input to a size that does not fit: ONNX Runtime raises.
-    model = load(write_model(models_dir, "broken", "raise"))
+    model = load(write_worker_model(models_dir, "broken", "raise"))
     sid, _ = add_study(db, archive, referral="HIGH")
     drain(make_worker(db, [(model, ENABLED)]))
     check_not_available(db, sid, "model broken@1.0 failed", "inference failed")
@@ -134,7 +127,7 @@ def test_model_that_raises(
 
 def test_model_that_cannot_be_loaded(sqlite_db: Database, archive: Path, models_dir: Path) -> None:
     # The graph declares 8x8 input; the card gives 16x16: the runtime refuses to load it.
-    directory = write_model(models_dir, "mismatch", declared_size=8)
+    directory = write_worker_model(models_dir, "mismatch", declared_size=8)
     entry = Entry(load_card(directory), ENABLED)
     pool = ModelPool(lambda: [entry], lambda card: load(directory))
     assert pool.active == [] and list(pool.broken) == ["mismatch@1.0"]
@@ -147,7 +140,7 @@ def test_model_that_cannot_be_loaded(sqlite_db: Database, archive: Path, models_
 def test_model_that_returns_nan(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "nan", "nan"))
+    model = load(write_worker_model(models_dir, "nan", "nan"))
     sid, _ = add_study(db, archive, referral="HIGH")
     drain(make_worker(db, [(model, ENABLED)]))
     check_not_available(db, sid, "nan@1.0", "invalid output")
@@ -157,7 +150,7 @@ def test_model_that_hangs_past_the_timeout(
     archive: Path, models_dir: Path, make_worker: WorkerFactory, sqlite_db: Database
 ) -> None:
     model = load(
-        write_model(models_dir, "slow", "slow", size=256, slow_layers=30, channels=32),
+        write_worker_model(models_dir, "slow", "slow", size=256, slow_layers=30, channels=32),
         timeout_s=0.2,
     )
     sid, _ = add_study(sqlite_db, archive, referral="HIGH")
@@ -168,7 +161,7 @@ def test_model_that_hangs_past_the_timeout(
 def test_unreadable_pixels_and_no_applicable_model(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     broken, _ = add_study(db, archive, referral="HIGH", corrupt=True)
     mr, _ = add_study(db, archive, referral="HIGH", modality="MR")
     drain(make_worker(db, [(model, ENABLED)]))
@@ -179,8 +172,8 @@ def test_unreadable_pixels_and_no_applicable_model(
 def test_shadow_model_is_recorded_but_never_changes_priority(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    shadow = load(write_model(models_dir, "candidate"))
-    enabled = load(write_model(models_dir, "chest", modalities=("DX",)))
+    shadow = load(write_worker_model(models_dir, "candidate"))
+    enabled = load(write_worker_model(models_dir, "chest", modalities=("DX",)))
     sid, _ = add_study(db, archive, brights=(0.95,))  # CR: only the shadow model applies
     drain(make_worker(db, [(shadow, SHADOW), (enabled, ENABLED)]))
     row = study(db, sid)
@@ -194,8 +187,8 @@ def test_shadow_model_is_recorded_but_never_changes_priority(
 def test_shadow_beside_enabled(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    shadow = load(write_model(models_dir, "candidate"))
-    enabled = load(write_model(models_dir, "chest", n_labels=2))
+    shadow = load(write_worker_model(models_dir, "candidate"))
+    enabled = load(write_worker_model(models_dir, "chest", n_labels=2))
     # bright 0.6: candidate says pneumothorax (P1); chest also does. 0.3: only nodule (P2).
     sid, _ = add_study(db, archive, brights=(0.3,))
     drain(make_worker(db, [(shadow, SHADOW), (enabled, ENABLED)]))

@@ -3,7 +3,6 @@ assembler, then routing, the runtime's preprocessing of real phantom pixels, and
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,29 +12,26 @@ from dicom_gateway.assembler import Assembler
 from dicom_gateway.settings import GatewaySettings
 from models.card import ModelStatus
 from models.phantoms import generate_phantom
-from tests.triage.builders import write_model
-from tests.triage.conftest import WorkerFactory, drain, load
+from tests.builders.onnx import write_worker_model
+from tests.builders.store import store_instance
+from tests.builders.worker import WorkerFactory, drain, load
 from worklist.archive import Archive
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Study
 from worklist.db.types import utcnow
-from worklist.ingest.header import parse_instance
 from worklist.ingest.recorder import Ingestor
 
 
-def _send(ingestor: Ingestor, seed: int, priority: str, site: str, **kw: object) -> str:
-    phantom = generate_phantom(seed, [], priority=priority, size=256, **kw)  # type: ignore[arg-type]
-    buf = io.BytesIO()
-    phantom.dataset.save_as(buf, enforce_file_format=True)
-    header, _ = parse_instance(buf.getvalue())
-    ingestor.store(buf.getvalue(), header, calling_aet=site)
+def _send(ingestor: Ingestor, seed: int, priority: str, site: str, modality: str) -> str:
+    phantom = generate_phantom(seed, [], priority=priority, size=256, modality=modality)
+    store_instance(ingestor, phantom.dataset, calling_aet=site)
     return str(phantom.dataset.StudyInstanceUID)
 
 
 def test_worker_triages_studies_recorded_by_the_gateway(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "chest", n_labels=2, modalities=("DX",)))
+    model = load(write_worker_model(models_dir, "chest", n_labels=2, modalities=("DX",)))
     ingestor = Ingestor(db, Archive(archive))
     stat = _send(ingestor, 11, "STAT", "CDC_A", modality="DX")
     routine = _send(ingestor, 12, "ROUTINE", "CDC_B", modality="DX")

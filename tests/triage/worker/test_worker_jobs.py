@@ -9,11 +9,12 @@ from sqlalchemy import select, update
 
 from models.card import ModelStatus
 from models.errors import InvalidOutput
-from tests.triage.builders import add_study, write_model
-from tests.triage.conftest import WorkerFactory, drain, load
+from tests.builders.onnx import write_worker_model
+from tests.builders.store import add_study, study
+from tests.builders.worker import WorkerFactory, drain, load
 from triage.policy import load_policy
 from triage.worker import inference, loop
-from triage.worker.store import commit_triage, load_work
+from triage.worker.store import commit_triage, facts_of, load_work
 from triage.worker.sweep import sweep
 from worklist.db.engine import Database
 from worklist.db.schema import Event, Finding, Job, Study
@@ -22,14 +23,6 @@ from worklist.domain import AIStatus, JobKind, JobState, ReadStatus
 from worklist.jobs import claim, enqueue
 
 ENABLED = ModelStatus.ENABLED
-
-
-def study(db: Database, sid: int) -> Study:
-    with db.read() as s:
-        row = s.get(Study, sid)
-        assert row is not None
-        s.expunge(row)
-        return row
 
 
 def count_findings(db: Database, sid: int) -> int:
@@ -59,7 +52,7 @@ class Picky:
 def test_a_failing_batch_is_split_so_other_studies_keep_their_results(
     sqlite_db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = Picky(load(write_model(models_dir, "chest")))
+    model = Picky(load(write_worker_model(models_dir, "chest")))
     bad, _ = add_study(sqlite_db, archive, brights=(1.0,), referral="ROUTINE")
     good, _ = add_study(sqlite_db, archive, brights=(0.9,))
     drain(make_worker(sqlite_db, [(model, ENABLED)]))
@@ -74,7 +67,7 @@ def test_a_failing_batch_is_split_so_other_studies_keep_their_results(
 def test_lost_lease_writes_nothing_and_the_retry_triages_once(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     sid, _ = add_study(db, archive, brights=(0.9,))
     first = make_worker(db, [(model, ENABLED)], owner="first")
     got = claim(db, "first", limit=1, lease_s=30)
@@ -98,7 +91,7 @@ def test_lost_lease_writes_nothing_and_the_retry_triages_once(
 def test_exhausted_job_leaves_the_study_on_the_worklist(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     sid, _ = add_study(db, archive, referral="HIGH", max_attempts=1)
     assert claim(db, "dead", lease_s=30).jobs  # its worker dies holding it
     with db.write() as s:
@@ -121,7 +114,7 @@ def test_unexpected_error_is_retried_then_the_study_is_kept(
     make_worker: WorkerFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     sid, _ = add_study(db, archive, referral="STAT", max_attempts=2)
 
     def broken(*_a: Any, **_k: Any) -> None:
@@ -144,7 +137,7 @@ def test_unexpected_error_is_retried_then_the_study_is_kept(
 def test_reprioritise_job_recomputes_from_stored_findings(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     hot, _ = add_study(db, archive, brights=(0.9,))
     cold, _ = add_study(db, archive, brights=(0.1,))
     worker = make_worker(db, [(model, ENABLED)])
@@ -171,7 +164,7 @@ def test_reprioritise_job_recomputes_from_stored_findings(
 def test_api_priority_set_before_triage_is_honoured(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     sid, _ = add_study(db, archive, brights=(0.1,), referral="ROUTINE")
     with db.write() as s:
         s.execute(
@@ -188,7 +181,7 @@ def test_api_priority_set_before_triage_is_honoured(
 def test_sweep_escalates_waiting_studies_once_and_skips_reported(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     ids = [add_study(db, archive, brights=(0.1,))[0] for _ in range(3)]
     drain(make_worker(db, [(model, ENABLED)]))
     long_ago = utcnow() - timedelta(weeks=4)
@@ -213,7 +206,7 @@ def test_sweep_escalates_waiting_studies_once_and_skips_reported(
 def test_worker_sweeps_periodically(
     sqlite_db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     sid, _ = add_study(sqlite_db, archive, brights=(0.1,))
     worker = make_worker(sqlite_db, [(model, ENABLED)], sweep_s=3600.0)
     drain(worker)
@@ -227,7 +220,7 @@ def test_worker_sweeps_periodically(
 def test_a_reopened_study_is_triaged_again_with_one_set_of_findings(
     db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     sid, _ = add_study(db, archive, brights=(0.9, 0.8))
     worker = make_worker(db, [(model, ENABLED)])
     drain(worker)
@@ -248,9 +241,9 @@ def test_a_study_reopened_during_triage_stays_receiving(
     make_worker: WorkerFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     sid, _ = add_study(sqlite_db, archive, brights=(0.9,))
-    real = loop.run_models
+    real = inference.run_models  # the function the loop calls
 
     def and_an_instance_arrives(*a: Any, **k: Any) -> None:
         real(*a, **k)
@@ -272,7 +265,7 @@ def test_sweep_reevaluates_only_studies_whose_escalation_changed(
 ) -> None:
     from triage.worker import sweep as sweep_module
 
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     ids = [add_study(sqlite_db, archive, brights=(0.1,))[0] for _ in range(3)]
     drain(make_worker(sqlite_db, [(model, ENABLED)]))
     long_ago = utcnow() - timedelta(weeks=4)
@@ -283,7 +276,7 @@ def test_sweep_reevaluates_only_studies_whose_escalation_changed(
             row.first_received_at = long_ago
             row.due_at = long_ago + timedelta(weeks=6)  # as the worker would have written
     seen: list[int] = []
-    real = sweep_module.facts_of
+    real = facts_of  # the function the sweep calls
 
     def spy(study: Study, *a: Any, **k: Any) -> Any:
         seen.append(study.id)
@@ -313,10 +306,10 @@ def test_run_loop_survives_a_store_error_and_stops_on_the_event(
     import threading
     import time
 
-    model = load(write_model(models_dir, "chest"))
+    model = load(write_worker_model(models_dir, "chest"))
     sid, _ = add_study(sqlite_db, archive, brights=(0.9,))
     monkeypatch.setattr(loop, "_ERROR_BACKOFF_S", 0.05)
-    real, calls = loop.claim, {"n": 0}
+    real, calls = claim, {"n": 0}  # the function the loop calls
 
     def flaky(*a: Any, **k: Any) -> Any:
         calls["n"] += 1

@@ -8,20 +8,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from tests.triage.builders import add_study, write_model
+from tests.builders import REPO
+from tests.builders.onnx import write_worker_model
+from tests.builders.store import add_study
 from triage.settings_load import load_config
 from triage.worker import run_worker
 from worklist.db.engine import Database
 from worklist.db.schema import Event, Finding, Job, Study
 from worklist.domain import JobState, StudyState
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp_path: Path, models_dir: Path, lease_s: float) -> dict[str, str]:
@@ -47,10 +47,10 @@ def store(tmp_path: Path) -> Iterator[Database]:
     db.dispose()
 
 
-def _wait(predicate: object, timeout: float, what: str) -> None:
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
@@ -88,7 +88,7 @@ def test_worker_killed_mid_job_is_retried_and_the_study_triaged_once(
     archive = tmp_path / "var" / "archive"
     models_dir = tmp_path / "models"
     # About 2 s per image on one core: long enough to be killed in the middle.
-    write_model(models_dir, "slow", "slow", size=384, slow_layers=40, channels=32)
+    write_worker_model(models_dir, "slow", "slow", size=384, slow_layers=40, channels=32)
     sid, uid = add_study(store, archive, brights=(0.9,))
     env = _env(tmp_path, models_dir, lease_s=1.0)
     victim = _start(tmp_path, env, "victim")
@@ -144,9 +144,9 @@ def test_run_worker_with_the_model_registry(
 ) -> None:
     archive = tmp_path / "var" / "archive"
     models_dir = tmp_path / "models"
-    write_model(models_dir, "chest")
-    write_model(models_dir, "candidate", status="shadow")
-    write_model(models_dir, "retired", status="disabled")
+    write_worker_model(models_dir, "chest")
+    write_worker_model(models_dir, "candidate", status="shadow")
+    write_worker_model(models_dir, "retired", status="disabled")
     hot, _ = add_study(store, archive, brights=(0.9,))
     for key, value in _env(tmp_path, models_dir, lease_s=5.0).items():
         if key.startswith("TRIAGE_"):

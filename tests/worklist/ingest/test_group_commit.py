@@ -6,9 +6,9 @@ Crash safety (nothing acknowledged is lost on SIGKILL) is proved end to end by
 
 from __future__ import annotations
 
-import io
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import worklist.archive as archive_module
-from tests.dicom_gateway.synth import make_dataset
+from tests.builders.dicom import encode, make_dataset
 from worklist.archive import Archive, sha256_hex
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
@@ -30,13 +30,10 @@ from worklist.ingest.recorder import Ingestor, IngestOutcome
 
 
 def _encode(study_uid: str, seed: int) -> bytes:
-    buf = io.BytesIO()
-    ds = make_dataset(study_uid=study_uid, seed=seed, instance_number=seed + 1)
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return encode(make_dataset(study_uid=study_uid, seed=seed, instance_number=seed + 1))
 
 
-def _event(action: str, fail: bool = False):  # type: ignore[no-untyped-def]
+def _event(action: str, fail: bool = False) -> Callable[[Session], str]:
     def record(session: Session) -> str:
         record_event(session, EventCategory.SYSTEM, action)
         session.flush()
@@ -212,7 +209,7 @@ def test_a_batch_records_in_key_order(
             assert release_first.wait(10)
         real(paths)
 
-    def recorder(name: str):  # type: ignore[no-untyped-def]
+    def recorder(name: str) -> Callable[[Session], str]:
         def record(session: Session) -> str:
             order.append(name)
             return name

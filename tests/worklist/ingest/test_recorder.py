@@ -1,22 +1,21 @@
+"""Recording instances: the archive, the study, series and instance rows, events, quotas."""
+
 from __future__ import annotations
 
-import io
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from tests.dicom_gateway.synth import make_dataset
-from worklist.archive import Archive, ArchiveFullError, InvalidUIDError, sha256_hex
+from tests.builders.dicom import make_dataset
+from tests.builders.store import store_instance
+from worklist.archive import Archive, ArchiveFullError, sha256_hex
 from worklist.db.engine import Database
 from worklist.db.schema import Association, Event, Instance, Series, Study
 from worklist.domain import StudyState
-from worklist.ingest.header import UndecodableInstanceError, parse_instance
 from worklist.ingest.recorder import (
     Ingestor,
     IngestOutcome,
@@ -24,18 +23,6 @@ from worklist.ingest.recorder import (
     open_association,
     record_refusal,
 )
-
-
-def encode(ds: Dataset) -> bytes:
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
-
-
-def store(ingestor: Ingestor, ds: Dataset, **kw: object):  # type: ignore[no-untyped-def]
-    data = encode(ds)
-    header, _ = parse_instance(data)
-    return ingestor.store(data, header, **kw), data  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -57,39 +44,6 @@ def new_ingestor(request: pytest.FixtureRequest) -> Iterator[Callable[..., Inges
         ingestor.close()
 
 
-def test_parse_reads_header_fields_and_referral_priority() -> None:
-    ds = make_dataset(study_uid=generate_uid(), modality="DX")
-    item = Dataset()
-    item.RequestedProcedurePriority = "STAT"
-    ds.RequestAttributesSequence = [item]
-    ds.RequestedProcedurePriority = "ROUTINE"
-    header, _ = parse_instance(encode(ds))
-    assert header.referral_priority == "STAT"
-    assert header.modality == "DX"
-    assert header.view_position == "PA"
-    assert header.patient_name == "Synthetic^Patient"
-    del ds.RequestAttributesSequence
-    assert parse_instance(encode(ds))[0].referral_priority == "ROUTINE"
-
-
-def test_parse_refuses_truncated_and_missing_uid() -> None:
-    ds = make_dataset(study_uid=generate_uid(), size=32)
-    data = encode(ds)
-    with pytest.raises(UndecodableInstanceError, match="truncated"):
-        parse_instance(data[:-100])
-    with pytest.raises(UndecodableInstanceError):
-        parse_instance(b"not dicom at all" * 20)
-    del ds.SOPInstanceUID
-    with pytest.raises(InvalidUIDError, match="SOP Instance UID"):
-        parse_instance(encode(ds))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pydicom warns about the invalid UI value
-        ds.SOPInstanceUID = "../../etc"
-        data = encode(ds)
-        with pytest.raises(InvalidUIDError):
-            parse_instance(data)
-
-
 def test_store_records_study_series_instance(
     db: Database, archive: Archive, new_ingestor: Callable[..., Ingestor]
 ) -> None:
@@ -98,8 +52,8 @@ def test_store_records_study_series_instance(
     open_association(db, "a1", calling_aet="CDC_A", called_aet="ICS", peer="127.0.0.1:1")
     ds1 = make_dataset(study_uid=study_uid, modality="CT", series_number=1)
     ds2 = make_dataset(study_uid=study_uid, modality="MR", series_number=2, seed=1)
-    r1, data1 = store(ingestor, ds1, association_id="a1", calling_aet="CDC_A")
-    r2, _ = store(ingestor, ds2, association_id="a1", calling_aet="CDC_B")
+    r1, data1 = store_instance(ingestor, ds1, association_id="a1", calling_aet="CDC_A")
+    r2, _ = store_instance(ingestor, ds2, association_id="a1", calling_aet="CDC_B")
     assert r1.outcome is IngestOutcome.STORED and r2.outcome is IngestOutcome.STORED
     assert r1.study_id == r2.study_id
     assert archive.read(r1.path) == data1
@@ -131,11 +85,11 @@ def test_duplicates_identical_and_keep_first(
 ) -> None:
     ingestor = new_ingestor(db, archive, replace_duplicates=False)
     ds = make_dataset(study_uid=generate_uid())
-    first, data = store(ingestor, ds, calling_aet="A")
-    again, _ = store(ingestor, ds, calling_aet="A")
+    first, data = store_instance(ingestor, ds, calling_aet="A")
+    again, _ = store_instance(ingestor, ds, calling_aet="A")
     assert again.outcome is IngestOutcome.IDENTICAL
     ds.PatientID = "CHANGED"
-    kept, _ = store(ingestor, ds, calling_aet="A")
+    kept, _ = store_instance(ingestor, ds, calling_aet="A")
     assert kept.outcome is IngestOutcome.KEPT_FIRST
     assert archive.read(first.path) == data
     with db.read() as s:
@@ -150,9 +104,9 @@ def test_duplicate_replace_policy(
 ) -> None:
     ingestor = new_ingestor(db, archive, replace_duplicates=True)
     ds = make_dataset(study_uid=generate_uid())
-    first, _ = store(ingestor, ds)
+    first, _ = store_instance(ingestor, ds)
     ds.PatientID = "CORRECTED"
-    replaced, data2 = store(ingestor, ds)
+    replaced, data2 = store_instance(ingestor, ds)
     assert replaced.outcome is IngestOutcome.REPLACED
     assert replaced.path != first.path
     assert not archive.absolute(first.path).exists()
@@ -169,12 +123,12 @@ def test_instance_after_completion_reopens(
 ) -> None:
     ingestor = new_ingestor(db, archive)
     study_uid = generate_uid()
-    r, _ = store(ingestor, make_dataset(study_uid=study_uid))
+    r, _ = store_instance(ingestor, make_dataset(study_uid=study_uid))
     with db.write() as s:
         study = s.get(Study, r.study_id)
         assert study is not None
         study.state = StudyState.TRIAGED
-    store(ingestor, make_dataset(study_uid=study_uid, seed=5))
+    store_instance(ingestor, make_dataset(study_uid=study_uid, seed=5))
     with db.read() as s:
         study = s.get(Study, r.study_id)
         assert study is not None
@@ -187,9 +141,9 @@ def test_quota_refuses_and_records_nothing(
 ) -> None:
     archive = Archive(tmp_path / "q", quota_bytes=3000)
     ingestor = new_ingestor(db, archive)
-    store(ingestor, make_dataset(study_uid=generate_uid(), size=16))
+    store_instance(ingestor, make_dataset(study_uid=generate_uid(), size=16))
     with pytest.raises(ArchiveFullError):
-        store(ingestor, make_dataset(study_uid=generate_uid(), size=32))
+        store_instance(ingestor, make_dataset(study_uid=generate_uid(), size=32))
     with db.read() as s:
         assert len(s.scalars(select(Instance)).all()) == 1
 
