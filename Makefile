@@ -35,7 +35,8 @@ system-deps:
 run: runtime
 	$(BIN)/triage serve --data-dir $(DATA_DIR) --dicom-port $(DICOM_PORT) --http-port $(HTTP_PORT)
 
-test: system-deps dev
+# The one gate: lint, then mypy strict over the packages and tests/, then the tests.
+test: system-deps dev lint typecheck
 	$(BIN)/python -m pytest
 
 lint: dev

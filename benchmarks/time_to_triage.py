@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 
 from models.phantoms import FINDINGS, generate_phantom
-from tests.support import free_port, wait_for_port
+from tests.builders.peers import free_port, wait_for_port
 
 
 def _triage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:

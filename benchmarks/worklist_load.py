@@ -21,7 +21,7 @@ CPU time per request. Not a test. Example::
     python -m benchmarks.worklist_load --backend sqlite --driver wrk --studies 100000 --clients 50
     python -m benchmarks.worklist_load --backend postgres --think-ms 1000   # people-like pauses
 
-PostgreSQL runs in a throwaway server (``tests.support.postgres_server``).
+PostgreSQL runs in a throwaway server (``tests.builders.peers.postgres_server``).
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def _run_httpx(
 
 @contextlib.contextmanager
 def _server(env: dict[str, str], workers: int, extra: list[str]) -> Iterator[tuple[str, int]]:
-    from tests.support import free_port, wait_for_port
+    from tests.builders.peers import free_port, wait_for_port
 
     port = free_port()
     cmd = [
@@ -239,7 +239,7 @@ def _store(backend: str, root: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{root / 'triage.db'}"
         return
-    from tests.support import postgres_server
+    from tests.builders.peers import postgres_server
 
     with postgres_server() as url:
         yield url

@@ -1,16 +1,15 @@
-"""Fixtures shared by every test package."""
+"""Fixtures shared by every test package: stores on SQLite and PostgreSQL, gateways."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.support import postgres_server
+from tests.builders.gateway import GatewayFactory, gateways
+from tests.builders.peers import fresh_postgres_db, postgres_server
 from worklist.db.engine import Database
 
 
@@ -21,22 +20,13 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-def _fresh_postgres_db(server_url: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL of an empty database, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'triage.db'}"
     server: str = request.getfixturevalue("postgres_url")
-    return _fresh_postgres_db(server)
+    return fresh_postgres_db(server)
 
 
 @pytest.fixture
@@ -68,3 +58,10 @@ def clean_cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     return work
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
+    """Start gateways (in-process, port 0) with settings overrides; stop them afterwards."""
+    with gateways(tmp_path) as start:
+        yield start

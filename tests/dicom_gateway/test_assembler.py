@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.settings import GatewaySettings
-from tests.dicom_gateway.synth import make_dataset
-from tests.worklist.test_ingest import store
+from tests.builders.dicom import make_dataset
+from tests.builders.store import store_instance
 from worklist.archive import Archive
 from worklist.db.engine import Database
 from worklist.db.schema import Job, Study
@@ -39,7 +39,7 @@ def _jobs(db: Database, study_id: int) -> list[tuple[str, str]]:
 def test_chest_radiograph_is_complete_at_release(db: Database, tmp_path: Path) -> None:
     ingestor, assembler = _setup(db, tmp_path)
     open_association(db, "a", calling_aet="CDC", called_aet="ICS", peer="p")
-    r, _ = store(
+    r, _ = store_instance(
         ingestor, make_dataset(study_uid=generate_uid(), modality="DX"), association_id="a"
     )
     assert assembler.run_once() == []  # association still open
@@ -54,7 +54,7 @@ def test_chest_radiograph_is_complete_at_release(db: Database, tmp_path: Path) -
 
 def test_ct_waits_for_its_idle_time(db: Database, tmp_path: Path) -> None:
     ingestor, assembler = _setup(db, tmp_path)
-    r, _ = store(ingestor, make_dataset(study_uid=generate_uid(), modality="CT"))
+    r, _ = store_instance(ingestor, make_dataset(study_uid=generate_uid(), modality="CT"))
     now = utcnow()
     assert assembler.run_once(now=now + timedelta(seconds=4)) == []
     assert assembler.run_once(now=now + timedelta(seconds=5.5)) == [r.study_id]
@@ -70,7 +70,7 @@ def test_mixed_modalities_take_the_longest_idle(db: Database, tmp_path: Path) ->
 def test_dead_association_does_not_block_forever(db: Database, tmp_path: Path) -> None:
     ingestor, assembler = _setup(db, tmp_path)
     open_association(db, "dead", calling_aet="CDC", called_aet="ICS", peer="p")
-    r, _ = store(
+    r, _ = store_instance(
         ingestor, make_dataset(study_uid=generate_uid(), modality="DX"), association_id="dead"
     )
     assert assembler.run_once() == []
@@ -81,7 +81,7 @@ def test_dead_association_does_not_block_forever(db: Database, tmp_path: Path) -
 def test_reopened_study_is_queued_again(db: Database, tmp_path: Path) -> None:
     ingestor, assembler = _setup(db, tmp_path)
     study_uid = generate_uid()
-    r, _ = store(ingestor, make_dataset(study_uid=study_uid, modality="DX"))
+    r, _ = store_instance(ingestor, make_dataset(study_uid=study_uid, modality="DX"))
     assert assembler.run_once() == [r.study_id]
     with db.write() as s:  # the worker took the job and triaged the study
         for job in s.scalars(select(Job)):
@@ -89,7 +89,7 @@ def test_reopened_study_is_queued_again(db: Database, tmp_path: Path) -> None:
         study = s.get(Study, r.study_id)
         assert study is not None
         study.state = StudyState.TRIAGED
-    store(ingestor, make_dataset(study_uid=study_uid, modality="DX", seed=3))
+    store_instance(ingestor, make_dataset(study_uid=study_uid, modality="DX", seed=3))
     assert _state(db, r.study_id) == StudyState.RECEIVING
     assert assembler.run_once() == [r.study_id]
     assert sorted(state for _, state in _jobs(db, r.study_id)) == ["done", "queued"]
@@ -98,7 +98,9 @@ def test_reopened_study_is_queued_again(db: Database, tmp_path: Path) -> None:
 def test_concurrent_assemblers_queue_once(db: Database, tmp_path: Path) -> None:
     ingestor, _ = _setup(db, tmp_path)
     ids = [
-        store(ingestor, make_dataset(study_uid=generate_uid(), modality="DX", seed=i))[0].study_id
+        store_instance(ingestor, make_dataset(study_uid=generate_uid(), modality="DX", seed=i))[
+            0
+        ].study_id
         for i in range(6)
     ]
     settings = GatewaySettings(idle_s={"DX": 0.0})

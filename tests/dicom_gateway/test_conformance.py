@@ -103,6 +103,7 @@ def listener() -> Iterator[int]:
     """The listener's AE at its defaults, serving on a free loopback port."""
     ae = build_ae(built_in_defaults())
     server = ae.start_server(("127.0.0.1", 0), block=False)
+    assert server is not None  # non-blocking start returns the server
     try:
         yield int(server.server_address[1])
     finally:

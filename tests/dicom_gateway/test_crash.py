@@ -26,8 +26,8 @@ from sqlalchemy import select
 
 from dicom_gateway.scu import send_files
 from dicom_gateway.statuses import SUCCESS
-from tests.dicom_gateway.synth import SOP_CLASS, make_dataset, write
-from tests.support import free_port, wait_for_port
+from tests.builders.dicom import SOP_CLASS, make_dataset, write_dicom_file
+from tests.builders.peers import free_port, wait_for_port
 from worklist.db.engine import Database
 from worklist.db.schema import Instance
 
@@ -98,7 +98,7 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
     files: list[Path] = []
     for i in range(240):
         ds = make_dataset(study_uid=study_uid, modality="CT", size=16, seed=i, instance_number=i)
-        files.append(write(ds, tmp_path / "in" / f"{ds.SOPInstanceUID}.dcm"))
+        files.append(write_dicom_file(ds, tmp_path / "in" / f"{ds.SOPInstanceUID}.dcm"))
 
     proc = _start(data_dir, port, log)
     acked: list[str] = []

@@ -27,8 +27,9 @@ from dicom_gateway.statuses import (
     SUCCESS,
     Status,
 )
-from tests.dicom_gateway.conftest import GatewayFactory, echoscu, storescu, wait_for
-from tests.dicom_gateway.synth import make_dataset, make_study, write
+from tests.builders.dicom import make_dataset, make_study, write_dicom_file
+from tests.builders.gateway import GatewayFactory
+from tests.builders.peers import echoscu, fresh_postgres_db, storescu, wait_for
 from worklist.db.engine import Database
 from worklist.db.schema import Association, Event, Instance, Job, Series, Study
 
@@ -59,6 +60,7 @@ def raw_c_store(port: int, ds: Dataset, sop_uid: str, sop_class: str | None = No
     assert assoc.is_established
     try:
         context = assoc.accepted_contexts[0]
+        assert context.context_id is not None
         req = C_STORE()
         req.MessageID = 1
         req.AffectedSOPClassUID = sop_class
@@ -71,7 +73,7 @@ def raw_c_store(port: int, ds: Dataset, sop_uid: str, sop_class: str | None = No
             _cx, rsp = assoc.dimse.get_msg(block=True)
         finally:
             assoc._reactor_checkpoint.set()
-        assert rsp is not None
+        assert rsp is not None and rsp.Status is not None
         return int(rsp.Status)
     finally:
         assoc.release()
@@ -122,7 +124,7 @@ def test_bad_inputs_get_named_statuses_and_echo_still_works(
 ) -> None:
     gw, db, _wl = gateway_factory()
     study_uid = generate_uid()
-    good = write(make_dataset(study_uid=study_uid, size=32), tmp_path / "good.dcm")
+    good = write_dicom_file(make_dataset(study_uid=study_uid, size=32), tmp_path / "good.dcm")
     truncated = tmp_path / "truncated.dcm"
     truncated.write_bytes(good.read_bytes()[:-300])
 
@@ -136,7 +138,7 @@ def test_bad_inputs_get_named_statuses_and_echo_still_works(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom warns about the invalid UI value it writes
         hostile = make_dataset(study_uid="../../etc", seed=3)
-        hostile_path = write(hostile, tmp_path / "hostile.dcm")
+        hostile_path = write_dicom_file(hostile, tmp_path / "hostile.dcm")
 
     mismatch = make_dataset(study_uid=study_uid, seed=4, modality="MR")
     ct = "1.2.840.10008.5.1.4.1.1.2"  # the command and context say CT, the dataset MR
@@ -146,7 +148,7 @@ def test_bad_inputs_get_named_statuses_and_echo_still_works(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hostile_sop = make_dataset(study_uid=study_uid, sop_uid="../../etc", seed=5)
-        hostile_sop_path = write(hostile_sop, tmp_path / "hostile_sop.dcm")
+        hostile_sop_path = write_dicom_file(hostile_sop, tmp_path / "hostile_sop.dcm")
     rc, responses = storescu(gw.port, [hostile_sop_path])  # DCMTK sends it as it is
     assert list(responses.values()) == ["Error: CannotUnderstand"]
     assert echoscu(gw.port).returncode == 0
@@ -159,7 +161,8 @@ def test_bad_inputs_get_named_statuses_and_echo_still_works(
         (result,) = send_files([path], "127.0.0.1", gw.port)
         assert result.status == status, (path.name, result)
         assert echoscu(gw.port).returncode == 0
-    assert CANNOT_UNDERSTAND == Status.CANNOT_UNDERSTAND == 0xC000
+    # dicom_gateway.statuses registers the names on pynetdicom's Status when it is imported
+    assert CANNOT_UNDERSTAND == Status.CANNOT_UNDERSTAND == 0xC000  # type: ignore[attr-defined]
     assert DATASET_MISMATCH == 0xA900
     refused = _events(db, "instance.refused")
     assert len(refused) == 6
@@ -174,11 +177,11 @@ def test_bad_inputs_get_named_statuses_and_echo_still_works(
 def test_over_quota_is_out_of_resources(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
     gw, db, _wl = gateway_factory(worklist={"quota_bytes": 4000})
     study_uid = generate_uid()
-    small = write(make_dataset(study_uid=study_uid, size=16), tmp_path / "small.dcm")
-    big = write(make_dataset(study_uid=study_uid, size=64, seed=1), tmp_path / "big.dcm")
+    small = write_dicom_file(make_dataset(study_uid=study_uid, size=16), tmp_path / "small.dcm")
+    big = write_dicom_file(make_dataset(study_uid=study_uid, size=64, seed=1), tmp_path / "big.dcm")
     results = send_files([small, big], "127.0.0.1", gw.port)
     assert [r.status for r in results] == [SUCCESS, OUT_OF_RESOURCES]
-    assert OUT_OF_RESOURCES == Status.OUT_OF_RESOURCES == 0xA700
+    assert OUT_OF_RESOURCES == Status.OUT_OF_RESOURCES == 0xA700  # type: ignore[attr-defined]
     assert echoscu(gw.port).returncode == 0
     (event,) = _events(db, "instance.refused")
     assert "quota" in event["reason"]
@@ -189,9 +192,9 @@ def test_duplicates_identical_and_different(
 ) -> None:
     gw, db, wl = gateway_factory()
     ds = make_dataset(study_uid=generate_uid(), modality="DX")
-    first = write(ds, tmp_path / "first.dcm")
+    first = write_dicom_file(ds, tmp_path / "first.dcm")
     ds.PatientID = "OTHER"
-    second = write(ds, tmp_path / "second.dcm")
+    second = write_dicom_file(ds, tmp_path / "second.dcm")
     rc, responses = storescu(gw.port, [first, first, second])
     assert rc == 0
     assert len(responses) == 2  # storescu keys by file: the two sends of `first` share a key
@@ -207,9 +210,9 @@ def test_duplicates_identical_and_different(
 def test_replace_policy(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
     gw, db, wl = gateway_factory(duplicate_policy="replace")
     ds = make_dataset(study_uid=generate_uid(), modality="DX")
-    first = write(ds, tmp_path / "first.dcm")
+    first = write_dicom_file(ds, tmp_path / "first.dcm")
     ds.PatientID = "CORRECTED"
-    second = write(ds, tmp_path / "second.dcm")
+    second = write_dicom_file(ds, tmp_path / "second.dcm")
     assert storescu(gw.port, [first])[0] == 0
     assert storescu(gw.port, [second])[0] == 0
     with db.read() as s:
@@ -223,8 +226,10 @@ def test_instance_after_completion_reopens_and_requeues(
 ) -> None:
     gw, db, _wl = gateway_factory()
     study_uid = generate_uid()
-    a = write(make_dataset(study_uid=study_uid, modality="DX"), tmp_path / "a.dcm")
-    b = write(make_dataset(study_uid=study_uid, modality="DX", seed=1), tmp_path / "b.dcm")
+    a = write_dicom_file(make_dataset(study_uid=study_uid, modality="DX"), tmp_path / "a.dcm")
+    b = write_dicom_file(
+        make_dataset(study_uid=study_uid, modality="DX", seed=1), tmp_path / "b.dcm"
+    )
     assert storescu(gw.port, [a])[0] == 0
     assert wait_for(lambda: _state(db, study_uid) == "queued")
     with db.write() as s:  # a worker triaged it
@@ -244,7 +249,7 @@ def test_calling_ae_allow_list(gateway_factory: GatewayFactory, tmp_path: Path) 
     gw, db, _wl = gateway_factory(allowed_calling_aets=["CDC_A"])
     assert echoscu(gw.port, "-aet", "INTRUDER").returncode != 0
     assert echoscu(gw.port, "-aet", "CDC_A").returncode == 0
-    f = write(make_dataset(study_uid=generate_uid()), tmp_path / "x.dcm")
+    f = write_dicom_file(make_dataset(study_uid=generate_uid()), tmp_path / "x.dcm")
     rc, responses = storescu(gw.port, [f], "-aet", "INTRUDER")
     assert rc != 0 and responses == {}
     assert wait_for(lambda: len(_events(db, "association.rejected")) == 2)
@@ -254,9 +259,7 @@ def test_calling_ae_allow_list(gateway_factory: GatewayFactory, tmp_path: Path) 
 def test_two_listener_processes_on_postgresql(
     gateway_factory: GatewayFactory, tmp_path: Path, postgres_url: str
 ) -> None:
-    from tests.conftest import _fresh_postgres_db
-
-    url = _fresh_postgres_db(postgres_url)
+    url = fresh_postgres_db(postgres_url)
     gw, db, _wl = gateway_factory(processes=2, worklist={"database_url": url})
     study_uid, files = make_study(tmp_path / "in", modality="CT", series=2, per_series=4)
     halves = [files[0::2], files[1::2]]

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_files
+from pydicom.dataset import Dataset
 from sqlalchemy import select
 
 from dicom_gateway.scu import send_files
 from dicom_gateway.statuses import SUCCESS
-from tests.dicom_gateway.conftest import GatewayFactory, echoscu, storescu
+from tests.builders.gateway import GatewayFactory
+from tests.builders.peers import echoscu, storescu
 from worklist.db.schema import Instance
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.slow]
@@ -41,7 +43,7 @@ def _dicom_test_files() -> list[Path]:
     return sorted(found)
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
+def _load(path: Path) -> Dataset:
     """Read a file, without the elements DCMTK's storescu drops in transit.
 
     DCMTK sends datasets without group length elements (gggg,0000) and without Data Set

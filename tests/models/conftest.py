@@ -9,28 +9,19 @@ import pytest
 
 from models.registry import ModelRegistry
 from models.settings import ModelsSettings
-from tests.models.builders import classifier_onnx, write_model
+from tests.builders.onnx import cpu_settings, point_cli_at, write_tiny_models
 
 
 @pytest.fixture
 def models_dir(tmp_path: Path) -> Path:
     """A models directory holding ``tiny@1.0.0`` and ``tiny@1.2.0`` (5 labels, 32x32, heatmap)."""
-    root = tmp_path / "models"
-    write_model(root, classifier_onnx(seed=0), version="1.0.0")
-    write_model(root, classifier_onnx(seed=1), version="1.2.0")
-    return root
+    return write_tiny_models(tmp_path / "models")
 
 
 @pytest.fixture
 def settings(models_dir: Path) -> ModelsSettings:
     """Settings for :func:`models_dir`, on CPU, one thread."""
-    return ModelsSettings(
-        models_dir=models_dir,
-        providers=["CPUExecutionProvider"],
-        intra_op_threads=1,
-        inter_op_threads=1,
-        timeout_s=30.0,
-    )
+    return cpu_settings(models_dir)
 
 
 @pytest.fixture
@@ -44,9 +35,4 @@ def registry(settings: ModelsSettings) -> Iterator[ModelRegistry]:
 @pytest.fixture
 def cli_env(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the ``triage`` command at :func:`models_dir` (CPU, one thread)."""
-    monkeypatch.setenv("TRIAGE_MODELS_MODELS_DIR", str(models_dir))
-    monkeypatch.setenv("TRIAGE_MODELS_PROVIDERS", '["CPUExecutionProvider"]')
-    monkeypatch.setenv("TRIAGE_MODELS_INTRA_OP_THREADS", "1")
-    monkeypatch.delenv("TRIAGE_CONFIG", raising=False)
-    monkeypatch.chdir(models_dir.parent)
-    return models_dir
+    return point_cli_at(models_dir, monkeypatch)

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from models.card import ModelCard, ModelStatus, card_from_dict, dump_card, load_card
+from models.card import ModelCard, ModelStatus, Task, card_from_dict, dump_card, load_card
 from models.errors import CardError, TriageError
-from tests.models.builders import card_dict
+from tests.builders.cards import card_dict
 
 
 def _write(tmp_path: Path, data: Any) -> Path:
@@ -42,7 +42,7 @@ def test_good_card_loads_and_round_trips(tmp_path: Path) -> None:
 def test_card_is_frozen() -> None:
     card = card_from_dict(card_dict())
     with pytest.raises(Exception, match="frozen"):
-        card.task = "classification"  # type: ignore[misc]
+        card.task = Task.CLASSIFICATION  # type: ignore[misc]  # frozen: refused at run time
 
 
 def test_status_defaults_to_shadow() -> None:

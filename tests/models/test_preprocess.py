@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 from models.card import InputSpec, Interpolation, Normalisation, Preprocessing, Resize, Window
 from models.errors import PreprocessError
 from models.preprocess import decode_first_frame, preprocess_dataset
-from tests.models.builders import chest_dataset
+from tests.builders.dicom import chest_dataset
 
 SPEC = Preprocessing(resize=Resize(size=(64, 64)))
 INPUT = InputSpec(name="image", shape=(-1, 1, 64, 64))

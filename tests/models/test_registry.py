@@ -9,7 +9,8 @@ from models.card import ModelStatus
 from models.errors import IntegrityError, ModelNotFoundError, ModelRefError, RegistryStateError
 from models.registry import ModelRef, ModelRegistry, version_key
 from models.settings import ModelsSettings
-from tests.models.builders import card_dict, classifier_onnx, write_model
+from tests.builders.cards import card_dict
+from tests.builders.onnx import classifier_onnx, write_model
 
 
 def test_scan_lists_models_and_versions(registry: ModelRegistry) -> None:

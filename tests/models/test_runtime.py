@@ -13,7 +13,9 @@ from models.registry import ModelRegistry
 from models.results import activate, make_prediction
 from models.runtime import LoadedModel, choose_providers
 from models.settings import ModelsSettings
-from tests.models.builders import card_dict, chest_dataset, classifier_onnx, slow_onnx, write_model
+from tests.builders.cards import card_dict
+from tests.builders.dicom import chest_dataset
+from tests.builders.onnx import classifier_onnx, slow_onnx, write_model
 
 
 def _batch(n: int, size: int = 32, seed: int = 3) -> np.ndarray:

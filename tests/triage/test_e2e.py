@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from models.phantoms import generate_phantom
-from tests.support import free_port, wait_for_port
+from tests.builders.peers import free_port, wait_for_port
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.slow]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.triage.cards import card
+from tests.builders.cards import card
 from triage.routing import (
     ImageRef,
     RoutingError,

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from models.evaluation import InvalidEvaluationInput, Provenance, Throughput, Undefined, evaluate
-from tests.models.evaluation.conftest import Cohort
+from tests.builders.cohorts import Cohort
 
 
 def _run(cohort: Cohort, **kwargs: Any) -> Any:

@@ -23,7 +23,7 @@ from models.evaluation import (
     validate_document,
 )
 from models.evaluation.render import render_html
-from tests.models.evaluation.conftest import Cohort
+from tests.builders.cohorts import Cohort
 
 
 def _report(cohort: Cohort, seed: int = 7, **kwargs: object) -> Report:

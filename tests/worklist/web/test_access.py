@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
 
-from tests.worklist.web.support import PASSWORD, ROLES, add_users, csrf_of, make_app, seed_study
+from tests.builders.store import PASSWORD, ROLES, add_users, seed_study
+from tests.builders.web import csrf_of, make_app
 from worklist.db.engine import Database
 
 if TYPE_CHECKING:

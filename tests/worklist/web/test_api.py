@@ -7,7 +7,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.worklist.web.support import add_users, make_app, seed_study
+from tests.builders.store import add_users, seed_study
+from tests.builders.web import make_app
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.db.schema import Event, Feedback, Job, Study

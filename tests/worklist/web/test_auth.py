@@ -8,18 +8,13 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.worklist.web.support import PASSWORD, add_users, csrf_of, login, make_app, seed_study
+from tests.builders.audit import audit_events
+from tests.builders.store import PASSWORD, add_users, seed_study
+from tests.builders.web import csrf_of, login, make_app
 from worklist.accounts.users import hash_token, set_active
 from worklist.db.engine import Database
-from worklist.db.schema import ApiToken, Event
+from worklist.db.schema import ApiToken
 from worklist.web.app import SESSION_COOKIE
-
-
-def _events(db: Database, action: str) -> list[Event]:
-    with db.read() as session:
-        rows = list(session.scalars(select(Event).where(Event.action == action)))
-        session.expunge_all()
-    return rows
 
 
 def test_login_logout_and_audit(db: Database, tmp_path: Path) -> None:
@@ -50,13 +45,13 @@ def test_login_logout_and_audit(db: Database, tmp_path: Path) -> None:
         out = client.post("/logout", data={"csrf_token": new_csrf}, follow_redirects=False)
         assert out.status_code == 303
         assert client.get("/", follow_redirects=False).status_code == 303
-    failed = _events(db, "login.failed")
+    failed = audit_events(db, "login.failed")
     assert [(e.actor, e.outcome, e.category) for e in failed] == [
         ("radiologist", "failure", "audit")
     ]
     assert failed[0].source == "testclient"
-    assert len(_events(db, "login")) == 1
-    assert len(_events(db, "logout")) == 1
+    assert len(audit_events(db, "login")) == 1
+    assert len(audit_events(db, "logout")) == 1
 
 
 def test_csrf_refused_on_forms_and_cookie_api_posts(db: Database, tmp_path: Path) -> None:
@@ -101,8 +96,8 @@ def test_login_rate_limit_per_username_and_ip(db: Database, tmp_path: Path) -> N
         assert attempt("radiologist", PASSWORD) == 429
         app.state.limiter.window_s = 0.0  # the window passes
         assert attempt("admin", PASSWORD) == 303
-    assert len(_events(db, "login.blocked")) == 2
-    assert len(_events(db, "login.failed")) == 5
+    assert len(audit_events(db, "login.blocked")) == 2
+    assert len(audit_events(db, "login.failed")) == 5
 
 
 def test_bearer_tokens(db: Database, tmp_path: Path) -> None:
@@ -128,9 +123,9 @@ def test_bearer_tokens(db: Database, tmp_path: Path) -> None:
         stored = list(session.scalars(select(ApiToken.token_hash)))
     assert hash_token(tokens["radiologist"]) in stored
     assert tokens["radiologist"] not in stored
-    views = _events(db, "worklist.view")
+    views = audit_events(db, "worklist.view")
     assert views and views[0].actor == "radiologist"
-    assert [e.outcome for e in _events(db, "study.claim")] == ["success"]
+    assert [e.outcome for e in audit_events(db, "study.claim")] == ["success"]
 
 
 def test_deactivated_user_loses_session_and_token(db: Database, tmp_path: Path) -> None:

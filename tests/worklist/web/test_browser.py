@@ -6,7 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.worklist.web.support import PASSWORD, add_users, live_server, make_app, seed_study
+from tests.builders.store import PASSWORD, add_users, seed_study
+from tests.builders.web import live_server, make_app
 from worklist.db.engine import Database
 from worklist.db.schema import Study
 

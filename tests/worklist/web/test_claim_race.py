@@ -8,13 +8,12 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from tests.worklist.web.support import PASSWORD, add_users, live_server, make_app, seed_study
+from tests.builders.store import PASSWORD, add_users, seed_study
+from tests.builders.web import live_server, make_app
 from worklist.accounts.tokens import issue_token
-from worklist.accounts.users import UserView, add_user
+from worklist.accounts.users import add_user
 from worklist.db.engine import Database
 from worklist.db.schema import Study
-from worklist.domain import Role
-from worklist.reading.actions import Actor, ConflictError, claim
 
 
 def test_two_radiologists_claim_at_once_over_http(db: Database, tmp_path: Path) -> None:
@@ -58,30 +57,3 @@ def test_two_radiologists_claim_at_once_over_http(db: Database, tmp_path: Path) 
             with db.read() as session:
                 study = session.scalars(select(Study).where(Study.study_instance_uid == uid)).one()
                 assert (study.read_status, study.claimed_by) == ("claimed", winner)
-
-
-def test_claim_action_race_in_threads(db: Database, tmp_path: Path) -> None:
-    uid = seed_study(db, tmp_path / "archive", with_image=False)
-    rounds = 8
-    results: list[str] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(rounds)
-
-    def go(i: int) -> None:
-        actor = Actor(UserView(i, f"r{i}", Role.RADIOLOGIST, "", True), "127.0.0.1")
-        barrier.wait()
-        try:
-            with db.write() as session:
-                claim(session, actor, uid)
-            outcome = "won"
-        except ConflictError:
-            outcome = "lost"
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(rounds)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == ["lost"] * (rounds - 1) + ["won"]

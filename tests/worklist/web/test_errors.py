@@ -33,7 +33,8 @@ from models.errors import (
     Unavailable,
     meaning_of,
 )
-from tests.worklist.web.support import PASSWORD, add_users, login, make_app, seed_study
+from tests.builders.store import PASSWORD, add_users, seed_study
+from tests.builders.web import login, make_app
 from worklist.accounts.tokens import TokenNotFoundError, issue_token
 from worklist.accounts.users import (
     DuplicateUserError,

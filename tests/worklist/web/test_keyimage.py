@@ -9,7 +9,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.worklist.web.support import add_users, make_app, seed_study
+from tests.builders.store import add_users, seed_study
+from tests.builders.web import login, make_app
 from worklist.db.engine import Database
 
 
@@ -20,8 +21,6 @@ def test_key_image_with_and_without_overlay(sqlite_db: Database, tmp_path: Path)
     plain = seed_study(sqlite_db, archive, crossed=True, heatmap=False)
     no_image = seed_study(sqlite_db, archive, with_image=False)
     with make_app(sqlite_db, tmp_path) as (app, _), TestClient(app) as client:
-        from tests.worklist.web.support import login
-
         login(client, "radiologist")
         images = {}
         for uid in (with_heat, plain):

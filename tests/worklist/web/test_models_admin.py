@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from models.card import CARD_FILE, card_from_dict, dump_card
 from models.registry import ModelRegistry
 from models.settings import ModelsSettings
-from tests.triage.cards import card_dict
-from tests.worklist.web.support import add_users, login, make_app
+from tests.builders.cards import card_dict
+from tests.builders.store import add_users
+from tests.builders.web import login, make_app
 from worklist.db.engine import Database
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from models.settings import ModelsSettings
-from tests.support import free_port, wait_for_port
+from tests.builders.peers import free_port, wait_for_port
 from worklist.settings import WorklistSettings
 from worklist.web.app import run_web
 

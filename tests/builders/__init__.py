@@ -1,0 +1,25 @@
+"""What the tests build, one module per kind; every test takes its data and peers from here.
+
+- :mod:`~tests.builders.dicom`: synthetic DICOM pixels, instances, files and studies.
+- :mod:`~tests.builders.images`: DICOM images of chosen pixels (a mean intensity, a disc).
+- :mod:`~tests.builders.cards`: model cards, as parsed YAML and as ModelCard objects.
+- :mod:`~tests.builders.onnx`: tiny ONNX models and model directories laid out with their cards.
+- :mod:`~tests.builders.store`: store rows (studies for the worker and the web app, users,
+  instances stored through the ingestor) and the archive files behind them; reading a study.
+- :mod:`~tests.builders.audit`: reading audit events back.
+- :mod:`~tests.builders.peers`: free ports, DCMTK's echoscu/storescu, a throwaway PostgreSQL.
+- :mod:`~tests.builders.gateway`: in-process gateways on free ports.
+- :mod:`~tests.builders.worker`: triage workers on real models loaded from disk.
+- :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
+- :mod:`~tests.builders.cohorts`: per-image scores, truths and subgroups for model evaluation.
+
+Test modules import builders only from here, never from another test module or a conftest;
+``conftest.py`` files hold only fixtures, made of these builders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+"""The repository's root folder."""

@@ -1,0 +1,62 @@
+"""Gateways started in-process on a free port, with settings overrides, for the gateway tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dicom_gateway.service import Gateway
+from dicom_gateway.settings import GatewaySettings
+from worklist.db.engine import Database
+from worklist.settings import WorklistSettings
+
+GatewayFactory = Callable[..., tuple[Gateway, Database, WorklistSettings]]
+"""``start(*, name="gw", worklist=None, **gateway)``: a started gateway, its store, settings."""
+
+
+@contextmanager
+def gateways(root: Path) -> Iterator[GatewayFactory]:
+    """Yield a factory of started gateways (port 0, one process) and stop them afterwards.
+
+    Each gateway keeps its data in ``root/NAME``; its keyword arguments override the
+    :class:`~dicom_gateway.settings.GatewaySettings` (short idle times, a fast assembler), and
+    ``worklist`` the :class:`~worklist.settings.WorklistSettings`.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Where the gateways' data folders go.
+
+    Yields
+    ------
+    GatewayFactory
+        The factory.
+    """
+    started: list[tuple[Gateway, Database]] = []
+
+    def start(
+        *, name: str = "gw", worklist: dict[str, Any] | None = None, **gateway: Any
+    ) -> tuple[Gateway, Database, WorklistSettings]:
+        defaults: dict[str, Any] = {
+            "port": 0,
+            "processes": 1,
+            "idle_s": {"DX": 0.0, "CR": 0.0, "CT": 0.3, "MR": 0.3},
+            "default_idle_s": 0.3,
+            "assembler_interval_s": 0.05,
+        }
+        defaults.update(gateway)
+        wl = WorklistSettings(data_dir=root / name, min_free_bytes=0, **(worklist or {}))
+        gw = Gateway(GatewaySettings(**defaults), wl)
+        gw.start()
+        db = Database(wl.effective_database_url)
+        started.append((gw, db))
+        return gw, db, wl
+
+    try:
+        yield start
+    finally:
+        for gw, db in started:
+            db.dispose()
+            gw.stop()

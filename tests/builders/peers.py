@@ -1,0 +1,274 @@
+"""The real peers of the tests: free ports, DCMTK's echoscu/storescu, a throwaway PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+__all__ = [
+    "echoscu",
+    "free_port",
+    "fresh_postgres_db",
+    "need_dcmtk",
+    "postgres_server",
+    "storescu",
+    "wait_for",
+    "wait_for_port",
+]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago.
+
+    Returns
+    -------
+    int
+        The port.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0, host: str = "127.0.0.1") -> None:
+    """Wait until something listens on ``host:port``.
+
+    Parameters
+    ----------
+    port : int
+        The TCP port.
+    timeout : float, optional
+        Seconds to wait.
+    host : str, optional
+        The address.
+
+    Raises
+    ------
+    TimeoutError
+        If nothing listens after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` every 50 ms until it holds or ``timeout`` seconds pass.
+
+    Parameters
+    ----------
+    predicate : callable
+        What to wait for.
+    timeout : float, optional
+        Seconds to wait.
+
+    Returns
+    -------
+    bool
+        The predicate's last value.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def need_dcmtk() -> None:
+    """Fail the test (never skip it) when DCMTK's storescu or echoscu is missing."""
+    if shutil.which("storescu") is None or shutil.which("echoscu") is None:
+        pytest.fail("DCMTK is not installed: run scripts/install-system-deps.sh")
+
+
+def echoscu(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run DCMTK's echoscu against ``127.0.0.1:port``.
+
+    Parameters
+    ----------
+    port : int
+        The SCP's port.
+    *args : str
+        Further echoscu options (``-aet NAME``, ...).
+
+    Returns
+    -------
+    subprocess.CompletedProcess
+        Its exit code and output.
+    """
+    need_dcmtk()
+    return subprocess.run(
+        ["echoscu", "-to", "10", *args, "127.0.0.1", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+_SENDING = re.compile(r"Sending file: (.+)$")
+_RESPONSE = re.compile(r"Received Store Response \((.+)\)")
+
+
+def storescu(port: int, files: list[Path], *args: str) -> tuple[int, dict[str, str]]:
+    """Send ``files`` with DCMTK's storescu to ``127.0.0.1:port``, one association.
+
+    Parameters
+    ----------
+    port : int
+        The SCP's port.
+    files : list of pathlib.Path
+        The files, in order.
+    *args : str
+        Further storescu options.
+
+    Returns
+    -------
+    tuple of (int, dict of str to str)
+        Its exit code, and the response per file sent (``"Success"``, ...).
+    """
+    need_dcmtk()
+    proc = subprocess.run(
+        ["storescu", "-v", "-R", "-nh", "-to", "20", *args, "127.0.0.1", str(port)]
+        + [str(f) for f in files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    responses: dict[str, str] = {}
+    current: str | None = None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = _SENDING.search(line)
+        if m:
+            current = m.group(1).strip()
+            continue
+        m = _RESPONSE.search(line)
+        if m and current is not None:
+            responses[current] = m.group(1)
+            current = None
+    return proc.returncode, responses
+
+
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent
+    raise RuntimeError("PostgreSQL is not installed: run scripts/install-system-deps.sh")
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start a PostgreSQL server on a loopback port in a temporary directory; yield its URL.
+
+    As root (CI), the server runs as the ``postgres`` system user, which refuses root.
+
+    Yields
+    ------
+    str
+        The SQLAlchemy URL of its ``triage`` database; the server stops afterwards.
+    """
+    bindir = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="triage-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data = root / "data"
+    port = free_port()
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    subprocess.run(
+        [
+            *prefix,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "triage",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    opts = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
+    subprocess.run(
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    try:
+        subprocess.run(
+            [
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "triage",
+                "triage",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql+psycopg://triage@127.0.0.1:{port}/triage"
+    finally:
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_postgres_db(server_url: str) -> str:
+    """Create an empty database on the server of ``server_url``; return its URL.
+
+    Parameters
+    ----------
+    server_url : str
+        A URL of any database on the server, such as :func:`postgres_server` yields.
+
+    Returns
+    -------
+    str
+        The URL of the new database.
+    """
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name

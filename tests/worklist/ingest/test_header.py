@@ -1,0 +1,46 @@
+"""Reading an instance's header: the fields the store records, and what is refused."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from tests.builders.dicom import encode, make_dataset
+from worklist.archive import InvalidUIDError
+from worklist.ingest.header import UndecodableInstanceError, parse_instance
+
+
+def test_parse_reads_header_fields_and_referral_priority() -> None:
+    ds = make_dataset(study_uid=generate_uid(), modality="DX")
+    item = Dataset()
+    item.RequestedProcedurePriority = "STAT"
+    ds.RequestAttributesSequence = [item]
+    ds.RequestedProcedurePriority = "ROUTINE"
+    header, _ = parse_instance(encode(ds))
+    assert header.referral_priority == "STAT"
+    assert header.modality == "DX"
+    assert header.view_position == "PA"
+    assert header.patient_name == "Synthetic^Patient"
+    del ds.RequestAttributesSequence
+    assert parse_instance(encode(ds))[0].referral_priority == "ROUTINE"
+
+
+def test_parse_refuses_truncated_and_missing_uid() -> None:
+    ds = make_dataset(study_uid=generate_uid(), size=32)
+    data = encode(ds)
+    with pytest.raises(UndecodableInstanceError, match="truncated"):
+        parse_instance(data[:-100])
+    with pytest.raises(UndecodableInstanceError):
+        parse_instance(b"not dicom at all" * 20)
+    del ds.SOPInstanceUID
+    with pytest.raises(InvalidUIDError, match="SOP Instance UID"):
+        parse_instance(encode(ds))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the invalid UI value
+        ds.SOPInstanceUID = "../../etc"
+        data = encode(ds)
+        with pytest.raises(InvalidUIDError):
+            parse_instance(data)
