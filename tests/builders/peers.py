@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 __all__ = [
+    "dcmtk",
     "echoscu",
     "free_port",
     "fresh_postgres_db",
@@ -91,10 +92,37 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     return predicate()
 
 
+def dcmtk(tool: str) -> str:
+    """Return the path of DCMTK's ``tool`` (``storescu``, ``storescp``, ``echoscu``...).
+
+    pynetdicom installs Python scripts with the same names into the virtual environment's
+    ``bin``; when that folder comes first on ``PATH`` (an activated venv), a plain ``storescu``
+    would run pynetdicom's, which takes other options. DCMTK's tools are native executables, so
+    the first match on ``PATH`` that is not a ``#!`` script is DCMTK's.
+
+    Parameters
+    ----------
+    tool : str
+        The DCMTK program's name.
+
+    Returns
+    -------
+    str
+        Its absolute path. The test fails (never skips) when DCMTK is not installed.
+    """
+    for folder in os.get_exec_path():
+        candidate = Path(folder) / tool
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            with candidate.open("rb") as f:
+                if f.read(2) != b"#!":
+                    return str(candidate)
+    pytest.fail(f"DCMTK's {tool} is not installed: run scripts/install-system-deps.sh")
+
+
 def need_dcmtk() -> None:
     """Fail the test (never skip it) when DCMTK's storescu or echoscu is missing."""
-    if shutil.which("storescu") is None or shutil.which("echoscu") is None:
-        pytest.fail("DCMTK is not installed: run scripts/install-system-deps.sh")
+    dcmtk("storescu")
+    dcmtk("echoscu")
 
 
 def echoscu(port: int, *args: str) -> subprocess.CompletedProcess[str]:
@@ -114,7 +142,7 @@ def echoscu(port: int, *args: str) -> subprocess.CompletedProcess[str]:
     """
     need_dcmtk()
     return subprocess.run(
-        ["echoscu", "-to", "10", *args, "127.0.0.1", str(port)],
+        [dcmtk("echoscu"), "-to", "10", *args, "127.0.0.1", str(port)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -144,7 +172,7 @@ def storescu(port: int, files: list[Path], *args: str) -> tuple[int, dict[str, s
     """
     need_dcmtk()
     proc = subprocess.run(
-        ["storescu", "-v", "-R", "-nh", "-to", "20", *args, "127.0.0.1", str(port)]
+        [dcmtk("storescu"), "-v", "-R", "-nh", "-to", "20", *args, "127.0.0.1", str(port)]
         + [str(f) for f in files],
         capture_output=True,
         text=True,

@@ -16,9 +16,10 @@ from dicom_gateway import statuses
 from dicom_gateway.scp import build_ae
 from dicom_gateway.statement import REGENERATE, built_in_defaults, render_statement
 from dicom_gateway.statuses import status_name
+from tests.builders import REPO
 from triage.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 STATEMENT = ROOT / "docs" / "conformance.md"
 VERIFICATION = "1.2.840.10008.1.1"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"

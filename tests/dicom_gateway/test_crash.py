@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from dicom_gateway.scu import send_files
 from dicom_gateway.statuses import SUCCESS
+from tests.builders import REPO
 from tests.builders.dicom import SOP_CLASS, make_dataset, write_dicom_file
 from tests.builders.peers import free_port, wait_for_port
 from worklist.db.engine import Database
@@ -33,7 +34,7 @@ from worklist.db.schema import Instance
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 
 
 def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from models.phantoms import generate_phantom
-from tests.builders.peers import free_port, wait_for_port
+from tests.builders.peers import dcmtk, free_port, wait_for_port
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.slow]
 
@@ -99,7 +99,7 @@ def test_pneumothorax_study_is_p1_and_listed_first(served: dict[str, Any]) -> No
     for _, path, _ in files:
         subprocess.run(
             [
-                "storescu",
+                dcmtk("storescu"),
                 "-aec",
                 "ICS_TRIAGE",
                 "-aet",

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from models.phantoms import (
     generate_phantom,
     write_dataset,
 )
-from tests.builders.peers import free_port, wait_for_port
+from tests.builders.peers import dcmtk, free_port, wait_for_port
 from triage.cli import main
 
 SIZE = 256
@@ -279,18 +278,16 @@ def test_cli_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 @pytest.mark.dcmtk
 def test_storescu_sends_a_phantom(tmp_path: Path) -> None:
-    if shutil.which("storescu") is None or shutil.which("storescp") is None:
-        pytest.fail("DCMTK is not installed (scripts/install-system-deps.sh)")
     path = tmp_path / "ph.dcm"
     generate_phantom(5, size=128, modality="DX").dataset.save_as(path, enforce_file_format=True)
     received = tmp_path / "in"
     received.mkdir()
     port = free_port()
-    scp = subprocess.Popen(["storescp", "-od", str(received), str(port)])
+    scp = subprocess.Popen([dcmtk("storescp"), "-od", str(received), str(port)])
     try:
         wait_for_port(port)
         sent = subprocess.run(
-            ["storescu", "127.0.0.1", str(port), str(path)], capture_output=True, timeout=30
+            [dcmtk("storescu"), "127.0.0.1", str(port), str(path)], capture_output=True, timeout=30
         )
         assert sent.returncode == 0, sent.stderr
     finally:

@@ -7,13 +7,13 @@ import importlib.metadata
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
+from tests.builders import REPO
 from triage.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def _distribution() -> str:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
 
+from tests.builders import REPO
 from tests.builders.store import PASSWORD, ROLES, add_users, seed_study
 from tests.builders.web import csrf_of, make_app
 from worklist.db.engine import Database
@@ -18,7 +19,7 @@ from worklist.db.engine import Database
 if TYPE_CHECKING:
     from httpx2 import Response  # what starlette's TestClient returns
 
-WEB_DOC = Path(__file__).resolve().parents[3] / "docs" / "web.md"
+WEB_DOC = REPO / "docs" / "web.md"
 COLUMNS = (*ROLES, "anonymous")
 PATIENT = "SECRET^PATIENTNAME"
 Table = dict[tuple[str, str], dict[str, str]]

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from tests.builders import REPO
 from tests.builders.store import PASSWORD, add_users, seed_study
 from tests.builders.web import live_server, make_app
 from worklist.db.engine import Database
 from worklist.db.schema import Study
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
