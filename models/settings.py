@@ -36,8 +36,9 @@ class ModelsSettings(BaseSettings):
     timeout_s: float = Field(default=30.0, gt=0, description="Per-call inference timeout.")
     state_file: Path | None = Field(
         default=None,
-        description="JSON file of status overrides (enabled/disabled/shadow); "
-        "None means models_dir/state.json.",
+        description="JSON file of status overrides (enabled/disabled/shadow). The triage "
+        "command line sets it to DATA_DIR/model-state.json when unset; None (a bare "
+        "ModelsSettings) means models_dir/state.json.",
     )
     batch_size: int = Field(default=8, ge=1, description="Images per inference call.")
     trt_fp16: bool = Field(

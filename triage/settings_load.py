@@ -121,9 +121,38 @@ def load_config(
             raise ConfigError(f"invalid [{name}] settings{where}:\n{exc}") from exc
     if source:
         logger.info("configuration read from %s", source)
+    worklist: WorklistSettings = built["worklist"]  # type: ignore[assignment]
+    models: ModelsSettings = built["models"]  # type: ignore[assignment]
     return AppConfig(
         triage=built["triage"],  # type: ignore[arg-type]
         gateway=built["gateway"],  # type: ignore[arg-type]
-        worklist=built["worklist"],  # type: ignore[arg-type]
-        models=built["models"],  # type: ignore[arg-type]
+        worklist=worklist,
+        models=_with_state_in_data_dir(models, worklist),
     )
+
+
+MODEL_STATE_FILE = "model-state.json"
+"""Name of the model status file in the data directory (when ``models.state_file`` is unset)."""
+
+
+def _with_state_in_data_dir(models: ModelsSettings, worklist: WorklistSettings) -> ModelsSettings:
+    """Keep the model status file with the deployment's data, not in the models folder.
+
+    The models folder is often the installed package (``models/bundled``), shared by every
+    deployment started from it and possibly read-only; statuses set by ``triage models enable``
+    are runtime state of one deployment. An explicit ``models.state_file`` still wins. A status
+    file left in the models folder by an earlier version is no longer read: say so, once per
+    start, rather than ignore it silently.
+    """
+    if models.state_file is not None:
+        return models
+    state_file = worklist.data_dir / MODEL_STATE_FILE
+    legacy = models.models_dir / "state.json"
+    if legacy.is_file() and not state_file.exists():
+        logger.warning(
+            "model statuses in %s are no longer read: statuses live in %s (move the file there, "
+            "or set models.state_file)",
+            legacy,
+            state_file,
+        )
+    return models.model_copy(update={"state_file": state_file})

@@ -12,7 +12,7 @@ import typer
 from models.card_blocks import Activation, ModelStatus
 from models.errors import ExportError, ModelError
 from triage.cli.app import app, config_from
-from triage.cli.options import ConfigOption, ModelsDirOption
+from triage.cli.options import ConfigOption, DataDirOption, ModelsDirOption
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,6 +62,7 @@ def list_models(
     ctx: typer.Context,
     as_json: JsonOption = False,
     models_dir: ModelsDirOption = None,
+    data_dir: DataDirOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """List every model under models_dir with its status; report cards that are invalid."""
@@ -104,6 +105,7 @@ def show(
     ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION (newest version if omitted).")],
     as_json: JsonOption = False,
     models_dir: ModelsDirOption = None,
+    data_dir: DataDirOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Print a model's card, its effective status and where it lives."""
@@ -166,6 +168,7 @@ def enable(
     ctx: typer.Context,
     ref: RefArgument,
     models_dir: ModelsDirOption = None,
+    data_dir: DataDirOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Enable a model: it runs and its findings can raise priorities."""
@@ -177,6 +180,7 @@ def disable(
     ctx: typer.Context,
     ref: RefArgument,
     models_dir: ModelsDirOption = None,
+    data_dir: DataDirOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Disable a model: it does not run."""
@@ -188,6 +192,7 @@ def shadow(
     ctx: typer.Context,
     ref: RefArgument,
     models_dir: ModelsDirOption = None,
+    data_dir: DataDirOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Put a model in shadow mode: it runs and records findings that change no priority."""
@@ -247,6 +252,7 @@ def run(
         int | None, typer.Option("--batch-size", min=1, help="Images per inference call.")
     ] = None,
     models_dir: ModelsDirOption = None,
+    data_dir: DataDirOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Score DICOM files: one JSON line per file (probabilities, thresholds crossed).

@@ -64,7 +64,8 @@ DataDirOption = Annotated[
         "--data-dir",
         metavar="DIR",
         show_default=False,
-        help="Root of the embedded store (DIR/triage.db) and archive (DIR/archive); overrides "
+        help="Root of the deployment's data: the embedded store (DIR/triage.db), the archive "
+        "(DIR/archive) and the model statuses (DIR/model-state.json); overrides "
         "$TRIAGE_WORKLIST_DATA_DIR and worklist.data_dir of the settings file. "
         "Default: ./var. A database_url or archive_dir that is set still wins for the store "
         "or the archive.",
@@ -78,7 +79,7 @@ ModelsDirOption = Annotated[
         "--models-dir",
         metavar="DIR",
         show_default=False,
-        help="Directory of models (NAME/VERSION/card.yaml + model.onnx) and their state.json; "
+        help="Directory of models (NAME/VERSION/card.yaml + model.onnx); "
         "overrides $TRIAGE_MODELS_MODELS_DIR and models.models_dir of the settings file. "
         "Default: the bundled demo models.",
     ),

@@ -165,8 +165,15 @@ STORE_COMMANDS = {
     "gateway",
     "serve",
     "config show",
+    "models list",
+    "models show",
+    "models enable",
+    "models disable",
+    "models shadow",
+    "models run",
 }
-"""The commands that open the store or the archive (``config show`` shows where they are)."""
+"""The commands that open the store, the archive or the model statuses kept in the data folder
+(``config show`` shows where they are)."""
 
 REGISTRY_COMMANDS = {
     "models list",

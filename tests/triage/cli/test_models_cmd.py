@@ -58,8 +58,11 @@ def test_enable_disable_shadow(cli_env: Path, capsys: pytest.CaptureFixture[str]
     statuses = {m["ref"]: m["status"] for m in json.loads(capsys.readouterr().out)["models"]}
     assert statuses == {"tiny@1.0.0": "disabled", "tiny@1.2.0": "shadow"}
     assert main(["models", "enable", "tiny@1.0.0"]) == 0
-    state = json.loads((cli_env / "state.json").read_text())
+    # Statuses are the deployment's runtime state: under the data folder (./var by default),
+    # never written into the models folder (often the installed package).
+    state = json.loads((cli_env.parent / "var" / "model-state.json").read_text())
     assert state["models"]["tiny@1.0.0"] == "enabled"
+    assert not (cli_env / "state.json").exists()
 
 
 def test_validate(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -48,10 +48,15 @@ def test_models_commands_use_the_models_dir_given(
     assert main(["models", "show", "tiny@2.0.0", "--models-dir", str(one)]) == 2
     capsys.readouterr()
 
+    data = tmp_path / "data"
     for verb, status in (("disable", "disabled"), ("shadow", "shadow"), ("enable", "enabled")):
-        assert main(["models", verb, "tiny", "--models-dir", str(one)]) == 0
-        assert str(one / "state.json") in capsys.readouterr().out
-        assert _statuses(capsys, "--models-dir", str(one)) == {"tiny@1.0.0": status}
+        assert (
+            main(["models", verb, "tiny", "--models-dir", str(one), "--data-dir", str(data)]) == 0
+        )
+        assert str(data / "model-state.json") in capsys.readouterr().out
+        listed = _statuses(capsys, "--models-dir", str(one), "--data-dir", str(data))
+        assert listed == {"tiny@1.0.0": status}
+    assert not (one / "state.json").exists()
     assert not (two / "state.json").exists()
 
     image = tmp_path / "image.dcm"
@@ -70,6 +75,41 @@ def test_models_commands_take_the_models_dir_from_config(
     assert list(_statuses(capsys, "--config", str(cfg), "--models-dir", str(two))) == ["tiny@2.0.0"]
     assert main(["models", "disable", "tiny", "--config", str(cfg)]) == 0
     capsys.readouterr()
-    assert (one / "state.json").is_file()
+    assert (Path.cwd() / "var" / "model-state.json").is_file()
+    assert not (one / "state.json").exists()
     assert main(["models", "validate", str(two / "tiny" / "2.0.0"), "--config", str(cfg)]) == 0
     assert "ok: tiny@2.0.0" in capsys.readouterr().out
+
+
+def test_model_statuses_live_in_the_data_dir_given(
+    two_dirs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, _ = two_dirs
+    first, second = tmp_path / "site-a", tmp_path / "site-b"
+    args = ["--models-dir", str(one)]
+    assert main(["models", "disable", "tiny", *args, "--data-dir", str(first)]) == 0
+    capsys.readouterr()
+    assert _statuses(capsys, *args, "--data-dir", str(first)) == {"tiny@1.0.0": "disabled"}
+    # Another deployment sharing the same models folder keeps its own statuses.
+    assert _statuses(capsys, *args, "--data-dir", str(second)) == {"tiny@1.0.0": "enabled"}
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(f"[worklist]\ndata_dir = {json.dumps(str(first))}\n")
+    assert _statuses(capsys, *args, "--config", str(cfg)) == {"tiny@1.0.0": "disabled"}
+
+
+def test_a_status_file_left_in_the_models_dir_is_reported_not_silently_ignored(
+    two_dirs: list[Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    one, _ = two_dirs
+    (one / "state.json").write_text('{"models": {"tiny@1.0.0": "disabled"}}')
+    data = tmp_path / "data"
+    with caplog.at_level("WARNING"):
+        listed = _statuses(capsys, "--models-dir", str(one), "--data-dir", str(data))
+    assert listed == {"tiny@1.0.0": "enabled"}
+    assert any(
+        str(one / "state.json") in r.getMessage() and "no longer read" in r.getMessage()
+        for r in caplog.records
+    )
