@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "CardError",
+    "DatasetError",
     "ExportError",
     "InferenceTimeout",
     "IntegrityError",
@@ -32,6 +33,14 @@ class CardError(ModelError):
     """A model card is missing, not YAML, or does not follow the card schema.
 
     The message names the card file and the offending field.
+    """
+
+
+class DatasetError(ModelError):
+    """A copy of a public dataset does not follow its published layout, or an option does not fit.
+
+    A file, a column or a value is missing or malformed, or a label map or a split does not fit
+    the dataset. The message names the file (and the column or line) that is missing or wrong.
     """
 
 
