@@ -21,9 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from models.datasets.base import ALL, DatasetReader, ImageCheck, ReadOptions, Record
-from models.datasets.tables import Table, parse_code
+from models.datasets.tables import Table
 from models.datasets.values import parse_age, parse_sex, parse_view
-from models.errors import DatasetError
 
 __all__ = ["LABELS", "READER", "REQUIRED", "SPLIT_FILES"]
 
@@ -54,12 +53,13 @@ REQUIRED: tuple[str, ...] = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *
 SPLIT_FILES: dict[str, str] = {"train": "train.csv", "valid": "valid.csv"}
 
 
-def _relative(value: str, where: str) -> tuple[str, ...]:
-    parts = PurePosixPath(value.strip()).parts
+def _relative(table: Table, row: dict[str, str]) -> tuple[str, ...]:
+    parts = PurePosixPath(row["Path"].strip()).parts
     for i, part in enumerate(parts):
         if part in SPLIT_FILES and len(parts) - i == 4:
             return parts[i:]
-    raise DatasetError(f"{where}: {value!r} is not <folder>/<split>/patientN/studyN/<view>.jpg")
+    problem = f"{row['Path']!r} is not <folder>/<split>/patientN/studyN/<view>.jpg"
+    raise table.error(row, "Path", problem)
 
 
 def _view(row: dict[str, str]) -> str | None:
@@ -69,7 +69,7 @@ def _view(row: dict[str, str]) -> str | None:
 
 
 def _findings(table: Table, row: dict[str, str]) -> dict[str, int]:
-    codes = {name: parse_code(row[name], table.where(row, name)) for name in LABELS}
+    codes = {name: table.code(row, name) for name in LABELS}
     return {name: code for name, code in codes.items() if code is not None}
 
 
@@ -79,7 +79,7 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
     for split, table in tables.items():
         check = ImageCheck(TITLE, table.path, options.missing)
         for row in table:
-            parts = _relative(row["Path"], table.where(row, "Path"))
+            parts = _relative(table, row)
             image = root.joinpath(*parts)
             if not check(image):
                 continue

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from models.datasets.base import DatasetReader, ImageCheck, ReadOptions, Record
 from models.datasets.dicom_header import read_header
-from models.datasets.tables import Table, parse_code
-from models.errors import DatasetError
+from models.datasets.tables import Table
 
 __all__ = ["READER", "REQUIRED"]
 
@@ -31,10 +30,7 @@ REQUIRED: tuple[str, ...] = ("path", "study_instance_uid", "sop_instance_uid")
 def _findings(table: Table, row: dict[str, str], names: tuple[str, ...]) -> dict[str, int]:
     findings: dict[str, int] = {}
     for name in names:
-        code = parse_code(row[name], table.where(row, name))
-        if code not in (0, 1):
-            raise DatasetError(f"{table.where(row, name)}: expected 0 or 1")
-        if code:
+        if table.code(row, name, allowed=(0, 1)):
             findings[name] = 1
     return findings
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from models.datasets.base import ALL, DatasetReader, ImageCheck, ReadOptions, Record, first_file
-from models.datasets.tables import Table, parse_code
+from models.datasets.tables import Table
 from models.datasets.values import parse_view
 
 __all__ = ["LABELS", "METADATA", "PREFIX", "READER"]
@@ -77,7 +77,7 @@ def _labels(root: Path) -> dict[tuple[str, str], dict[str, int]]:
     table = _table(root, "chexpert", ("subject_id", "study_id", *LABELS))
     studies: dict[tuple[str, str], dict[str, int]] = {}
     for row in table:
-        codes = {name: parse_code(row[name], table.where(row, name)) for name in LABELS}
+        codes = {name: table.code(row, name) for name in LABELS}
         key = (row["subject_id"].strip(), row["study_id"].strip())
         studies[key] = {name: code for name, code in codes.items() if code is not None}
     return studies

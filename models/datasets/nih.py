@@ -109,7 +109,8 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
         split = splits.get(name) if splits is not None else None
         if not options.wants(split):
             continue
-        if not check(images.get(name, root / "images" / name)):
+        image = images.get(name, root / "images" / name)
+        if not check(image):
             continue
         names = [label.strip() for label in row["Finding Labels"].split("|") if label.strip()]
         findings = dict.fromkeys(names, 1)
@@ -118,7 +119,7 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
         yield Record(
             dataset="nih",
             image_id=name,
-            image=images.get(name, root / "images" / name),
+            image=image,
             patient=patient,
             study=f"{patient}/{followup}" if followup else None,
             labels=options.label_map.apply(findings, options.uncertainty),

@@ -23,7 +23,6 @@ from pathlib import Path
 from models.datasets.base import DatasetReader, ImageCheck, ReadOptions, Record, first_file
 from models.datasets.tables import Table
 from models.datasets.values import parse_age, parse_sex, parse_view
-from models.errors import DatasetError
 
 __all__ = ["CSV_NAME", "READER", "REQUIRED"]
 
@@ -45,15 +44,13 @@ REQUIRED: tuple[str, ...] = (
 )
 
 
-def parse_labels(value: str, where: str) -> dict[str, int] | None:
+def parse_labels(value: str) -> dict[str, int] | None:
     """Return ``{label: 1}`` from a ``Labels`` cell; ``None`` when the cell is empty.
 
     Parameters
     ----------
     value
         The cell, a Python list literal of strings.
-    where
-        Where the cell was read, for the error message.
 
     Returns
     -------
@@ -62,7 +59,7 @@ def parse_labels(value: str, where: str) -> dict[str, int] | None:
 
     Raises
     ------
-    DatasetError
+    ValueError
         When the cell is not a list of strings.
     """
     text = value.strip()
@@ -70,10 +67,10 @@ def parse_labels(value: str, where: str) -> dict[str, int] | None:
         return None
     try:
         parsed = ast.literal_eval(text)
-    except (ValueError, SyntaxError) as exc:
-        raise DatasetError(f"{where}: {value!r} is not a list of labels") from exc
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"{value!r} is not a list of labels") from exc
     if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
-        raise DatasetError(f"{where}: {value!r} is not a list of labels")
+        raise ValueError(f"{value!r} is not a list of labels")
     return {label.strip(): 1 for label in parsed if label.strip()}
 
 
@@ -98,7 +95,10 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
         image = root / _folder(row["ImageDir"]) / image_id
         if not check(image):
             continue
-        findings = parse_labels(row["Labels"], table.where(row, "Labels"))
+        try:
+            findings = parse_labels(row["Labels"])
+        except ValueError as exc:
+            raise table.error(row, "Labels", str(exc)) from None
         yield Record(
             dataset="padchest",
             image_id=image_id,

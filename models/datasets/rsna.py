@@ -20,8 +20,7 @@ from pathlib import Path
 
 from models.datasets.base import DatasetReader, ImageCheck, ReadOptions, Record
 from models.datasets.dicom_header import read_header
-from models.datasets.tables import Table, parse_code
-from models.errors import DatasetError
+from models.datasets.tables import Table
 
 __all__ = ["CLASSES", "READER"]
 
@@ -37,11 +36,11 @@ def _targets(root: Path) -> tuple[Table, dict[str, int]]:
     table = Table(root / "stage_2_train_labels.csv", ("patientId", "Target"))
     targets: dict[str, int] = {}
     for row in table:
-        code = parse_code(row["Target"], table.where(row, "Target"))
-        if code not in (0, 1):
-            raise DatasetError(f"{table.where(row, 'Target')}: expected 0 or 1")
+        code = table.code(row, "Target", allowed=(0, 1))
+        if code is None:
+            raise table.error(row, "Target", "blank; expected 0 or 1")
         pid = row["patientId"].strip()
-        targets[pid] = max(targets.get(pid, 0), int(code or 0))
+        targets[pid] = max(targets.get(pid, 0), code)
     return table, targets
 
 

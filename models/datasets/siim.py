@@ -38,7 +38,7 @@ def _positives(root: Path) -> tuple[Table, dict[str, int]]:
         image_id = row["ImageId"].strip()
         runs = row["EncodedPixels"].strip()
         if not runs:
-            raise DatasetError(f"{table.where(row, 'EncodedPixels')}: empty (-1 means none)")
+            raise table.error(row, "EncodedPixels", "empty (-1 means no pneumothorax)")
         positive[image_id] = max(positive.get(image_id, 0), int(runs != "-1"))
     return table, positive
 

@@ -81,39 +81,44 @@ class Table:
         except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
             raise DatasetError(f"{self.path} cannot be read as CSV: {exc}") from exc
 
-    def where(self, row: dict[str, str], column: str) -> str:
-        """Describe a cell for an error message: file, column and the row's first value."""
+    def error(self, row: dict[str, str], column: str, problem: str) -> DatasetError:
+        """Return an error naming the file, the column and the row (by its first value)."""
         first = next(iter(row.values()), "")
-        return f"{self.path}: column {column!r} of the row of {first!r}"
+        return DatasetError(f"{self.path}: column {column!r} of the row of {first!r}: {problem}")
+
+    def code(
+        self, row: dict[str, str], column: str, allowed: tuple[int, ...] = (1, 0, -1)
+    ) -> int | None:
+        """Return the label code of a cell (see :func:`parse_code`), one of ``allowed`` or blank.
+
+        Raises
+        ------
+        DatasetError
+            For any other value, naming the file, the column and the row.
+        """
+        value = row[column]
+        code = parse_code(value)
+        if (code is None and value.strip()) or (code is not None and code not in allowed):
+            codes = ", ".join(str(c) for c in allowed)
+            raise self.error(row, column, f"{value!r} is not a label code ({codes} or blank)")
+        return code
 
 
 _CODES = {"1": 1, "1.0": 1, "0": 0, "0.0": 0, "-1": -1, "-1.0": -1}
 
 
-def parse_code(value: str, where: str) -> int | None:
-    """Return a CheXpert-style label code: 1, 0, -1, or ``None`` for blank (not mentioned).
+def parse_code(value: str) -> int | None:
+    """Return a CheXpert-style label code: 1, 0, -1, or ``None`` for blank or unknown text.
 
     Parameters
     ----------
     value
         ``1.0``, ``0.0``, ``-1.0`` (or without the ``.0``), or empty.
-    where
-        Where the value was read, for the error message.
 
     Returns
     -------
     int or None
-        The code, ``None`` when the cell is empty.
-
-    Raises
-    ------
-    DatasetError
-        For any other value.
+        The code; ``None`` when the cell is empty or not a code (:meth:`Table.code` tells the
+        two apart).
     """
-    text = value.strip()
-    if not text:
-        return None
-    code = _CODES.get(text)
-    if code is None:
-        raise DatasetError(f"{where}: {value!r} is not a label code (1, 0, -1 or blank)")
-    return code
+    return _CODES.get(value.strip())

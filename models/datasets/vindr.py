@@ -24,8 +24,7 @@ from pathlib import Path
 
 from models.datasets.base import ALL, DatasetReader, ImageCheck, ReadOptions, Record
 from models.datasets.dicom_header import read_header
-from models.datasets.tables import Table, parse_code
-from models.errors import DatasetError
+from models.datasets.tables import Table
 
 __all__ = ["LABELS", "LABEL_FILES", "READER"]
 
@@ -77,10 +76,10 @@ def _votes(table: Table) -> dict[str, dict[str, list[int]]]:
         image_id = row["image_id"].strip()
         per_label = votes.setdefault(image_id, {name: [] for name in LABELS})
         for name in LABELS:
-            code = parse_code(row[name], table.where(row, name))
-            if code not in (0, 1):
-                raise DatasetError(f"{table.where(row, name)}: expected 0 or 1")
-            per_label[name].append(int(code or 0))
+            code = table.code(row, name, allowed=(0, 1))
+            if code is None:
+                raise table.error(row, name, "blank; expected 0 or 1")
+            per_label[name].append(code)
     return votes
 
 
