@@ -31,6 +31,7 @@ __all__ = [
     "BatchShapeError",
     "CardError",
     "Conflict",
+    "DatasetError",
     "ExportError",
     "Forbidden",
     "InferenceError",
@@ -112,6 +113,14 @@ class CardError(ModelError, Invalid):
     """A model card is missing, not YAML, or does not follow the card schema.
 
     The message names the card file and the offending field.
+    """
+
+
+class DatasetError(ModelError, Invalid):
+    """A copy of a public dataset does not follow its published layout, or an option does not fit.
+
+    A file, a column or a value is missing or malformed, or a label map or a split does not fit
+    the dataset. The message names the file (and the column or line) that is missing or wrong.
     """
 
 

@@ -21,5 +21,14 @@ FINDINGS: tuple[str, ...] = (
 PRIORITIES: tuple[str, ...] = ("STAT", "HIGH", "ROUTINE", "MEDIUM", "LOW")
 """Values of Requested Procedure Priority (0040,1003)."""
 
-LAYOUTS: tuple[str, ...] = ("generic", "nih", "rsna")
+LAYOUTS: tuple[str, ...] = (
+    "generic",
+    "nih",
+    "rsna",
+    "chexpert",
+    "mimic",
+    "siim",
+    "vindr",
+    "padchest",
+)
 """The dataset layouts :func:`models.phantoms.write_dataset` writes."""

@@ -48,7 +48,7 @@ def generate(
         typer.Option("--size", min=32, help="Square matrix size; default drawn in 384..1024."),
     ] = None,
 ) -> None:
-    """Write N phantoms and their labels in a dataset layout (generic, nih or rsna)."""
+    """Write N phantoms and their labels in our layout or a public dataset's (see --layout)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from models.phantoms import write_dataset

@@ -260,7 +260,7 @@ def test_nih_and_rsna_layouts_agree_with_generic_labels(tmp_path: Path) -> None:
 
 def test_unknown_layout_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PhantomError, match="layout"):
-        write_dataset(tmp_path, 1, 0, "chexpert")
+        write_dataset(tmp_path, 1, 0, "kaggle")
 
 
 def test_cli_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
