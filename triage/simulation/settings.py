@@ -178,7 +178,7 @@ class GridSettings(_Frozen):
     enabled: bool = True
     sensitivities: tuple[Rate, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
     loads: tuple[Annotated[float, Field(gt=0.0)], ...] = (0.7, 0.85, 1.0, 1.1)
-    replications: int = Field(default=3, ge=1)
+    replications: int = Field(default=5, ge=1)
     days: int = Field(default=14, ge=1)
 
 
