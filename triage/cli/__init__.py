@@ -17,6 +17,7 @@ from triage.cli import (
     models_cmd,  # noqa: F401
     phantoms_cmd,  # noqa: F401
     serve_cmd,  # noqa: F401
+    simulate_cmd,  # noqa: F401
     users_cmd,  # noqa: F401
     web_cmd,  # noqa: F401
     worker_cmd,  # noqa: F401

@@ -1,0 +1,121 @@
+"""The default scenario of ``triage simulate``: every number here is an ASSUMPTION.
+
+The defaults describe one integrated care system's (ICS) shared chest X-ray (CXR) reporting
+list. They are meant to be plausible, not measured; replace them with local figures (arrivals
+from the RIS, rosters from the rota, read times from the reporting system) through a YAML file
+given to ``triage simulate --config``. Where a number leans on a published figure, the figure and
+its source are named; where it does not, it says so.
+
+Sources
+-------
+- Volume. NHS England's Diagnostic Imaging Dataset (DID) counted about 1.6 to 1.8 million plain
+  radiographs a month in England in 2012/13 (Provisional Monthly DID Statistics, April 2012 to
+  April 2013), about 20 million a year. England has 42 ICSs, so one ICS performs about 1,300
+  plain radiographs a day. ASSUMPTION: chest radiographs are about 35 % of them, and all of an
+  ICS's CXRs are reported from one shared list: about 450 CXRs a day.
+- Turnaround. NHS England, "Diagnostic imaging reporting turnaround times" (with the RCR and
+  the SoR, in effect from 9 August 2023): no imaging examination should wait longer than four
+  weeks for its report. The class targets used here are the project's policy file
+  (``triage/rules/policy.yaml``: P1 1 h, P2 24 h, P3 6 weeks), not a separate set of numbers.
+- Prevalence. Label frequencies of the NIH ChestX-ray14 release (Wang et al., CVPR 2017;
+  ``Data_Entry_2017.csv``, 112,120 images): effusion 11.9 %, pneumothorax 4.7 %, nodule 5.6 %
+  and mass 5.2 % (about 10 % together), consolidation 4.2 %, cardiomegaly 2.5 %. A hospital
+  population, richer in findings than GP referrals. ASSUMPTION: labels independent.
+- Read times. ASSUMPTION, no source: 3 minutes on average for a CXR report, log-normal with a
+  coefficient of variation of 0.6.
+- Source mix, hourly and weekday profiles, referral priorities, rosters: ASSUMPTIONS, no
+  source; chosen before any simulation result was seen and not tuned to any goal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "DEFAULT_PREVALENCE",
+    "DEFAULT_READ_TIME",
+    "DEFAULT_ROSTER",
+    "DEFAULT_SOURCES",
+    "DEMO_MODEL_RATES",
+]
+
+DEFAULT_READ_TIME: dict[str, Any] = {"distribution": "lognormal", "mean_min": 3.0, "cv": 0.6}
+"""ASSUMPTION: mean 3 min per CXR report, log-normal, coefficient of variation 0.6."""
+
+DEFAULT_PREVALENCE: dict[str, float] = {
+    "pneumothorax": 0.047,
+    "pleural_effusion": 0.119,
+    "nodule_mass": 0.10,
+    "cardiomegaly": 0.025,
+    "consolidation": 0.042,
+}
+"""Per-label prevalence, from NIH ChestX-ray14's label frequencies (see the module docstring)."""
+
+# Hourly weights (00:00-01:00 first); each profile is normalised to sum to 1.
+_ED_HOURS = (2, 2, 1.5, 1.5, 1.5, 1.5, 2, 3, 4, 5, 6, 6, 6, 6, 6, 6, 6, 6, 5.5, 5, 4.5, 4, 3, 2.5)
+_WARD_HOURS = (1, 1, 1, 1, 1, 1, 2, 4, 8, 9, 9, 8, 7, 6, 6, 5, 4, 3, 2, 2, 1.5, 1.5, 1, 1)
+_OFFICE_HOURS = (0, 0, 0, 0, 0, 0, 0, 0, 0, 6, 8, 8, 6, 6, 8, 8, 6, 2, 0, 0, 0, 0, 0, 0)
+_CDC_HOURS = (0, 0, 0, 0, 0, 0, 0, 0, 5, 7, 7, 7, 6, 6, 7, 7, 6, 5, 4, 3, 0, 0, 0, 0)
+
+DEFAULT_SOURCES: tuple[dict[str, Any], ...] = (
+    {
+        "name": "ED",
+        "daily_volume": 150,
+        "hourly_profile": _ED_HOURS,
+        "weekday_factors": (1.1, 1.0, 1.0, 1.0, 1.0, 0.95, 1.0),
+        "referral_mix": {"STAT": 0.05, "HIGH": 0.45, "ROUTINE": 0.50},
+    },
+    {
+        "name": "INPATIENT",
+        "daily_volume": 110,
+        "hourly_profile": _WARD_HOURS,
+        "weekday_factors": (1.1, 1.05, 1.05, 1.05, 1.05, 0.85, 0.85),
+        "referral_mix": {"STAT": 0.05, "HIGH": 0.35, "ROUTINE": 0.60},
+    },
+    {
+        "name": "GP",
+        "daily_volume": 90,
+        "hourly_profile": _OFFICE_HOURS,
+        "weekday_factors": (1.5, 1.4, 1.4, 1.3, 1.4, 0.0, 0.0),
+        "referral_mix": {"HIGH": 0.10, "ROUTINE": 0.90},
+    },
+    {
+        "name": "CDC",
+        "daily_volume": 60,
+        "hourly_profile": _CDC_HOURS,
+        "weekday_factors": (1.3, 1.3, 1.3, 1.3, 1.3, 0.5, 0.0),
+        "referral_mix": {"HIGH": 0.10, "ROUTINE": 0.90},
+    },
+    {
+        "name": "OUTPATIENT",
+        "daily_volume": 40,
+        "hourly_profile": _OFFICE_HOURS,
+        "weekday_factors": (1.4, 1.4, 1.4, 1.4, 1.4, 0.0, 0.0),
+        "referral_mix": {"ROUTINE": 1.0},
+    },
+)
+"""Where CXRs come from (450 a day in all), by hour and weekday, with referral priorities.
+
+ASSUMPTION throughout; ``daily_volume`` is the mean over a week and ``weekday_factors`` (Monday
+first) are relative and normalised to a mean of 1. Referral priorities are DICOM Requested
+Procedure Priority values, mapped to classes by the project's policy file.
+"""
+
+_WEEKDAYS = (0, 1, 2, 3, 4)
+_WEEKEND = (5, 6)
+
+DEFAULT_ROSTER: tuple[dict[str, Any], ...] = (
+    {"name": "day", "weekdays": _WEEKDAYS, "start": "08:00", "end": "18:00", "readers": 3},
+    {"name": "evening", "weekdays": _WEEKDAYS, "start": "18:00", "end": "22:00", "readers": 1},
+    {"name": "weekend", "weekdays": _WEEKEND, "start": "09:00", "end": "17:00", "readers": 2},
+)
+"""ASSUMPTION: who reports CXRs when. No overnight reporting of CXRs (studies wait for 08:00)."""
+
+DEMO_MODEL_RATES: dict[str, float] = {"sensitivity": 0.97, "specificity": 0.97}
+"""Sensitivity and specificity in the range of the bundled demo model on phantoms.
+
+Scored at its card's thresholds on 500 generic-layout phantoms of an unseen set (seed 424242),
+``chest-phantom-demo@1.0.0`` had per-label sensitivity 0.93 to 1.00 and specificity 0.93 to
+1.00 (its card: held-out AUROC 0.993 to 1.0). Synthetic phantoms only: this says nothing of real
+radiographs. Used by the acceptance test, not as a default of the command.
+"""
