@@ -11,7 +11,7 @@ import pytest
 
 from models.datasets import READERS, DatasetError
 from models.phantoms.layouts.common import split_of
-from tests.models.datasets.conftest import N
+from tests.builders.datasets import N
 
 READER = READERS["nih"]
 HEADER = (

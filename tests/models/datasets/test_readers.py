@@ -17,7 +17,7 @@ from PIL import Image
 from models.card import load_card
 from models.datasets import READERS, DatasetError, Record, Uncertainty
 from models.phantoms import LAYOUTS, write_dataset
-from tests.models.datasets.conftest import (
+from tests.builders.datasets import (
     SIZE,
     STUDY_LAYOUTS,
     N,

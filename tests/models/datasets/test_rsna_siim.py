@@ -12,7 +12,7 @@ import pytest
 
 from models.datasets import READERS, DatasetError
 from models.phantoms import generate_phantom, phantom_seed
-from tests.models.datasets.conftest import SEED, SIZE, Truth
+from tests.builders.datasets import SEED, SIZE, Truth
 
 
 def _rows(path: Path) -> list[list[str]]:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from models.datasets import READERS, DatasetError
 from models.phantoms import FINDINGS, generate_phantom, phantom_seed
-from tests.models.datasets.conftest import SEED, SIZE, Truth, slots
+from tests.builders.datasets import SEED, SIZE, Truth, slots
 
 VINDR_LABELS = (
     "Aortic enlargement,Atelectasis,Calcification,Cardiomegaly,Clavicle fracture,Consolidation,"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.triage.simulation.scenarios import capped_policy, queue_settings, with_policy
+from tests.builders.simulation import capped_policy, queue_settings, with_policy
 from triage.simulation.experiment import run_simulation
 from triage.simulation.report import write_event_log
 from triage.simulation.runner import prepare, run_replication

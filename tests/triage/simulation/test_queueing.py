@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.triage.simulation.scenarios import queue_settings
+from tests.builders.simulation import queue_settings
 from triage.simulation.runner import Replication, prepare, run_replication
 from triage.simulation.settings import SimulationSettings
 
