@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worklist.reading.monitoring import REFERENCE_FILE
+from worklist.reading.reference import REFERENCE_FILE
 
 
 def scores(n: int, seed: int, *, a: float = 2.0, b: float = 5.0) -> list[float]:

@@ -25,24 +25,29 @@ shadow is for):
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.errors import Invalid, NotFound
+from models.errors import NotFound
 from models.settings import ModelsSettings
 from worklist.db.engine import Database
 from worklist.db.schema import Feedback, Finding, Study
 from worklist.db.types import utcnow
 from worklist.reading import drift
 from worklist.reading.drift import Alert, LabelDrift
+from worklist.reading.reference import (
+    REFERENCE_FILE,
+    MonitoringRefError,
+    ReferenceFileError,
+    load_reference,
+    split_ref,
+)
 from worklist.settings import WorklistSettings
 
 __all__ = [
@@ -52,6 +57,7 @@ __all__ = [
     "ModelReport",
     "MonitoringRefError",
     "NoFindingsError",
+    "ReferenceFileError",
     "SiteRate",
     "all_reports",
     "load_reference",
@@ -61,14 +67,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-REFERENCE_FILE = "reference_predictions.csv"
-"""The reference scores beside a model's card: a benchmark's ``predictions.csv``."""
-
 Bucket = Literal["day", "week"]
-
-
-class MonitoringRefError(Invalid):
-    """A model is named other than ``NAME@VERSION``."""
 
 
 class NoFindingsError(NotFound):
@@ -115,53 +114,6 @@ class ModelReport:
     positive_rate: list[SiteRate]
     agreement: AgreementStats
     alerts: list[Alert]
-
-
-def _split_ref(ref: str) -> tuple[str, str]:
-    name, sep, version = ref.partition("@")
-    if not sep or not name or not version:
-        raise MonitoringRefError(f"a monitored model is NAME@VERSION, not {ref!r}")
-    return name, version
-
-
-def _safe_part(part: str) -> bool:
-    return bool(part) and Path(part).name == part and not part.startswith(".")
-
-
-def load_reference(models: ModelsSettings, ref: str) -> dict[str, list[float]] | None:
-    """Return the reference scores per label from ``reference_predictions.csv``, if any.
-
-    Parameters
-    ----------
-    models : models.settings.ModelsSettings
-        Where the models live.
-    ref : str
-        ``NAME@VERSION``.
-
-    Returns
-    -------
-    dict of str to list of float, or None
-        Scores per label (from the ``<label>_score`` columns); ``None`` without the file.
-    """
-    name, version = _split_ref(ref)
-    if not (_safe_part(name) and _safe_part(version)):
-        return None
-    path = models.models_dir / name / version / REFERENCE_FILE
-    if not path.is_file():
-        return None
-    scores: dict[str, list[float]] = defaultdict(list)
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = [c for c in reader.fieldnames or () if c.endswith("_score")]
-        for row in reader:
-            for column in columns:
-                cell = (row.get(column) or "").strip()
-                if cell:
-                    try:
-                        scores[column.removesuffix("_score")].append(float(cell))
-                    except ValueError:
-                        logger.warning("%s: %s is not a score: %r", path, column, cell)
-    return dict(scores)
 
 
 def monitored_models(
@@ -267,10 +219,14 @@ def _reference(
     ref: str,
     window_start: datetime,
 ) -> tuple[dict[str, list[float]], str]:
-    from_file = load_reference(models, ref)
+    try:
+        from_file = load_reference(models, ref)
+    except ReferenceFileError as exc:
+        logger.warning("monitoring %s without a reference: %s", ref, exc)
+        return {}, f"none: {exc}"
     if from_file is not None:
         return from_file, f"file: {REFERENCE_FILE} beside the model's card"
-    name, version = _split_ref(ref)
+    name, version = split_ref(ref)
     first = session.scalar(
         select(func.min(Finding.created_at)).where(
             Finding.model_name == name, Finding.model_version == version
@@ -333,7 +289,7 @@ def model_report(
     worklist.reading.drift.MonitoringUnavailableError
         scipy is not installed.
     """
-    name, version = _split_ref(ref)
+    name, version = split_ref(ref)
     until = now or utcnow()
     window = days or settings.monitoring_window_days
     since = until - timedelta(days=window)

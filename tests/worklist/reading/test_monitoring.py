@@ -14,6 +14,7 @@ from worklist.db.engine import Database
 from worklist.reading.monitoring import (
     MonitoringRefError,
     NoFindingsError,
+    ReferenceFileError,
     load_reference,
     model_report,
     monitored_models,
@@ -135,3 +136,19 @@ def test_reference_file_reads_score_columns_only(tmp_path: Path) -> None:
     _, models = _settings(tmp_path)
     write_reference(models.models_dir, MODEL, {"effusion": [0.25, 0.5], "pneumothorax": [0.75]})
     assert load_reference(models, MODEL) == {"effusion": [0.25, 0.5], "pneumothorax": [0.75]}
+
+
+def test_a_broken_reference_file_is_reported_not_fatal(sqlite_db: Database, tmp_path: Path) -> None:
+    worklist, models = _settings(tmp_path)
+    path = write_reference(models.models_dir, MODEL, {"pneumothorax": scores(100, seed=17)})
+    path.write_text("image,pneumothorax_true\nimg1.png,1\n", encoding="utf-8")
+    with pytest.raises(ReferenceFileError, match="no <label>_score column"):
+        load_reference(models, MODEL)
+    add_scored_findings(sqlite_db, scores(80, seed=18), at=NOW - timedelta(days=1))
+    report = model_report(sqlite_db, worklist, models, MODEL, now=NOW)
+    assert report.reference_source.startswith("none:")
+    assert "no <label>_score column" in report.reference_source
+    assert report.drift[0].status == "no_reference"
+    path.write_bytes(b"image,pneumothorax_score\nimg1.png,0.5\n\xff\xfe\n")
+    with pytest.raises(ReferenceFileError, match="cannot be read"):
+        load_reference(models, MODEL)
