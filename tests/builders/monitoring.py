@@ -14,6 +14,20 @@ import numpy as np
 
 from worklist.reading.reference import REFERENCE_FILE
 
+IMAGE_COLUMNS = (
+    "image",
+    "image_id",
+    "patient",
+    "study",
+    "sex",
+    "age",
+    "view",
+    "site",
+    "split",
+    "sha256",
+)
+"""The columns of a benchmark's ``predictions.csv`` before the per-label ones."""
+
 
 def scores(n: int, seed: int, *, a: float = 2.0, b: float = 5.0) -> list[float]:
     """Draw ``n`` scores in (0, 1) from a Beta(``a``, ``b``) distribution, seeded.
@@ -39,9 +53,10 @@ def scores(n: int, seed: int, *, a: float = 2.0, b: float = 5.0) -> list[float]:
 def write_reference(models_dir: Path, model: str, columns: Mapping[str, Sequence[float]]) -> Path:
     """Write ``reference_predictions.csv`` beside where ``model``'s card lives.
 
-    The layout of a benchmark's ``predictions.csv``: an ``image`` column and one
-    ``<label>_score`` column per label (plus a ``<label>_true`` column, which monitoring
-    ignores). Shorter columns are padded with blank cells.
+    The layout of the ``predictions.csv`` that ``triage models benchmark`` writes: the image's
+    columns (``image``, ``image_id``, ``patient``, ``site``...), then per label ``<label>``
+    (truth, which monitoring ignores) and ``<label>_score``. Shorter columns are padded with
+    blank cells.
 
     Parameters
     ----------
@@ -64,11 +79,12 @@ def write_reference(models_dir: Path, model: str, columns: Mapping[str, Sequence
     rows = max((len(v) for v in columns.values()), default=0)
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["image", *(f"{x}_{k}" for x in labels for k in ("true", "score"))])
+        writer.writerow([*IMAGE_COLUMNS, *(c for x in labels for c in (x, f"{x}_score"))])
         for i in range(rows):
             cells: list[str] = []
             for label in labels:
                 values = columns[label]
                 cells += ["0", repr(values[i])] if i < len(values) else ["", ""]
-            writer.writerow([f"img{i:05d}.png", *cells])
+            image = [f"images/{i:05d}.png", f"{i:05d}", f"P{i:05d}", "", "F", "60", "PA", "NIH"]
+            writer.writerow([*image, "test", "0" * 64, *cells])
     return path

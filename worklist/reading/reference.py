@@ -2,7 +2,8 @@
 
 The file is a benchmark's ``predictions.csv`` (``triage models benchmark``) copied into
 ``models_dir/<name>/<version>/``; its ``<label>_score`` columns are the reference score
-distribution of each label (blank cells skipped, other columns ignored). A file is parsed once per
+distribution of each label (blank cells and values that are not finite numbers skipped, other
+columns ignored). A file is parsed once per
 version of it (path, modification time and size) and kept in memory.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import logging
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -96,11 +98,16 @@ def _read_reference(path: str, mtime_ns: int, size: int) -> dict[str, tuple[floa
             for row in reader:
                 for column in columns:
                     cell = (row.get(column) or "").strip()
-                    if cell:
-                        try:
-                            scores[column.removesuffix("_score")].append(float(cell))
-                        except ValueError:
-                            logger.warning("%s: %s is not a score: %r", path, column, cell)
+                    if not cell:
+                        continue
+                    try:
+                        value = float(cell)
+                    except ValueError:
+                        value = math.nan
+                    if math.isfinite(value):
+                        scores[column.removesuffix("_score")].append(value)
+                    else:
+                        logger.warning("%s: %s is not a score: %r", path, column, cell)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ReferenceFileError(f"{path} cannot be read: {exc}") from exc
     if not columns:

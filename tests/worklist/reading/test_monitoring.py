@@ -152,3 +152,14 @@ def test_a_broken_reference_file_is_reported_not_fatal(sqlite_db: Database, tmp_
     path.write_bytes(b"image,pneumothorax_score\nimg1.png,0.5\n\xff\xfe\n")
     with pytest.raises(ReferenceFileError, match="cannot be read"):
         load_reference(models, MODEL)
+
+
+def test_reference_skips_blank_and_non_finite_cells(tmp_path: Path) -> None:
+    _, models = _settings(tmp_path)
+    path = write_reference(models.models_dir, MODEL, {"effusion": [0.5]})
+    path.write_text(
+        "image,effusion,effusion_score\na.png,1,0.25\nb.png,0,\nc.png,1,nan\nd.png,0,x\n"
+        "e.png,1,inf\nf.png,0,0.75\n",
+        encoding="utf-8",
+    )
+    assert load_reference(models, MODEL) == {"effusion": [0.25, 0.75]}
