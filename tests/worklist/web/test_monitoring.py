@@ -128,3 +128,20 @@ def test_the_web_app_imports_without_scipy() -> None:
         "import worklist.web.app, worklist.reading.monitoring\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_page_takes_the_window_and_the_period(sqlite_db: Database, tmp_path: Path) -> None:
+    _seed(sqlite_db, tmp_path)
+    old = datetime.now(UTC) - timedelta(days=20)
+    add_scored_findings(sqlite_db, [0.9], at=old, site="CDC_OLD", model="old@1")
+    with make_app(sqlite_db, tmp_path) as (app, _), TestClient(app) as client:
+        login(client, "ml_engineer")
+        week = client.get("/admin/monitoring", params={"bucket": "week"}).text
+        seeded = datetime.now(UTC) - timedelta(days=1)  # CDC_A's findings (_seed)
+        assert f"<td>CDC_A</td><td>{seeded.strftime('%G-W%V')}</td>" in week
+        default = client.get("/admin/monitoring").text
+        assert "old@1" not in default
+        wide = client.get("/admin/monitoring", params={"days": 30, "model": "old@1"}).text
+        assert 'data-model="old@1"' in wide and "CDC_OLD" in wide
+        missing = client.get("/admin/monitoring", params={"model": "absent@1"}).text
+        assert "absent@1 made no finding in the window" in missing
