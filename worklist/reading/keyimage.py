@@ -33,6 +33,7 @@ __all__ = [
     "UnreadableKeyImageError",
     "choose_key_image",
     "render_png",
+    "render_rgb",
 ]
 
 logger = logging.getLogger(__name__)
@@ -111,8 +112,23 @@ def _colour_map(heat: NDArray[np.float32]) -> NDArray[np.uint8]:
     return np.asarray(np.round(rgba * 255), dtype=np.uint8)
 
 
-def render_png(archive_dir: Path, key: KeyImage) -> bytes:
-    """Render the key image (and its heatmap, if any) as PNG bytes.
+def render_rgb(archive_dir: Path, key: KeyImage, max_side: int | None = MAX_SIDE) -> Image.Image:
+    """Render the key image (and its heatmap, if any) as an RGB PIL image.
+
+    Parameters
+    ----------
+    archive_dir
+        The archive root (``key``'s paths are relative to it).
+    key
+        The image and heatmap to render.
+    max_side
+        Shrink the image so that its longer side is at most this many pixels; ``None`` keeps
+        the image's own size.
+
+    Returns
+    -------
+    PIL.Image.Image
+        An ``RGB`` image.
 
     Raises
     ------
@@ -142,8 +158,22 @@ def render_png(archive_dir: Path, key: KeyImage) -> bytes:
         except (OSError, ValueError) as exc:
             logger.warning("heatmap %s not shown: %s", key.heatmap_path, exc)
     image = image.convert("RGB")
-    if max(image.size) > MAX_SIDE:
-        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    if max_side is not None and max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
+
+
+def render_png(archive_dir: Path, key: KeyImage) -> bytes:
+    """Render the key image (and its heatmap, if any) as PNG bytes (:func:`render_rgb`).
+
+    Raises
+    ------
+    KeyImageNotFoundError
+        The DICOM file is missing.
+    UnreadableKeyImageError
+        The DICOM file has no readable pixels.
+    """
+    image = render_rgb(archive_dir, key)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=False)
     return out.getvalue()
