@@ -12,8 +12,11 @@
 - :mod:`~tests.builders.worker`: triage workers on real models loaded from disk.
 - :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
 - :mod:`~tests.builders.cohorts`: per-image scores, truths and subgroups for model evaluation.
-- :mod:`~tests.builders.datasets`: the tiny dataset-layout copies the reader tests draw, and their truth.
+- :mod:`~tests.builders.datasets`: the tiny dataset-layout copies the reader tests draw, and
+  their truth.
 - :mod:`~tests.builders.simulation`: small waiting-list scenarios (queues from queueing theory).
+- :mod:`~tests.builders.outputs`: the AI's DICOM outputs read back (dciodvfy, dsrdump, srread),
+  and phantom studies recorded as the gateway records them.
 
 Test modules import builders only from here, never from another test module or a conftest;
 ``conftest.py`` files hold only fixtures, made of these builders.
