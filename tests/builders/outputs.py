@@ -3,6 +3,8 @@
 - :func:`dciodvfy_errors`: the ``Error`` lines of David Clunie's ``dciodvfy`` (Debian
   ``dicom3tools``) for one file.
 - :func:`dsrdump`: DCMTK's ``dsrdump`` of an SR.
+- :func:`pixelmed_sr_validation`: PixelMed's ``DicomSRValidator`` (Debian ``pixelmed-apps``) of
+  an SR: the IOD and its root template (TID 1500).
 - :func:`read_sr`: an SR read back with :func:`highdicom.sr.srread`, one :class:`SRGroup` per
   TID 1501 measurement group.
 - :func:`output_rows`: the study's instances of one SOP class, as the store records them.
@@ -37,7 +39,15 @@ from worklist.db.schema import Instance, Series, Study
 from worklist.db.types import utcnow
 from worklist.ingest.recorder import Ingestor
 
-__all__ = ["SRGroup", "dciodvfy_errors", "dsrdump", "output_rows", "read_sr", "send_phantoms"]
+__all__ = [
+    "SRGroup",
+    "dciodvfy_errors",
+    "dsrdump",
+    "output_rows",
+    "pixelmed_sr_validation",
+    "read_sr",
+    "send_phantoms",
+]
 
 
 def _tool(name: str, package: str) -> str:
@@ -77,6 +87,49 @@ def dsrdump(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [dcmtk("dsrdump"), str(path)], capture_output=True, text=True, timeout=60, check=False
     )
+
+
+PIXELMED_JAR = Path("/usr/share/java/pixelmed.jar")
+"""Where Debian's ``libpixelmed-java`` puts PixelMed."""
+
+
+def pixelmed_sr_validation(path: Path) -> str:
+    """Run PixelMed's ``DicomSRValidator`` on an SR and return what it printed.
+
+    Debian's ``DicomSRValidator`` script runs it on a JDK whose XML processor refuses PixelMed's
+    large XPath expressions (``JAXP0801003``); the JDK's own limits are lifted for this run.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The SR file.
+
+    Returns
+    -------
+    str
+        The validator's output: ``Error:`` and ``Warning:`` lines and the steps it completed.
+    """
+    java = _tool("java", "pixelmed-apps")
+    if not PIXELMED_JAR.is_file():
+        pytest.fail(
+            f"{PIXELMED_JAR} (pixelmed-apps) is missing: run scripts/install-system-deps.sh"
+        )
+    limits = ("xpathExprOpLimit", "xpathExprGrpLimit", "xpathTotalOpLimit")
+    proc = subprocess.run(
+        [
+            java,
+            *(f"-Djdk.xml.{name}=0" for name in limits),
+            "-cp",
+            str(PIXELMED_JAR),
+            "com.pixelmed.validate.DicomSRValidator",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    return proc.stdout + proc.stderr
 
 
 @dataclass(frozen=True)

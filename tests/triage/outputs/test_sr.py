@@ -11,7 +11,14 @@ from sqlalchemy import select
 
 from models.card import ModelStatus
 from tests.builders.onnx import write_worker_model
-from tests.builders.outputs import dciodvfy_errors, dsrdump, output_rows, read_sr, send_phantoms
+from tests.builders.outputs import (
+    dciodvfy_errors,
+    dsrdump,
+    output_rows,
+    pixelmed_sr_validation,
+    read_sr,
+    send_phantoms,
+)
 from tests.builders.worker import WorkerFactory, drain, load
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Job, Study
@@ -85,3 +92,21 @@ def test_sr_is_valid_and_round_trips(
         study = s.scalars(select(Study).where(Study.study_instance_uid == study_uid)).one()
         assert study.state == "triaged" and study.instance_count == 3
         assert len(s.scalars(select(Job)).all()) == 1
+
+
+@pytest.mark.slow
+def test_pixelmed_finds_no_tid_1500_errors(
+    sqlite_db: Database, archive: Path, models_dir: Path, make_worker: WorkerFactory
+) -> None:
+    db = sqlite_db
+    model = load(write_worker_model(models_dir, "chest", n_labels=2))
+    (image,) = send_phantoms(db, archive, [22])
+    assert drain(make_worker(db, [(model, ENABLED)])) == 1
+    ((row, _),) = output_rows(db, str(image.StudyInstanceUID), Comprehensive3DSRStorage)
+
+    report = pixelmed_sr_validation(archive / row.path)
+    assert "Found Root Template TID_1500 (MeasurementReport)" in report, report
+    assert "Root Template Validation Complete" in report, report
+    assert "IOD validation complete" in report, report
+    errors = [line for line in report.splitlines() if line.startswith("Error")]
+    assert errors == [], report
