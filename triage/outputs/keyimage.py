@@ -23,7 +23,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from triage.outputs.runs import DISCLAIMER, MANUFACTURER, ModelRun
-from worklist.reading.keyimage import KeyImage, render_rgb
+from worklist.reading.keyimage import MAX_SIDE, KeyImage, render_rgb
 
 if TYPE_CHECKING:  # the worker imports this package: no import back at run time
     from triage.worker.inference import FindingRecord
@@ -43,7 +43,6 @@ SC_SERIES_DESCRIPTION = f"AI key image - {DISCLAIMER}"
 MIN_WIDTH = 512
 """Smaller images are enlarged to this width so that the banner can be read."""
 
-MAX_SIDE = 2048
 _BANNER_BG = (0, 0, 0)
 _TEXT = (255, 255, 255)
 _ALERT = (255, 210, 0)

@@ -145,7 +145,10 @@ def render_rgb(archive_dir: Path, key: KeyImage, max_side: int | None = MAX_SIDE
         raise KeyImageNotFoundError(f"{key.path} is not in the archive") from exc
     except (InvalidDicomError, OSError, ValueError, AttributeError, KeyError, RuntimeError) as exc:
         raise UnreadableKeyImageError(f"cannot render {key.path}: {exc}") from exc
-    image = Image.fromarray(grey).convert("RGBA")
+    base = Image.fromarray(grey)
+    if max_side is not None and max(base.size) > max_side:  # shrink first: blend fewer pixels
+        base.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    image = base.convert("RGBA")
     if key.heatmap_path:
         try:
             heat = np.load(archive_dir / key.heatmap_path, allow_pickle=False)
@@ -157,10 +160,7 @@ def render_rgb(archive_dir: Path, key: KeyImage, max_side: int | None = MAX_SIDE
             image = Image.alpha_composite(image, overlay)
         except (OSError, ValueError) as exc:
             logger.warning("heatmap %s not shown: %s", key.heatmap_path, exc)
-    image = image.convert("RGB")
-    if max_side is not None and max(image.size) > max_side:
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return image
+    return image.convert("RGB")
 
 
 def render_png(archive_dir: Path, key: KeyImage) -> bytes:
