@@ -68,6 +68,7 @@ def test_sr_is_valid_and_round_trips(
     sr, groups = read_sr(path)
     assert sr.StudyInstanceUID == study_uid and sr.PatientID == image.PatientID
     assert "PredecessorDocumentsSequence" not in sr
+    assert "Image Library" in str(sr.ContentSequence)
     evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
     assert evidence.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == image.SOPInstanceUID
 
