@@ -19,7 +19,7 @@ import logging
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pydicom
 from pydicom import Dataset
@@ -53,7 +53,7 @@ OUTPUTS_SOURCE = "triage-outputs"
 
 @dataclass(frozen=True)
 class RunOutputs:
-    """What was stored for one model run (or why nothing was)."""
+    """What was stored for one model run, and why anything was not (``error``)."""
 
     model: str
     sr: IngestResult | None = None
@@ -112,57 +112,69 @@ class OutputWriter:
         if study is None:  # deleted meanwhile: storing would bring it back
             logger.warning("study %s is gone; no outputs", work.study_uid)
             return []
-        results = []
-        for run in model_runs(work.study_uid, work.findings):
-            try:
-                sr, sc = self._write_run(work, run)
-            except Exception as exc:
-                text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                logger.error(
-                    "study %s: outputs of %s not stored: %s",
-                    work.study_uid,
-                    run.ref,
-                    text,
-                    exc_info=exc,
-                )
-                self._event(work, "outputs.failed", run, job_id, {"error": text[:2000]})
-                results.append(RunOutputs(run.ref, error=text))
-                continue
-            details = {"sr": sr.path, "key_image": sc.path}
-            self._event(work, "outputs.stored", run, job_id, details)
-            results.append(RunOutputs(run.ref, sr, sc))
-        return results
+        return [
+            self._write_run(work, run, job_id) for run in model_runs(work.study_uid, work.findings)
+        ]
 
-    def _write_run(self, work: StudyWork, run: ModelRun) -> tuple[IngestResult, IngestResult]:
-        paths = {image.sop_instance_uid: image.path for image in work.images}
-        evidence = [self._header(paths[uid]) for uid in run.source_uids]
-        sr_series = output_series_uid(run, "sr")
-        count, latest = self._series_state(sr_series)
-        predecessor = self._header(latest) if latest else None
-        sr = build_sr(
-            run,
-            evidence,
-            SROptions(
-                series_uid=sr_series,
-                sop_uid=pydicom.uid.generate_uid(),
-                instance_number=count + 1,
-                predecessor=predecessor,
-            ),
+    def _write_run(self, work: StudyWork, run: ModelRun, job_id: int | None) -> RunOutputs:
+        """Store one run's SR and key image, each on its own: one failing keeps the other."""
+        stored: dict[str, IngestResult] = {}
+        errors: dict[str, str] = {}
+        try:
+            paths = {image.sop_instance_uid: image.path for image in work.images}
+            evidence = {uid: self._header(paths[uid]) for uid in run.source_uids}
+        except Exception as exc:
+            errors["sr"] = errors["key_image"] = self._describe(work, run, "sources", exc)
+        else:
+            steps = (("sr", self._write_sr), ("key_image", self._write_key_image))
+            for kind, step in steps:
+                try:
+                    stored[kind] = step(run, paths, evidence)
+                except Exception as exc:
+                    errors[kind] = self._describe(work, run, kind, exc)
+        if stored:
+            paths_stored = {kind: result.path for kind, result in stored.items()}
+            self._event(work, "outputs.stored", run, job_id, paths_stored)
+        if errors:
+            self._event(work, "outputs.failed", run, job_id, {"errors": errors})
+        return RunOutputs(
+            run.ref,
+            stored.get("sr"),
+            stored.get("key_image"),
+            "; ".join(f"{kind}: {text}" for kind, text in errors.items()),
         )
-        stored_sr = self._store(sr)
+
+    def _describe(self, work: StudyWork, run: ModelRun, what: str, exc: BaseException) -> str:
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        logger.error(
+            "study %s: %s of %s not stored: %s", work.study_uid, what, run.ref, text, exc_info=exc
+        )
+        return text[:2000]
+
+    def _write_sr(
+        self, run: ModelRun, paths: dict[str, str], evidence: dict[str, Dataset]
+    ) -> IngestResult:
+        series = output_series_uid(run, "sr")
+        count, latest = self._series_state(series)
+        options = SROptions(
+            series_uid=series,
+            sop_uid=pydicom.uid.generate_uid(),
+            instance_number=count + 1,
+            predecessor=self._header(latest) if latest else None,
+        )
+        return self._store(build_sr(run, list(evidence.values()), options))
+
+    def _write_key_image(
+        self, run: ModelRun, paths: dict[str, str], evidence: dict[str, Dataset]
+    ) -> IngestResult:
         finding = key_finding(run.findings)
         pixels = render_key_image(self.archive_dir, paths[finding.sop_instance_uid], run, finding)
-        source = next(ds for ds in evidence if ds.SOPInstanceUID == finding.sop_instance_uid)
-        sc_series = output_series_uid(run, "sc")
-        sc_count, _ = self._series_state(sc_series)
-        sc = build_key_image(
-            run,
-            finding,
-            source,
-            pixels,
-            SCOptions(sc_series, pydicom.uid.generate_uid(), sc_count + 1),
+        series = output_series_uid(run, "sc")
+        count, _ = self._series_state(series)
+        options = SCOptions(series, pydicom.uid.generate_uid(), count + 1)
+        return self._store(
+            build_key_image(run, finding, evidence[finding.sop_instance_uid], pixels, options)
         )
-        return stored_sr, self._store(sc)
 
     def _header(self, path: str) -> Dataset:
         return with_type2(pydicom.dcmread(self.archive_dir / path, stop_before_pixels=True))
@@ -197,7 +209,7 @@ class OutputWriter:
         action: str,
         run: ModelRun,
         job_id: int | None,
-        details: dict[str, str],
+        details: dict[str, Any],
     ) -> None:
         try:
             with self.db.write() as session:

@@ -142,11 +142,15 @@ def test_a_failure_to_build_outputs_never_fails_the_triage(
     with db.read() as s:
         assert set(s.scalars(select(Job.state))) == {JobState.DONE}
         assert s.scalars(select(Instance.id).where(Instance.study_id == study.id)).all()
-    assert output_rows(db, study_uid, SR) == [] and output_rows(db, study_uid, SC) == []
+    assert output_rows(db, study_uid, SR) == []
     (event,) = audit_events(db, "outputs.failed")
     assert event.outcome == "failure" and event.study_instance_uid == study_uid
-    assert "highdicom says no" in event.details["error"]
+    assert "highdicom says no" in event.details["errors"]["sr"]
     assert event.details["model"] == "chest@1.0"
+    # The key image does not depend on the SR: it is stored all the same.
+    ((row, _),) = output_rows(db, study_uid, SC)
+    (stored,) = audit_events(db, "outputs.stored")
+    assert stored.details["key_image"] == row.path and "sr" not in stored.details
 
 
 def test_outputs_can_be_turned_off(
