@@ -182,7 +182,8 @@ def build_key_image(
     # valid value, compound ones too), empty (Type 2) when the original has none.
     sc.PatientOrientation = [str(v) for v in orientation] if orientation else []
     sc.BurnedInAnnotation = "YES"
-    sc.RecognizableVisualFeatures = "YES"
+    if "RecognizableVisualFeatures" in source:  # the banner adds no identifying text
+        sc.RecognizableVisualFeatures = source.RecognizableVisualFeatures
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.DerivationDescription = (
         f"{finding.concept_meaning or finding.label} heatmap and banner by {run.ref}; {DISCLAIMER}"
