@@ -66,6 +66,11 @@ class TriageSettings(BaseSettings):
     worker_heatmaps: HeatmapPolicy = Field(
         default=HeatmapPolicy.CROSSED, description="Which labels' heatmaps to save (.npy)."
     )
+    worker_outputs: bool = Field(
+        default=True,
+        description="After triage, store a TID 1500 SR and a key image (Secondary Capture) per "
+        "enabled model as instances of the study.",
+    )
 
 
 @dataclass(frozen=True)

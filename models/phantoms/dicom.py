@@ -140,6 +140,7 @@ def build_dataset(
     ds.PatientSex = identity.patient_sex
     ds.PatientAge = f"{identity.patient_age:03d}Y"
     ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = "SYNTHETIC PHANTOM: generated, no real patient"
     ds.BodyPartExamined = "CHEST"
     ds.ViewPosition = identity.view
     ds.PatientOrientation = ["L", "F"]

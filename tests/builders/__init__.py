@@ -16,6 +16,8 @@
 - :mod:`~tests.builders.simulation`: small waiting-list scenarios (queues from queueing theory).
 - :mod:`~tests.builders.monitoring`: score samples, shifted or not, and reference score files
   beside model cards (production monitoring).
+- :mod:`~tests.builders.outputs`: the AI's DICOM outputs read back (dciodvfy, dsrdump, srread),
+  and phantom studies recorded as the gateway records them.
 
 Test modules import builders only from here, never from another test module or a conftest;
 ``conftest.py`` files hold only fixtures, made of these builders.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from triage.outputs.writer import OutputWriter
 from triage.policy import Policy
 from triage.routing import RoutingRules
 from triage.settings import HeatmapPolicy
@@ -21,9 +22,11 @@ from triage.worker.inference import StudyWork, run_models
 from triage.worker.pool import ModelPool
 from triage.worker.store import commit_triage, leave_on_worklist, load_work, reprioritise
 from triage.worker.sweep import sweep
+from worklist.archive import Archive
 from worklist.db.engine import Database
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, JobState
+from worklist.ingest.recorder import Ingestor
 from worklist.jobs import ClaimedJob, claim, fail, heartbeat
 
 __all__ = ["LeaseKeeper", "Worker", "WorkerOptions", "default_owner"]
@@ -49,6 +52,10 @@ class WorkerOptions:
     batch_size: int = 8
     sweep_s: float = 60.0
     heatmaps: HeatmapPolicy = HeatmapPolicy.CROSSED
+    outputs: bool = True
+    """Store a TID 1500 SR and a key image per enabled model run (:mod:`triage.outputs`)."""
+    archive_quota_bytes: int | None = None
+    archive_min_free_bytes: int = 0
 
 
 class LeaseKeeper:
@@ -145,6 +152,14 @@ class Worker:
         self.owner = owner or default_owner()
         self.clock = clock
         self._last_sweep = -float("inf")
+        self.outputs: OutputWriter | None = None
+        if options.outputs:
+            archive = Archive(
+                options.archive_dir,
+                quota_bytes=options.archive_quota_bytes,
+                min_free_bytes=options.archive_min_free_bytes,
+            )
+            self.outputs = OutputWriter(db, Ingestor(db, archive, reopen=False), actor=self.owner)
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set: claim, process, sweep; sleep ``poll_s`` when idle."""
@@ -207,8 +222,10 @@ class Worker:
         """Carry out a claimed batch: reprioritise, load, run the models, commit each job."""
         triage = self._load(jobs, keeper)
         if self._run(triage, keeper):
-            for job, work in triage:
-                self._commit(job, work, keeper)
+            # Every study's priority first, then the outputs (they never delay the worklist).
+            done = [(job, work) for job, work in triage if self._commit(job, work, keeper)]
+            for job, work in done:
+                self._write_outputs(job, work)
 
     def _load(
         self, jobs: Sequence[ClaimedJob], keeper: LeaseKeeper
@@ -256,15 +273,28 @@ class Worker:
             return False
         return True
 
-    def _commit(self, job: ClaimedJob, work: StudyWork | None, keeper: LeaseKeeper) -> None:
-        """Commit one triage job's results unless its lease was lost; release it either way."""
+    def _commit(self, job: ClaimedJob, work: StudyWork | None, keeper: LeaseKeeper) -> bool:
+        """Commit one triage job's results unless its lease was lost; release it either way.
+
+        Returns whether this worker committed them.
+        """
         try:
             if job.id in keeper.lost:
                 logger.warning("job %d: lease lost while working; not committing", job.id)
-            else:
-                done = work if work is not None else StudyWork(0, "", [])
-                commit_triage(self.db, self.owner, job.id, done, self.policy, self.clock())
+                return False
+            done = work if work is not None else StudyWork(0, "", [])
+            return commit_triage(self.db, self.owner, job.id, done, self.policy, self.clock())
         except Exception as exc:
             self._failed(job, exc)
+            return False
         finally:
             keeper.release(job.id)
+
+    def _write_outputs(self, job: ClaimedJob, work: StudyWork | None) -> None:
+        """Store the SR and key image of a committed study; a failure never fails the triage."""
+        if self.outputs is None or work is None or not work.findings:
+            return
+        try:
+            self.outputs.write(work, job.id)
+        except Exception:  # the study is on the worklist already: log, and go on
+            logger.exception("job %d: outputs of study %s failed", job.id, work.study_uid)

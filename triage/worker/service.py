@@ -27,6 +27,9 @@ def options_from(config: AppConfig) -> WorkerOptions:
         batch_size=config.models.batch_size,
         sweep_s=config.triage.worker_sweep_s,
         heatmaps=config.triage.worker_heatmaps,
+        outputs=config.triage.worker_outputs,
+        archive_quota_bytes=config.worklist.quota_bytes,
+        archive_min_free_bytes=config.worklist.min_free_bytes,
     )
 
 

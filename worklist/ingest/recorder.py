@@ -97,6 +97,8 @@ class Ingestor:
         by other threads (:class:`~worklist.ingest.group_commit.GroupCommitter`): one archive sync
         and one transaction per batch. :meth:`store` still returns only once its instance is
         durable and committed. Call :meth:`close` when done.
+    reopen
+        ``False``: an instance for a complete study does not reopen it (the AI's own outputs).
     """
 
     def __init__(
@@ -106,10 +108,10 @@ class Ingestor:
         *,
         replace_duplicates: bool = False,
         group_commit: bool = False,
+        reopen: bool = True,
     ) -> None:
-        self.db = db
-        self.archive = archive
-        self.replace_duplicates = replace_duplicates
+        self.db, self.archive = db, archive
+        self.replace_duplicates, self.reopen = replace_duplicates, reopen
         self.group = GroupCommitter(db, archive) if group_commit else None
 
     def close(self) -> None:
@@ -359,7 +361,7 @@ class Ingestor:
         values["last_received_at"] = max(row.last_received_at, now)
         if count_delta:
             values["instance_count"] = Study.instance_count + count_delta
-        if row.state != StudyState.RECEIVING:
+        if row.state != StudyState.RECEIVING and self.reopen:
             logger.info("study %s reopened: an instance arrived after completion", row.id)
             record_event(
                 session,

@@ -33,6 +33,7 @@ __all__ = [
     "UnreadableKeyImageError",
     "choose_key_image",
     "render_png",
+    "render_rgb",
 ]
 
 logger = logging.getLogger(__name__)
@@ -111,8 +112,23 @@ def _colour_map(heat: NDArray[np.float32]) -> NDArray[np.uint8]:
     return np.asarray(np.round(rgba * 255), dtype=np.uint8)
 
 
-def render_png(archive_dir: Path, key: KeyImage) -> bytes:
-    """Render the key image (and its heatmap, if any) as PNG bytes.
+def render_rgb(archive_dir: Path, key: KeyImage, max_side: int | None = MAX_SIDE) -> Image.Image:
+    """Render the key image (and its heatmap, if any) as an RGB PIL image.
+
+    Parameters
+    ----------
+    archive_dir
+        The archive root (``key``'s paths are relative to it).
+    key
+        The image and heatmap to render.
+    max_side
+        Shrink the image so that its longer side is at most this many pixels; ``None`` keeps
+        the image's own size.
+
+    Returns
+    -------
+    PIL.Image.Image
+        An ``RGB`` image.
 
     Raises
     ------
@@ -129,7 +145,10 @@ def render_png(archive_dir: Path, key: KeyImage) -> bytes:
         raise KeyImageNotFoundError(f"{key.path} is not in the archive") from exc
     except (InvalidDicomError, OSError, ValueError, AttributeError, KeyError, RuntimeError) as exc:
         raise UnreadableKeyImageError(f"cannot render {key.path}: {exc}") from exc
-    image = Image.fromarray(grey).convert("RGBA")
+    base = Image.fromarray(grey)
+    if max_side is not None and max(base.size) > max_side:  # shrink first: blend fewer pixels
+        base.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    image = base.convert("RGBA")
     if key.heatmap_path:
         try:
             heat = np.load(archive_dir / key.heatmap_path, allow_pickle=False)
@@ -141,9 +160,20 @@ def render_png(archive_dir: Path, key: KeyImage) -> bytes:
             image = Image.alpha_composite(image, overlay)
         except (OSError, ValueError) as exc:
             logger.warning("heatmap %s not shown: %s", key.heatmap_path, exc)
-    image = image.convert("RGB")
-    if max(image.size) > MAX_SIDE:
-        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    return image.convert("RGB")
+
+
+def render_png(archive_dir: Path, key: KeyImage) -> bytes:
+    """Render the key image (and its heatmap, if any) as PNG bytes (:func:`render_rgb`).
+
+    Raises
+    ------
+    KeyImageNotFoundError
+        The DICOM file is missing.
+    UnreadableKeyImageError
+        The DICOM file has no readable pixels.
+    """
+    image = render_rgb(archive_dir, key)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=False)
     return out.getvalue()
