@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -16,6 +16,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from sqlalchemy import update
 
 from dicom_gateway.qr import PRIORITY_ELEMENT, PRIVATE_CREATOR, PRIVATE_GROUP
+from dicom_gateway.settings import GatewaySettings
 from dicom_gateway.statuses import (
     IDENTIFIER_MISMATCH,
     MOVE_DESTINATION_UNKNOWN,
@@ -24,7 +25,7 @@ from dicom_gateway.statuses import (
     SUCCESS,
 )
 from tests.builders.gateway import GatewayFactory
-from tests.builders.peers import free_port, storescu
+from tests.builders.peers import free_port, fresh_postgres_db, storescu
 from tests.builders.qr import (
     QRStudy,
     dataset_bytes,
@@ -35,6 +36,7 @@ from tests.builders.qr import (
     received,
     storescp,
 )
+from triage.settings_load import load_config
 from worklist.db.engine import Database
 from worklist.db.schema import Study
 
@@ -43,19 +45,27 @@ pytestmark = pytest.mark.dcmtk
 DEST = "QR_DEST"
 
 
-@pytest.fixture
-def stored(
-    gateway_factory: GatewayFactory, tmp_path: Path
-) -> Iterator[tuple[int, Database, dict[str, QRStudy], int]]:
-    """A gateway with a move destination, and the :func:`qr_studies` sent by storescu."""
+Stored = tuple[int, Database, dict[str, QRStudy], int]
+
+
+def _store(gateway_factory: GatewayFactory, folder: Path, **worklist: Any) -> Stored:
     dest_port = free_port()
-    gw, db, _ = gateway_factory(move_destinations={DEST: {"host": "127.0.0.1", "port": dest_port}})
-    studies = qr_studies(tmp_path / "sent")
+    gw, db, _ = gateway_factory(
+        worklist=worklist or None,
+        move_destinations={DEST: {"host": "127.0.0.1", "port": dest_port}},
+    )
+    studies = qr_studies(folder)
     files = [f for study in studies.values() for f in study.files.values()]
     rc, responses = storescu(gw.port, files)
     assert rc == 0 and len(responses) == len(files)
     assert set(responses.values()) == {"Success"}
-    yield gw.port, db, studies, dest_port
+    return gw.port, db, studies, dest_port
+
+
+@pytest.fixture
+def stored(gateway_factory: GatewayFactory, tmp_path: Path) -> Stored:
+    """A gateway with a move destination, and the :func:`qr_studies` sent by storescu."""
+    return _store(gateway_factory, tmp_path / "sent")
 
 
 def _uids(responses: list[Dataset], keyword: str) -> set[str]:
@@ -63,7 +73,7 @@ def _uids(responses: list[Dataset], keyword: str) -> set[str]:
 
 
 def test_findscu_study_level_matches_wildcards_ranges_and_names_whatever_their_case(
-    stored: tuple[int, Database, dict[str, QRStudy], int], tmp_path: Path
+    stored: Stored, tmp_path: Path
 ) -> None:
     port, _, studies, _ = stored
     jane, smith, john = studies["doe_jane"], studies["smith"], studies["doe_john"]
@@ -112,7 +122,7 @@ def test_findscu_study_level_matches_wildcards_ranges_and_names_whatever_their_c
 
 
 def test_findscu_series_and_image_levels_include_the_sr_series(
-    stored: tuple[int, Database, dict[str, QRStudy], int], tmp_path: Path
+    stored: Stored, tmp_path: Path
 ) -> None:
     port, _, studies, _ = stored
     jane = studies["doe_jane"]
@@ -155,7 +165,7 @@ def test_findscu_series_and_image_levels_include_the_sr_series(
 
 
 def test_movescu_to_storescp_receives_every_instance_byte_identical(
-    stored: tuple[int, Database, dict[str, QRStudy], int], tmp_path: Path
+    stored: Stored, tmp_path: Path
 ) -> None:
     port, _, studies, dest_port = stored
     jane = studies["doe_jane"]
@@ -168,9 +178,7 @@ def test_movescu_to_storescp_receives_every_instance_byte_identical(
         assert got[uid] == dataset_bytes(path), uid
 
 
-def test_getscu_receives_every_instance_byte_identical(
-    stored: tuple[int, Database, dict[str, QRStudy], int], tmp_path: Path
-) -> None:
+def test_getscu_receives_every_instance_byte_identical(stored: Stored, tmp_path: Path) -> None:
     port, _, studies, _ = stored
     wanted = {**studies["smith"].files, **studies["doe_john"].files}
     proc = getscu(
@@ -196,7 +204,7 @@ def _scu(port: int, *contexts: Any) -> Any:
 
 
 def test_an_unknown_move_destination_gets_move_destination_unknown_a801(
-    stored: tuple[int, Database, dict[str, QRStudy], int],
+    stored: Stored,
 ) -> None:
     port, _, studies, _ = stored
     proc = movescu(port, "NOT_CONFIGURED", "STUDY", {"StudyInstanceUID": studies["smith"].uid})
@@ -231,7 +239,7 @@ def _find(port: int, identifier: Dataset) -> list[tuple[int, Dataset | None]]:
 
 
 def test_the_triage_priority_is_a_private_key(
-    stored: tuple[int, Database, dict[str, QRStudy], int],
+    stored: Stored,
 ) -> None:
     port, db, studies, _ = stored
     with db.write() as s:
@@ -254,7 +262,7 @@ def test_the_triage_priority_is_a_private_key(
 
 
 def test_refusals_and_unsupported_keys(
-    stored: tuple[int, Database, dict[str, QRStudy], int],
+    stored: Stored,
 ) -> None:
     port, _, studies, _ = stored
     patient = Dataset()
@@ -278,3 +286,40 @@ def test_refusals_and_unsupported_keys(
     match = results[0][1]
     assert match is not None
     assert "InstitutionName" not in match
+
+
+def test_move_destinations_come_from_the_toml_file_and_the_environment(
+    clean_cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = clean_cli_env / "triage.toml"
+    toml.write_text(
+        '[gateway.move_destinations.PACS]\nhost = "10.0.0.5"\nport = 104\n', encoding="utf-8"
+    )
+    destinations = load_config(toml).gateway.move_destinations
+    assert {aet: (d.host, d.port) for aet, d in destinations.items()} == {"PACS": ("10.0.0.5", 104)}
+    monkeypatch.setenv(
+        "TRIAGE_GATEWAY_MOVE_DESTINATIONS", '{"VIEWER": {"host": "127.0.0.1", "port": 4242}}'
+    )
+    assert set(GatewaySettings().move_destinations) == {"VIEWER"}
+    with pytest.raises(ValidationError):
+        GatewaySettings(move_destinations={"BAD": {"host": "x", "port": 0}})
+
+
+@pytest.mark.postgres
+def test_find_and_get_on_postgresql(
+    gateway_factory: GatewayFactory, tmp_path: Path, postgres_url: str
+) -> None:
+    url = fresh_postgres_db(postgres_url)
+    port, _, studies, _ = _store(gateway_factory, tmp_path / "sent", database_url=url)
+    jane, john = studies["doe_jane"], studies["doe_john"]
+    found = findscu(
+        port,
+        "STUDY",
+        {"StudyInstanceUID": "", "PatientName": "DOE*", "StudyDate": "20260101-20260131"},
+        tmp_path / "find",
+    )
+    assert _uids(found, "StudyInstanceUID") == {jane.uid}
+    proc = getscu(port, "STUDY", {"StudyInstanceUID": john.uid}, tmp_path / "got")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = received(tmp_path / "got")
+    assert got == {uid: dataset_bytes(path) for uid, path in john.files.items()}
