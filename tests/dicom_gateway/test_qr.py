@@ -13,7 +13,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelMove,
 )
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from dicom_gateway.qr import PRIORITY_ELEMENT, PRIVATE_CREATOR, PRIVATE_GROUP
 from dicom_gateway.settings import GatewaySettings
@@ -38,19 +38,20 @@ from tests.builders.qr import (
 )
 from triage.settings_load import load_config
 from worklist.db.engine import Database
-from worklist.db.schema import Study
+from worklist.db.schema import Instance, Study
 
 pytestmark = pytest.mark.dcmtk
 
 DEST = "QR_DEST"
 
 
-Stored = tuple[int, Database, dict[str, QRStudy], int]
+Stored = tuple[int, Database, dict[str, QRStudy], int, Path]
+"""The listener's port, its store, the studies sent, the move destination's port, the archive."""
 
 
 def _store(gateway_factory: GatewayFactory, folder: Path, **worklist: Any) -> Stored:
     dest_port = free_port()
-    gw, db, _ = gateway_factory(
+    gw, db, wl = gateway_factory(
         worklist=worklist or None,
         move_destinations={DEST: {"host": "127.0.0.1", "port": dest_port}},
     )
@@ -59,7 +60,7 @@ def _store(gateway_factory: GatewayFactory, folder: Path, **worklist: Any) -> St
     rc, responses = storescu(gw.port, files)
     assert rc == 0 and len(responses) == len(files)
     assert set(responses.values()) == {"Success"}
-    return gw.port, db, studies, dest_port
+    return gw.port, db, studies, dest_port, wl.effective_archive_dir
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def _uids(responses: list[Dataset], keyword: str) -> set[str]:
 def test_findscu_study_level_matches_wildcards_ranges_and_names_whatever_their_case(
     stored: Stored, tmp_path: Path
 ) -> None:
-    port, _, studies, _ = stored
+    port, _, studies, _, _ = stored
     jane, smith, john = studies["doe_jane"], studies["smith"], studies["doe_john"]
     runs = iter(range(100))
 
@@ -124,7 +125,7 @@ def test_findscu_study_level_matches_wildcards_ranges_and_names_whatever_their_c
 def test_findscu_series_and_image_levels_include_the_sr_series(
     stored: Stored, tmp_path: Path
 ) -> None:
-    port, _, studies, _ = stored
+    port, _, studies, _, _ = stored
     jane = studies["doe_jane"]
     series = findscu(
         port,
@@ -167,7 +168,7 @@ def test_findscu_series_and_image_levels_include_the_sr_series(
 def test_movescu_to_storescp_receives_every_instance_byte_identical(
     stored: Stored, tmp_path: Path
 ) -> None:
-    port, _, studies, dest_port = stored
+    port, _, studies, dest_port, _ = stored
     jane = studies["doe_jane"]
     with storescp(dest_port, DEST, tmp_path / "moved") as out:
         proc = movescu(port, DEST, "STUDY", {"StudyInstanceUID": jane.uid})
@@ -179,7 +180,7 @@ def test_movescu_to_storescp_receives_every_instance_byte_identical(
 
 
 def test_getscu_receives_every_instance_byte_identical(stored: Stored, tmp_path: Path) -> None:
-    port, _, studies, _ = stored
+    port, _, studies, _, _ = stored
     wanted = {**studies["smith"].files, **studies["doe_john"].files}
     proc = getscu(
         port,
@@ -204,9 +205,9 @@ def _scu(port: int, *contexts: Any) -> Any:
 
 
 def test_an_unknown_move_destination_gets_move_destination_unknown_a801(
-    stored: Stored,
+    stored: Stored, caplog: pytest.LogCaptureFixture
 ) -> None:
-    port, _, studies, _ = stored
+    port, _, studies, _, _ = stored
     proc = movescu(port, "NOT_CONFIGURED", "STUDY", {"StudyInstanceUID": studies["smith"].uid})
     assert "MoveDestinationUnknown" in proc.stdout + proc.stderr
     assoc = _scu(port, StudyRootQueryRetrieveInformationModelMove)
@@ -223,6 +224,11 @@ def test_an_unknown_move_destination_gets_move_destination_unknown_a801(
     finally:
         assoc.release()
     assert statuses == [MOVE_DESTINATION_UNKNOWN]
+    refusals = [r.getMessage() for r in caplog.records if r.name == "dicom_gateway.qr"]
+    assert any(
+        "refused with 0xA801" in m and "'NOT_CONFIGURED' is not in gateway.move_destinations" in m
+        for m in refusals
+    ), refusals
 
 
 def _find(port: int, identifier: Dataset) -> list[tuple[int, Dataset | None]]:
@@ -241,7 +247,7 @@ def _find(port: int, identifier: Dataset) -> list[tuple[int, Dataset | None]]:
 def test_the_triage_priority_is_a_private_key(
     stored: Stored,
 ) -> None:
-    port, db, studies, _ = stored
+    port, db, studies, _, _ = stored
     with db.write() as s:
         s.execute(
             update(Study)
@@ -261,10 +267,8 @@ def test_the_triage_priority_is_a_private_key(
     assert match.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)[PRIORITY_ELEMENT].value == "P1"
 
 
-def test_refusals_and_unsupported_keys(
-    stored: Stored,
-) -> None:
-    port, _, studies, _ = stored
+def test_refusals_and_unsupported_keys(stored: Stored, caplog: pytest.LogCaptureFixture) -> None:
+    port, _, studies, _, _ = stored
     patient = Dataset()
     patient.QueryRetrieveLevel = "PATIENT"
     patient.PatientID = ""
@@ -286,6 +290,28 @@ def test_refusals_and_unsupported_keys(
     match = results[0][1]
     assert match is not None
     assert "InstitutionName" not in match
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 3, refusals
+    assert "unsupported QueryRetrieveLevel 'PATIENT'" in refusals[0]
+    assert "key SOPInstanceUID is at IMAGE level, below the query level STUDY" in refusals[1]
+    assert "malformed DA range" in refusals[2]
+
+
+def test_a_missing_archive_file_fails_its_sub_operation_only(
+    stored: Stored, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port, db, studies, _, archive = stored
+    jane = studies["doe_jane"]
+    lost = next(iter(jane.files))
+    with db.read() as s:
+        path = s.scalar(select(Instance.path).where(Instance.sop_instance_uid == lost))
+    assert path is not None
+    (archive / path).unlink()
+    proc = getscu(port, "STUDY", {"StudyInstanceUID": jane.uid}, tmp_path / "got")
+    output = proc.stdout + proc.stderr
+    assert "Number of Failed Suboperations    : 1" in output, output
+    assert set(received(tmp_path / "got")) == set(jane.files) - {lost}
+    assert any(f"instance {lost} not sent" in r.getMessage() for r in caplog.records)
 
 
 def test_move_destinations_come_from_the_toml_file_and_the_environment(
@@ -310,7 +336,7 @@ def test_find_and_get_on_postgresql(
     gateway_factory: GatewayFactory, tmp_path: Path, postgres_url: str
 ) -> None:
     url = fresh_postgres_db(postgres_url)
-    port, _, studies, _ = _store(gateway_factory, tmp_path / "sent", database_url=url)
+    port, _, studies, _, _ = _store(gateway_factory, tmp_path / "sent", database_url=url)
     jane, john = studies["doe_jane"], studies["doe_john"]
     found = findscu(
         port,
