@@ -6,7 +6,9 @@ leave matching to :mod:`worklist.query`. The study's triage priority is the priv
 ``P3``: no standard attribute means the priority a triage gave a study. Retrieves send each
 instance from its archive file as it was received (:mod:`dicom_gateway.archived`): same
 bytes, same transfer syntax. Every refusal is logged with its reason and answered with a named
-status from :mod:`dicom_gateway.statuses`.
+status from :mod:`dicom_gateway.statuses`. Every request is audited (category ``audit``): a
+``dicom.find`` event per C-FIND, a ``dicom.move`` or ``dicom.get`` event per study retrieved, with
+the calling AE title and peer; refusals as failures with their reason.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from dicom_gateway.statuses import (
     status_name,
 )
 from worklist.archive import Archive
+from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.query.find import InstanceRef, find, parse_level, retrieve
 from worklist.query.keys import KEYS, TRIAGE_PRIORITY, Level
@@ -150,7 +153,30 @@ def _calling(event: Event) -> str:
     return str(event.assoc.requestor.ae_title).strip()
 
 
-def _refuse(event: Event, service: str, status: int, reason: str) -> int:
+def _audit(event: Event, ctx: QRContext, service: str, outcome: str, **details: Any) -> None:
+    """Record one audit event per study (``studies``), or one for the request."""
+    studies: list[str] = details.pop("studies", None) or [""]
+    peer = f"{event.assoc.requestor.address}:{event.assoc.requestor.port}"
+    action = "dicom." + service.removeprefix("C-").lower()
+    try:
+        with ctx.db.write() as session:
+            for study in studies:
+                record_event(
+                    session,
+                    EventCategory.AUDIT,
+                    action,
+                    actor=_calling(event),
+                    source=peer,
+                    study_instance_uid=study,
+                    outcome=outcome,
+                    details=details,
+                )
+    except Exception:  # an audit failure is logged; the request is answered regardless
+        logger.exception("%s audit event not recorded", service)
+
+
+def _refuse(event: Event, ctx: QRContext, service: str, status: int, reason: str) -> int:
+    _audit(event, ctx, service, "failure", status=f"0x{status:04X}", reason=reason)
     logger.warning(
         "%s from %s refused with 0x%04X (%s): %s",
         service,
@@ -182,12 +208,13 @@ def handle_find(event: Event, ctx: QRContext) -> Iterator[Result]:
         level, keys, unsupported = identifier_keys(event.identifier)
         matches = find(ctx.db, level, keys)
     except InvalidKeyError as exc:
-        yield _refuse(event, "C-FIND", IDENTIFIER_MISMATCH, str(exc)), None
+        yield _refuse(event, ctx, "C-FIND", IDENTIFIER_MISMATCH, str(exc)), None
         return
     except Exception as exc:
         logger.exception("C-FIND failed")
-        yield _refuse(event, "C-FIND", UNABLE_TO_PROCESS, f"{type(exc).__name__}: {exc}"), None
+        yield _refuse(event, ctx, "C-FIND", UNABLE_TO_PROCESS, f"{type(exc).__name__}: {exc}"), None
         return
+    _audit(event, ctx, "C-FIND", "success", level=str(level), matches=len(matches))
     if unsupported:
         logger.info("C-FIND from %s: keys not supported: %s", _calling(event), unsupported)
     logger.info("C-FIND from %s at %s level: %d match(es)", _calling(event), level, len(matches))
@@ -195,7 +222,7 @@ def handle_find(event: Event, ctx: QRContext) -> Iterator[Result]:
     ae_title = str(event.assoc.acceptor.ae_title).strip()
     for match in matches:
         if event.is_cancelled:
-            yield _refuse(event, "C-FIND", CANCEL, "cancelled by the peer"), None
+            yield _refuse(event, ctx, "C-FIND", CANCEL, "cancelled by the peer"), None
             return
         yield status, _response(level, match, ae_title)
 
@@ -206,11 +233,24 @@ def _instances(event: Event, ctx: QRContext, service: str) -> list[InstanceRef] 
         level, keys, _ = identifier_keys(event.identifier)
         refs = retrieve(ctx.db, level, keys)
     except InvalidKeyError as exc:
-        return _refuse(event, service, IDENTIFIER_MISMATCH, str(exc))
+        return _refuse(event, ctx, service, IDENTIFIER_MISMATCH, str(exc))
     except Exception as exc:
         logger.exception("%s failed", service)
-        return _refuse(event, service, UNABLE_TO_PROCESS, f"{type(exc).__name__}: {exc}")
+        return _refuse(event, ctx, service, UNABLE_TO_PROCESS, f"{type(exc).__name__}: {exc}")
     logger.info("%s from %s: %d instance(s)", service, _calling(event), len(refs))
+    studies: dict[str, int] = {}
+    for ref in refs:
+        studies[ref.study_instance_uid] = studies.get(ref.study_instance_uid, 0) + 1
+    _audit(
+        event,
+        ctx,
+        service,
+        "success",
+        studies=list(studies),
+        level=str(level),
+        instances=len(refs),
+        destination=_text(event.move_destination) if service == "C-MOVE" else "",
+    )
     return refs
 
 
@@ -219,7 +259,7 @@ def _sub_operations(
 ) -> Iterator[Result]:
     for ref in refs:
         if event.is_cancelled:
-            yield _refuse(event, service, CANCEL, "cancelled by the peer"), None
+            yield _refuse(event, ctx, service, CANCEL, "cancelled by the peer"), None
             return
         path = ctx.archive.absolute(ref.path)
         yield (
@@ -289,6 +329,7 @@ def handle_move(event: Event, ctx: QRContext) -> Iterator[Any]:
         # (None, None) makes pynetdicom answer MOVE_DESTINATION_UNKNOWN itself.
         _refuse(
             event,
+            ctx,
             "C-MOVE",
             MOVE_DESTINATION_UNKNOWN,
             f"{name!r} is not in gateway.move_destinations",

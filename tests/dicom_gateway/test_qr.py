@@ -38,7 +38,7 @@ from tests.builders.qr import (
 )
 from triage.settings_load import load_config
 from worklist.db.engine import Database
-from worklist.db.schema import Instance, Study
+from worklist.db.schema import Event, Instance, Study
 
 pytestmark = pytest.mark.dcmtk
 
@@ -67,6 +67,13 @@ def _store(gateway_factory: GatewayFactory, folder: Path, **worklist: Any) -> St
 def stored(gateway_factory: GatewayFactory, tmp_path: Path) -> Stored:
     """A gateway with a move destination, and the :func:`qr_studies` sent by storescu."""
     return _store(gateway_factory, tmp_path / "sent")
+
+
+def _audited(db: Database, action: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """The audit events of ``action``: actor, study, outcome and details."""
+    with db.read() as s:
+        events = s.scalars(select(Event).where(Event.action == action).order_by(Event.id))
+        return [(e.actor, e.study_instance_uid, e.outcome, dict(e.details)) for e in events]
 
 
 def _uids(responses: list[Dataset], keyword: str) -> set[str]:
@@ -168,7 +175,7 @@ def test_findscu_series_and_image_levels_include_the_sr_series(
 def test_movescu_to_storescp_receives_every_instance_byte_identical(
     stored: Stored, tmp_path: Path
 ) -> None:
-    port, _, studies, dest_port, _ = stored
+    port, db, studies, dest_port, _ = stored
     jane = studies["doe_jane"]
     with storescp(dest_port, DEST, tmp_path / "moved") as out:
         proc = movescu(port, DEST, "STUDY", {"StudyInstanceUID": jane.uid})
@@ -177,10 +184,18 @@ def test_movescu_to_storescp_receives_every_instance_byte_identical(
     assert set(got) == set(jane.files)
     for uid, path in jane.files.items():
         assert got[uid] == dataset_bytes(path), uid
+    assert _audited(db, "dicom.move") == [
+        (
+            "MOVESCU",
+            jane.uid,
+            "success",
+            {"level": "STUDY", "instances": 5, "destination": DEST},
+        )
+    ]
 
 
 def test_getscu_receives_every_instance_byte_identical(stored: Stored, tmp_path: Path) -> None:
-    port, _, studies, _, _ = stored
+    port, db, studies, _, _ = stored
     wanted = {**studies["smith"].files, **studies["doe_john"].files}
     proc = getscu(
         port,
@@ -193,6 +208,11 @@ def test_getscu_receives_every_instance_byte_identical(stored: Stored, tmp_path:
     assert set(got) == set(wanted)
     for uid, path in wanted.items():
         assert got[uid] == dataset_bytes(path), uid
+    audited = _audited(db, "dicom.get")
+    assert {(actor, study, outcome) for actor, study, outcome, _ in audited} == {
+        ("GETSCU", studies["smith"].uid, "success"),
+        ("GETSCU", studies["doe_john"].uid, "success"),
+    }
 
 
 def _scu(port: int, *contexts: Any) -> Any:
@@ -224,6 +244,11 @@ def test_an_unknown_move_destination_gets_move_destination_unknown_a801(
     finally:
         assoc.release()
     assert statuses == [MOVE_DESTINATION_UNKNOWN]
+    audited = _audited(stored[1], "dicom.move")
+    assert [(actor, outcome, d["status"]) for actor, _, outcome, d in audited] == [
+        ("MOVESCU", "failure", "0xA801"),
+        ("QR_TEST", "failure", "0xA801"),
+    ]
     refusals = [r.getMessage() for r in caplog.records if r.name == "dicom_gateway.qr"]
     assert any(
         "refused with 0xA801" in m and "'NOT_CONFIGURED' is not in gateway.move_destinations" in m

@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class InstanceRef:
-    """One instance a retrieve sends: its classes and its place in the archive."""
+    """One instance a retrieve sends: its study, its classes and its place in the archive."""
 
+    study_instance_uid: str
     sop_class_uid: str
     sop_instance_uid: str
     transfer_syntax_uid: str
@@ -166,6 +167,7 @@ def retrieve(db: Database, level: Level, identifier: Mapping[str, str]) -> list[
     conditions = _conditions(keys, identifier, db.engine.dialect.name)
     statement = _from(
         select(
+            Study.study_instance_uid,
             Instance.sop_class_uid,
             Instance.sop_instance_uid,
             Instance.transfer_syntax_uid,
