@@ -3,12 +3,14 @@
 The handlers translate an identifier into keyword/value pairs (:func:`identifier_keys`) and
 leave matching to :mod:`worklist.query`. The study's triage priority is the private attribute
 (0041,xx01) CS of the private creator :data:`PRIVATE_CREATOR` in group (0041), values ``P1`` to
-``P3``: no standard attribute means the priority a triage gave a study. Retrieves send each
-instance from its archive file as it was received (:mod:`dicom_gateway.archived`): same
-bytes, same transfer syntax. Every refusal is logged with its reason and answered with a named
-status from :mod:`dicom_gateway.statuses`. Every request is audited (category ``audit``): a
-``dicom.find`` event per C-FIND, a ``dicom.move`` or ``dicom.get`` event per study retrieved, with
-the calling AE title and peer; refusals as failures with their reason.
+``P3``: no standard attribute means the priority a triage gave a study. Retrieves read each
+instance from its archive file when its turn comes (:func:`archived_instance`) and hand
+pynetdicom the dataset in the transfer syntax it was received in; values larger than
+:data:`DEFER_SIZE` (Pixel Data) stay on disk until pynetdicom encodes the C-STORE. Every
+refusal is logged with its reason and answered with a named status from
+:mod:`dicom_gateway.statuses`. Every request is audited (category ``audit``): a ``dicom.find``
+event per C-FIND, a ``dicom.move`` or ``dicom.get`` event per study retrieved, with the calling
+AE title and peer; refusals as failures with their reason.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pynetdicom import build_context
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 
-from dicom_gateway.archived import ArchivedInstance
 from dicom_gateway.settings import GatewaySettings
 from dicom_gateway.statuses import (
     CANCEL,
@@ -43,10 +45,12 @@ from worklist.query.keys import KEYS, TRIAGE_PRIORITY, Level
 from worklist.query.matching import InvalidKeyError
 
 __all__ = [
+    "DEFER_SIZE",
     "PRIORITY_ELEMENT",
     "PRIVATE_CREATOR",
     "PRIVATE_GROUP",
     "QRContext",
+    "archived_instance",
     "handle_find",
     "handle_get",
     "handle_move",
@@ -61,6 +65,8 @@ PRIVATE_CREATOR = "ICS TRIAGE"
 """The private creator of the triage attributes."""
 PRIORITY_ELEMENT = 0x01
 """The element offset of the triage priority in the private block (0041,xx01), VR CS."""
+DEFER_SIZE = "256 KB"
+"""Values larger than this are read from the archive file only when the instance is encoded."""
 
 _SKIPPED = frozenset({"QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle"})
 _MAX_CONTEXTS = 128
@@ -254,20 +260,56 @@ def _instances(event: Event, ctx: QRContext, service: str) -> list[InstanceRef] 
     return refs
 
 
+def archived_instance(archive: Archive, ref: InstanceRef) -> Dataset:
+    """Read one instance to send from its archive file, its large values left on disk.
+
+    pynetdicom's C-GET and C-MOVE service classes send only a
+    :class:`~pydicom.dataset.Dataset`, so the file is parsed, but values larger than
+    :data:`DEFER_SIZE` (Pixel Data) are read only when pynetdicom encodes the C-STORE, and the
+    file meta information keeps the transfer syntax it was received in, which selects the
+    presentation context. Elements are re-encoded as they were read, with the exceptions
+    pydicom makes (retired group lengths are dropped; the elements pynetdicom reads, SOP Class
+    and SOP Instance UID and Specific Character Set, are written in their standard form).
+
+    Parameters
+    ----------
+    archive
+        The archive holding the file.
+    ref
+        The instance to send.
+
+    Returns
+    -------
+    pydicom.dataset.Dataset
+        The instance; if its file cannot be read (logged as a warning), a dataset holding only
+        its SOP Instance UID, which pynetdicom refuses to send without a SOP Class UID: the
+        sub-operation fails and the UID is listed in Failed SOP Instance UID List (0008,0058).
+    """
+    try:
+        dataset: Dataset = dcmread(archive.absolute(ref.path), defer_size=DEFER_SIZE)
+    except Exception as exc:  # one unreadable file fails its own sub-operation only
+        logger.warning(
+            "instance %s not sent: its archive file %s cannot be read (%s: %s)",
+            ref.sop_instance_uid,
+            ref.path,
+            type(exc).__name__,
+            exc,
+        )
+        unreadable = Dataset()
+        unreadable.SOPInstanceUID = ref.sop_instance_uid
+        return unreadable
+    return dataset
+
+
 def _sub_operations(
     event: Event, ctx: QRContext, service: str, refs: list[InstanceRef]
 ) -> Iterator[Result]:
+    """Yield each instance when pynetdicom asks for the next: read one at a time."""
     for ref in refs:
         if event.is_cancelled:
             yield _refuse(event, ctx, service, CANCEL, "cancelled by the peer"), None
             return
-        path = ctx.archive.absolute(ref.path)
-        yield (
-            PENDING,
-            ArchivedInstance(
-                ref.sop_class_uid, ref.sop_instance_uid, ref.transfer_syntax_uid, path
-            ),
-        )
+        yield PENDING, archived_instance(ctx.archive, ref)
 
 
 def handle_get(event: Event, ctx: QRContext) -> Iterator[int | Result]:

@@ -16,7 +16,6 @@ from pynetdicom import AE, evt
 from pynetdicom.events import EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dicom_gateway import archived
 from dicom_gateway.conformance import (
     QR_SOP_CLASSES,
     QR_TRANSFER_SYNTAXES,
@@ -98,7 +97,6 @@ def build_ae(settings: GatewaySettings) -> AE:
         ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES), scu_role=True, scp_role=True)
     for sop_class in QR_SOP_CLASSES:
         ae.add_supported_context(sop_class, list(QR_TRANSFER_SYNTAXES))
-    archived.install()
     return ae
 
 
