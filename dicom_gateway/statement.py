@@ -171,9 +171,13 @@ def _query_retrieve(settings: GatewaySettings) -> list[str]:
         f"{destinations or 'none configured'}); any other destination is answered Move "
         "Destination Unknown (0xA801). C-GET sends on the requestor's association, which must "
         "propose the storage SOP class and the instance's transfer syntax with the SCP role. "
-        "Either way each instance is sent as it is stored in the archive: the same bytes in "
-        "the transfer syntax it was received in, read from its file in chunks. A retrieve with "
-        "failed sub-operations ends with 0xB000 (set by pynetdicom).",
+        "Either way each instance is read from its archive file and sent in the transfer "
+        "syntax it was received in, its elements encoded as they were received except that "
+        "retired group lengths (gggg,0000) are left out and SOP Class UID, SOP Instance UID "
+        "and Specific Character Set are written in their standard encoding; a Deflated "
+        "instance is compressed anew. An instance whose file cannot be read fails its own "
+        "sub-operation. A retrieve with failed sub-operations ends with 0xB000 (set by "
+        "pynetdicom).",
         "",
         "| key | tag | level | VR | matching |",
         "|---|---|---|---|---|",
