@@ -26,16 +26,26 @@ from pydicom.uid import (
     RLELossless,
 )
 from pynetdicom import AllStoragePresentationContexts, VerificationPresentationContexts
+from pynetdicom import sop_class as _sop
 
 from dicom_gateway.statuses import (
+    CANCEL,
     CANNOT_UNDERSTAND,
     DATASET_MISMATCH,
+    IDENTIFIER_MISMATCH,
+    MOVE_DESTINATION_UNKNOWN,
     OUT_OF_RESOURCES,
+    PENDING,
+    PENDING_WARNING,
     PROCESSING_FAILURE,
     SUCCESS,
+    UNABLE_TO_PROCESS,
 )
 
 __all__ = [
+    "QR_SOP_CLASSES",
+    "QR_STATUSES",
+    "QR_TRANSFER_SYNTAXES",
     "STATUSES",
     "TRANSFER_SYNTAXES",
     "storage_sop_classes",
@@ -72,6 +82,32 @@ STATUSES: tuple[tuple[int, str], ...] = (
         "or one that differs from the command's",
     ),
     (PROCESSING_FAILURE, "an unexpected error while storing or recording (logged)"),
+)
+
+
+#: The Query/Retrieve SOP classes (SCP): Study Root C-FIND, C-MOVE and C-GET.
+QR_SOP_CLASSES: tuple[UID, ...] = (
+    UID(str(_sop.StudyRootQueryRetrieveInformationModelFind)),  # type: ignore[attr-defined]
+    UID(str(_sop.StudyRootQueryRetrieveInformationModelMove)),  # type: ignore[attr-defined]
+    UID(str(_sop.StudyRootQueryRetrieveInformationModelGet)),  # type: ignore[attr-defined]
+)
+
+#: Transfer syntaxes accepted for the Query/Retrieve SOP classes (identifiers only).
+QR_TRANSFER_SYNTAXES: tuple[UID, ...] = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+
+#: Statuses the Query/Retrieve handlers return, the services they answer, and when.
+QR_STATUSES: tuple[tuple[int, str, str], ...] = (
+    (SUCCESS, "C-FIND, C-MOVE, C-GET", "every match sent; every sub-operation succeeded"),
+    (PENDING, "C-FIND, C-MOVE, C-GET", "one more match, or one more sub-operation"),
+    (PENDING_WARNING, "C-FIND", "one more match; a key of the identifier is not supported"),
+    (CANCEL, "C-FIND, C-MOVE, C-GET", "the peer sent C-CANCEL"),
+    (
+        IDENTIFIER_MISMATCH,
+        "C-FIND, C-MOVE, C-GET",
+        "no or an unsupported QueryRetrieveLevel, a key below the level, a malformed range",
+    ),
+    (MOVE_DESTINATION_UNKNOWN, "C-MOVE", "the move destination is not in the settings"),
+    (UNABLE_TO_PROCESS, "C-FIND, C-MOVE, C-GET", "an unexpected error (logged)"),
 )
 
 

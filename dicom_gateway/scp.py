@@ -1,4 +1,4 @@
-"""The listener: a pynetdicom AE (C-ECHO, C-STORE) and its TCP server.
+"""The listener: a pynetdicom AE (C-ECHO, C-STORE, Study Root C-FIND/C-MOVE/C-GET) and its server.
 
 :class:`ListenerServer` sets ``TCP_NODELAY`` on every accepted socket and, when several
 listener processes share one port, binds with ``SO_REUSEPORT`` so the kernel spreads incoming
@@ -16,7 +16,13 @@ from pynetdicom import AE, evt
 from pynetdicom.events import EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dicom_gateway.conformance import TRANSFER_SYNTAXES, storage_sop_classes, verification_sop_class
+from dicom_gateway.conformance import (
+    QR_SOP_CLASSES,
+    QR_TRANSFER_SYNTAXES,
+    TRANSFER_SYNTAXES,
+    storage_sop_classes,
+    verification_sop_class,
+)
 from dicom_gateway.handlers import (
     HandlerContext,
     handle_aborted,
@@ -25,6 +31,7 @@ from dicom_gateway.handlers import (
     handle_released,
     handle_store,
 )
+from dicom_gateway.qr import QRContext, handle_find, handle_get, handle_move
 from dicom_gateway.settings import GatewaySettings
 
 __all__ = ["ListenerServer", "ReusePortListenerServer", "build_ae", "start_listener"]
@@ -60,7 +67,10 @@ class ReusePortListenerServer(ListenerServer):
 
 
 def build_ae(settings: GatewaySettings) -> AE:
-    """Return the AE: every storage SOP class and Verification, timeouts and limits from settings.
+    """Return the AE: storage, Verification and Query/Retrieve, timeouts and limits from settings.
+
+    The storage SOP classes accept the SCP role too when a C-GET requestor proposes it (SCP/SCU
+    role selection), so C-GET sub-operations run on the requestor's association.
 
     Parameters
     ----------
@@ -84,13 +94,18 @@ def build_ae(settings: GatewaySettings) -> AE:
     ae.require_calling_aet = list(settings.allowed_calling_aets)
     ae.add_supported_context(verification_sop_class())
     for sop_class in storage_sop_classes():
-        ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
+        ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES), scu_role=True, scp_role=True)
+    for sop_class in QR_SOP_CLASSES:
+        ae.add_supported_context(sop_class, list(QR_TRANSFER_SYNTAXES))
     return ae
 
 
-def _handlers(ctx: HandlerContext) -> list[EventHandlerType]:
+def _handlers(ctx: HandlerContext, qr: QRContext) -> list[EventHandlerType]:
     return [
         (evt.EVT_C_STORE, handle_store, [ctx]),
+        (evt.EVT_C_FIND, handle_find, [qr]),
+        (evt.EVT_C_MOVE, handle_move, [qr]),
+        (evt.EVT_C_GET, handle_get, [qr]),
         (evt.EVT_RELEASED, handle_released, [ctx]),
         (evt.EVT_ABORTED, handle_aborted, [ctx]),
         (evt.EVT_CONN_CLOSE, handle_conn_close, [ctx]),
@@ -121,8 +136,9 @@ def start_listener(
     """
     ae = build_ae(settings)
     server_class = ReusePortListenerServer if reuse_port else ListenerServer
+    qr = QRContext(db=ctx.db, archive=ctx.ingestor.archive, settings=settings)
     server = ae.make_server(
-        (settings.host, port), evt_handlers=_handlers(ctx), server_class=server_class
+        (settings.host, port), evt_handlers=_handlers(ctx, qr), server_class=server_class
     )
     thread = threading.Thread(target=server.serve_forever, name="DicomListener", daemon=True)
     thread.start()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DuplicatePolicy", "GatewaySettings"]
+__all__ = ["DuplicatePolicy", "GatewaySettings", "MoveDestination"]
 
 
 class DuplicatePolicy(StrEnum):
@@ -15,6 +15,15 @@ class DuplicatePolicy(StrEnum):
 
     KEEP_FIRST = "keep_first"
     REPLACE = "replace"
+
+
+class MoveDestination(BaseModel):
+    """Where a C-MOVE to one AE title sends its instances."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
 
 
 class GatewaySettings(BaseSettings):
@@ -51,3 +60,8 @@ class GatewaySettings(BaseSettings):
     )
     default_idle_s: float = Field(default=5.0, ge=0, description="For modalities not in idle_s.")
     assembler_interval_s: float = Field(default=0.2, gt=0, description="Assembler poll period.")
+    move_destinations: dict[str, MoveDestination] = Field(
+        default_factory=dict,
+        description="C-MOVE destinations: AE title -> host and port. A C-MOVE to any other AE "
+        "title is refused with Move Destination Unknown (0xA801).",
+    )

@@ -12,13 +12,22 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.uid import UID
 
 from dicom_gateway import scu
-from dicom_gateway.conformance import STATUSES, verification_sop_class
+from dicom_gateway.conformance import (
+    QR_SOP_CLASSES,
+    QR_STATUSES,
+    QR_TRANSFER_SYNTAXES,
+    STATUSES,
+    verification_sop_class,
+)
+from dicom_gateway.qr import PRIORITY_ELEMENT, PRIVATE_CREATOR, PRIVATE_GROUP
 from dicom_gateway.scp import build_ae
 from dicom_gateway.settings import GatewaySettings
 from dicom_gateway.statuses import status_name
+from worklist.query.keys import KEYS, TRIAGE_PRIORITY, UNRECORDED, Key
 
 __all__ = ["REGENERATE", "built_in_defaults", "render_statement"]
 
@@ -53,7 +62,7 @@ def _storage_transfer_syntaxes(contexts: Sequence[Any], verification: UID) -> li
     lists = {
         tuple(str(ts) for ts in cx.transfer_syntax)
         for cx in contexts
-        if cx.abstract_syntax != verification
+        if cx.abstract_syntax != verification and cx.abstract_syntax not in QR_SOP_CLASSES
     }
     if len(lists) != 1:
         raise ValueError(
@@ -110,6 +119,85 @@ def _behaviour(settings: GatewaySettings) -> list[str]:
     ]
 
 
+def _matching(key: Key) -> str:
+    if key.keyword in UNRECORDED:
+        return "returned empty: not recorded by the ingest; a value is not matched"
+    if not key.matchable:
+        return "returned only"
+    kinds = {
+        "UI": "single value, list of UIDs, universal",
+        "DA": "single value, range, universal",
+        "TM": "single value, range, universal",
+        "IS": "single value, universal",
+        "PN": "single value, wild card, universal; case-insensitive",
+    }
+    text = kinds.get(key.vr, "single value, wild card, universal; case-sensitive")
+    if key.keyword == "ModalitiesInStudy":
+        text += "; several values match a study with a series of any of them"
+    return text
+
+
+def _tag(key: Key) -> str:
+    if key.keyword == TRIAGE_PRIORITY:
+        return f"`({PRIVATE_GROUP:04X},xx{PRIORITY_ELEMENT:02X})` private"
+    tag = tag_for_keyword(key.keyword)
+    return f"`({tag >> 16:04X},{tag & 0xFFFF:04X})`" if tag is not None else "?"
+
+
+def _query_retrieve(settings: GatewaySettings) -> list[str]:
+    destinations = ", ".join(
+        f"`{aet}` at `{d.host}:{d.port}`" for aet, d in settings.move_destinations.items()
+    )
+    return [
+        "## Query/Retrieve",
+        "",
+        "Study Root C-FIND at STUDY, SERIES and IMAGE level; C-MOVE and C-GET at the same "
+        "levels. Matching follows PS3.4 C.2.2: universal matching (an empty value or `*`), "
+        "single value matching, wild cards `*` and `?` (not for DA, TM, UI, IS), ranges "
+        "`A-B`, `A-`, `-B` for DA and TM, lists of UIDs. Person names match whatever their "
+        "case; other text is case-sensitive. A key of the query level or a level above it is "
+        "matched; a key of a level below is refused (0xA900). Each response carries the keys "
+        "asked for, the unique keys of the query level and the levels above, "
+        "`SpecificCharacterSet` `ISO_IR 192` and `RetrieveAETitle`. Keys this SCP does not "
+        "support are left out of the responses, which then carry 0xFF01.",
+        "",
+        f"The study's triage priority (`P1` most urgent to `P3`) is the private attribute "
+        f"`({PRIVATE_GROUP:04X},xx{PRIORITY_ELEMENT:02X})` CS of private creator "
+        f"`{PRIVATE_CREATOR}` (`({PRIVATE_GROUP:04X},00xx)` LO): no standard attribute holds "
+        "the priority an AI triage gave a study. Ask for it with the creator element and the "
+        'priority element, e.g. `findscu -k (0041,0010)="ICS TRIAGE" -k (0041,1001)`.',
+        "",
+        "C-MOVE sends to the AE titles of `gateway.move_destinations` only (currently: "
+        f"{destinations or 'none configured'}); any other destination is answered Move "
+        "Destination Unknown (0xA801). C-GET sends on the requestor's association, which must "
+        "propose the storage SOP class and the instance's transfer syntax with the SCP role. "
+        "Either way each instance is read from its archive file and sent in the transfer "
+        "syntax it was received in, its elements encoded as they were received except that "
+        "retired group lengths (gggg,0000) are left out and SOP Class UID, SOP Instance UID "
+        "and Specific Character Set are written in their standard encoding; a Deflated "
+        "instance is compressed anew. An instance whose file cannot be read fails its own "
+        "sub-operation. A retrieve with failed sub-operations ends with 0xB000 (set by "
+        "pynetdicom).",
+        "",
+        "| key | tag | level | VR | matching |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {k.keyword} | {_tag(k)} | {k.level} | {k.vr} | {_matching(k)} |"
+            for k in KEYS.values()
+        ),
+        "",
+        "## Statuses returned to C-FIND, C-MOVE and C-GET",
+        "",
+        "| status | meaning | services | when |",
+        "|---|---|---|---|",
+        *(
+            f"| `0x{code:04X}` | {status_name(code, services.split(',')[0])} | {services} "
+            f"| {when} |"
+            for code, services, when in QR_STATUSES
+        ),
+    ]
+
+
 def _scu(settings: GatewaySettings) -> list[str]:
     return [
         "## SCU: `triage echo` and `triage send`",
@@ -146,14 +234,17 @@ def render_statement(settings: GatewaySettings) -> str:
         for ts in cx.transfer_syntax
     ]
     storage_ts = _storage_transfer_syntaxes(contexts, verification)
-    sop_classes = [UID(str(cx.abstract_syntax)) for cx in contexts]
+    sop_classes = [
+        UID(str(cx.abstract_syntax)) for cx in contexts if cx.abstract_syntax not in QR_SOP_CLASSES
+    ]
     lines = [
         "# DICOM conformance statement",
         "",
         f"<!-- Generated from the code by `{REGENERATE}`: do not edit by hand. -->",
         "",
         "The DICOM gateway of this project (`triage gateway`, also started by `triage serve`): "
-        "a Storage SCP and Verification SCP that receives studies from modalities and PACS. "
+        "a Storage SCP and Verification SCP that receives studies from modalities and PACS, "
+        "and a Query/Retrieve SCP (Study Root C-FIND, C-MOVE, C-GET) that serves them. "
         "This file is generated from the AE the listener builds, the gateway's default "
         f"settings and the statuses its C-STORE handler returns (`{REGENERATE}`); "
         "`tests/dicom_gateway/test_conformance.py` checks that it is what the code generates "
@@ -176,7 +267,9 @@ def render_statement(settings: GatewaySettings) -> str:
         "",
         "## Presentation contexts",
         "",
-        "Every SOP class below is accepted in the SCP role only; no extended negotiation.",
+        "Every SOP class below is accepted in the SCP role; the storage SOP classes also accept "
+        "SCP/SCU role selection, so that a C-GET requestor receives its sub-operations as "
+        "Storage SCP. No extended negotiation.",
         "",
         "### Transfer syntaxes of the Verification SOP class",
         "",
@@ -189,6 +282,16 @@ def render_statement(settings: GatewaySettings) -> str:
         f"### SOP classes (SCP): {len(sop_classes)}",
         "",
         *_uid_table(sop_classes),
+        "",
+        "### Transfer syntaxes of the Query/Retrieve SOP classes",
+        "",
+        *_uid_table(list(QR_TRANSFER_SYNTAXES)),
+        "",
+        f"### Query/Retrieve SOP classes (SCP): {len(QR_SOP_CLASSES)}",
+        "",
+        *_uid_table(list(QR_SOP_CLASSES)),
+        "",
+        *_query_retrieve(settings),
         "",
         *_scu(settings),
     ]

@@ -30,14 +30,25 @@ def _statement() -> str:
     return STATEMENT.read_text(encoding="utf-8")
 
 
-def _table_uids(text: str, heading: str) -> list[str]:
+def _section(text: str, heading: str) -> str:
     assert heading in text, f"docs/conformance.md has no heading {heading!r}"
-    part = text.split(heading, 1)[1].split("\n#", 1)[0]
-    return re.findall(r"^\| `([0-9.]+)` \|", part, re.M)
+    return text.split(heading, 1)[1].split("\n#", 1)[0]
+
+
+def _table_uids(text: str, heading: str) -> list[str]:
+    return re.findall(r"^\| `([0-9.]+)` \|", _section(text, heading), re.M)
 
 
 def _sop_classes(text: str) -> list[str]:
     return _table_uids(text, "### SOP classes (SCP)")
+
+
+def _qr_sop_classes(text: str) -> list[str]:
+    return _table_uids(text, "### Query/Retrieve SOP classes (SCP)")
+
+
+def _qr_ts(text: str) -> list[str]:
+    return _table_uids(text, "### Transfer syntaxes of the Query/Retrieve SOP classes")
 
 
 def _storage_ts(text: str) -> list[str]:
@@ -48,9 +59,13 @@ def _verification_ts(text: str) -> list[str]:
     return _table_uids(text, "### Transfer syntaxes of the Verification SOP class")
 
 
-def _statuses(text: str) -> list[tuple[int, str]]:
-    rows = re.findall(r"^\| `0x([0-9A-F]{4})` \| ([^|]+) \|", text, re.M)
+def _statuses(text: str, heading: str) -> list[tuple[int, str]]:
+    rows = re.findall(r"^\| `0x([0-9A-F]{4})` \| ([^|]+) \|", _section(text, heading), re.M)
     return [(int(code, 16), name.strip()) for code, name in rows]
+
+
+STORE_STATUSES = "## Statuses returned to C-STORE"
+QR_STATUSES = "## Statuses returned to C-FIND, C-MOVE and C-GET"
 
 
 def test_the_statement_is_what_the_code_generates() -> None:
@@ -87,10 +102,15 @@ def test_without_defaults_the_statement_describes_the_effective_settings(
 def test_statement_sop_classes_and_transfer_syntaxes_are_the_ae_contexts() -> None:
     text = _statement()
     contexts = build_ae(built_in_defaults()).supported_contexts
-    assert sorted(_sop_classes(text)) == sorted(str(cx.abstract_syntax) for cx in contexts)
+    assert sorted(_sop_classes(text) + _qr_sop_classes(text)) == sorted(
+        str(cx.abstract_syntax) for cx in contexts
+    )
+    assert len(_qr_sop_classes(text)) == 3  # Study Root FIND, MOVE, GET
     for cx in contexts:
         if cx.abstract_syntax == VERIFICATION:
             expected = _verification_ts(text)
+        elif cx.abstract_syntax in _qr_sop_classes(text):
+            expected = _qr_ts(text)
         else:
             expected = _storage_ts(text)
         assert [str(ts) for ts in cx.transfer_syntax] == expected, cx
@@ -179,17 +199,42 @@ def _statuses_named_in(path: Path) -> set[int]:
     return codes
 
 
+def _services(heading: str) -> dict[int, str]:
+    """The first service of each row of a status table with a services column."""
+    rows = re.findall(
+        r"^\| `0x([0-9A-F]{4})` \| [^|]+ \| ([^|,]+)", _section(_statement(), heading), re.M
+    )
+    return {int(code, 16): service.strip() for code, service in rows}
+
+
+def _check_statuses(heading: str, returned: set[int], service: str | None) -> None:
+    documented = _statuses(_statement(), heading)
+    assert {code for code, _ in documented} == returned
+    assert len(documented) == len(returned), "a status is listed twice"
+    services = _services(heading) if service is None else {}
+    for code, name in documented:
+        service = services.get(code, service)
+        assert service is not None
+        assert name == status_name(code, service), (
+            f"0x{code:04X} is {status_name(code, service)!r} in pynetdicom"
+        )
+
+
 def test_statement_statuses_are_those_the_store_handler_returns() -> None:
-    # Every module of the listener except the status table itself, the statement's sources and
-    # the SCU (which reads peers' statuses, it does not return them).
+    # Every module of the listener except the status table itself, the statement's sources,
+    # the SCU (which reads peers' statuses, it does not return them) and the Q/R handlers.
     package = Path(dicom_gateway.__file__).parent
-    skip = {"statuses.py", "conformance.py", "statement.py", "scu.py"}
+    skip = {"statuses.py", "conformance.py", "statement.py", "scu.py", "qr.py"}
     returned: set[int] = set()
     for module in sorted(package.glob("*.py")):
         if module.name not in skip:
             returned |= _statuses_named_in(module)
-    documented = _statuses(_statement())
-    assert {code for code, _ in documented} == returned
-    assert len(documented) == len(returned), "a status is listed twice"
-    for code, name in documented:
-        assert name == status_name(code), f"0x{code:04X} is {status_name(code)!r} in pynetdicom"
+    _check_statuses(STORE_STATUSES, returned, "C-STORE")
+
+
+def test_statement_statuses_are_those_the_query_retrieve_handlers_return() -> None:
+    package = Path(dicom_gateway.__file__).parent
+    # pynetdicom itself answers Success when a handler's generator ends.
+    returned = _statuses_named_in(package / "qr.py") | {statuses.SUCCESS}
+    _check_statuses(QR_STATUSES, returned, None)
+    assert set(_services(QR_STATUSES).values()) <= {"C-FIND", "C-MOVE", "C-GET"}
