@@ -34,6 +34,7 @@ from models.card_blocks import (
     Preprocessing,
     Resize,
     Task,
+    ThresholdSource,
     Window,
 )
 from models.errors import CardError
@@ -58,6 +59,7 @@ __all__ = [
     "Preprocessing",
     "Resize",
     "Task",
+    "ThresholdSource",
     "Window",
     "card_from_dict",
     "dump_card",

@@ -34,6 +34,7 @@ __all__ = [
     "Resize",
     "Sha256",
     "Task",
+    "ThresholdSource",
     "Window",
 ]
 
@@ -279,6 +280,31 @@ class Concept(Frozen):
     meaning: str = Field(min_length=1)
 
 
+class ThresholdSource(Frozen):
+    """Where a label's threshold came from, when it was chosen on data.
+
+    Written by ``triage models calibrate``: the dataset, split and images it was chosen on,
+    when, and for what target.
+    """
+
+    method: str = Field(min_length=1)
+    """How it was chosen, e.g. ``target_sensitivity``."""
+    target_sensitivity: float | None = Field(default=None, gt=0.0, le=1.0)
+    sensitivity: float | None = Field(default=None, ge=0.0, le=1.0)
+    """The sensitivity the threshold gave on that data."""
+    specificity: float | None = Field(default=None, ge=0.0, le=1.0)
+    dataset: str = Field(min_length=1)
+    layout: str = Field(min_length=1)
+    split: str = Field(min_length=1)
+    n: int = Field(ge=0)
+    """Labelled images the threshold was chosen on."""
+    n_positive: int = Field(ge=0)
+    date: str = Field(min_length=1)
+    """ISO 8601 date (UTC) of the calibration."""
+    from_version: str | None = None
+    """The model version whose card was copied."""
+
+
 class Label(Frozen):
     """One finding the model scores."""
 
@@ -287,6 +313,8 @@ class Label(Frozen):
     concept: Concept
     threshold: float = Field(ge=0.0, le=1.0)
     category: Category
+    threshold_source: ThresholdSource | None = None
+    """Where :attr:`threshold` came from when it was chosen on data; optional."""
 
 
 class Outputs(Frozen):

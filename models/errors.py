@@ -29,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "MEANINGS",
     "BatchShapeError",
+    "BenchmarkError",
     "CardError",
     "Conflict",
     "DatasetError",
@@ -42,6 +43,7 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "ModelRefError",
+    "ModelVersionExistsError",
     "NotFound",
     "PreprocessError",
     "RegistryStateError",
@@ -166,3 +168,11 @@ class InvalidOutput(ModelError, Unavailable):  # noqa: N818  (the name other pac
 
 class ExportError(ModelError, Invalid):
     """A network could not be exported to ONNX, or the export failed its parity check."""
+
+
+class BenchmarkError(ModelError, Invalid):
+    """A benchmark cannot run: an image cannot be read, no label fits, or an option is wrong."""
+
+
+class ModelVersionExistsError(ModelError, Conflict):
+    """A model version to be written (e.g. a calibrated card) is already in the models folder."""

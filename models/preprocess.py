@@ -38,7 +38,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from models.card import InputSpec, Interpolation, NormalisationKind, Preprocessing, Window
 from models.errors import PreprocessError
 
-__all__ = ["decode_first_frame", "preprocess_dataset", "to_grey"]
+__all__ = ["decode_first_frame", "preprocess_dataset", "preprocess_plane", "to_grey"]
 
 logger = logging.getLogger(__name__)
 
@@ -300,8 +300,49 @@ def preprocess_dataset(ds: Dataset, spec: Preprocessing, input_spec: InputSpec) 
         If the image cannot be decoded or mapped, or yields values that are not finite.
     """
     plane, monochrome1 = to_grey(ds, spec)
+    return preprocess_plane(plane, monochrome1, spec, input_spec, _describe(ds))
+
+
+def preprocess_plane(
+    plane: npt.NDArray[Any],
+    monochrome1: bool,
+    spec: Preprocessing,
+    input_spec: InputSpec,
+    source: str = "image",
+) -> FloatArray:
+    """Turn one grey plane into an input tensor ``(C, H, W)``: steps 3 to 6 above.
+
+    :func:`preprocess_dataset` calls it after decoding and the LUTs; an image that is not DICOM
+    (PNG, JPEG) enters here with its stored grey values.
+
+    Parameters
+    ----------
+    plane
+        The ``(rows, columns)`` grey values.
+    monochrome1
+        Whether low values are bright (inverted when the card says so).
+    spec
+        The card's preprocessing block.
+    input_spec
+        The card's input block (channels, height, width).
+    source
+        What the plane came from, for error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        A C-contiguous ``(C, H, W)`` float32 array of finite values.
+
+    Raises
+    ------
+    PreprocessError
+        If the plane is not two-dimensional or holds values that are not finite.
+    """
+    plane = np.asarray(plane, dtype=np.float32)
+    if plane.ndim != 2 or plane.size == 0:
+        raise PreprocessError(f"{source}: expected a grey plane, got shape {plane.shape}")
     if not np.isfinite(plane).all():
-        raise PreprocessError(f"{_describe(ds)}: pixel values are not finite")
+        raise PreprocessError(f"{source}: pixel values are not finite")
     plane = _resize(plane, input_spec.size, spec.resize.interpolation)
     low, high = float(plane.min()), float(plane.max())
     if high > low:

@@ -166,6 +166,11 @@ class LoadedModel:
         """The ONNX Runtime provider that runs this model."""
         return self.providers[0]
 
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The ONNX Runtime session itself (to time its bare ``run()``; do not close it)."""
+        return self._session
+
     def _check_graph(self) -> None:
         source = f"{self.directory}/{self.card.identity.onnx_file}"
         inputs = {i.name: i for i in self._session.get_inputs()}

@@ -15,6 +15,8 @@
 - :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
 - :mod:`~tests.builders.cohorts`: per-image scores, truths and subgroups for model evaluation.
 - :mod:`~tests.builders.datasets`: the dataset-layout copies the reader tests draw; their truth.
+- :mod:`~tests.builders.benchmark`: dataset copies whose pixels encode their labels, for the
+  benchmark command (a perfect, a random and a constant tiny model on them).
 - :mod:`~tests.builders.simulation`: small waiting-list scenarios (queues from queueing theory).
 - :mod:`~tests.builders.monitoring`: score samples, shifted or not, and reference score files
   beside model cards (production monitoring).

@@ -147,6 +147,23 @@ def _mean_head(nodes: list[Any], x: str, n_labels: int) -> None:
     nodes.append(helper.make_node("Concat", cols, ["probs"], axis=1))
 
 
+def _corner(nodes: list[Any], inits: list[Any], x: str) -> str:
+    """The top-left pixel only (``[N, C, 1, 1]``): the mean head then returns its value."""
+    for name, value in (("c0", [0, 0]), ("c1", [1, 1]), ("c23", [2, 3])):
+        inits.append(numpy_helper.from_array(np.array(value, dtype=np.int64), name))
+    nodes.append(helper.make_node("Slice", [x, "c0", "c1", "c23"], ["corner"]))
+    return "corner"
+
+
+def _constant(nodes: list[Any], inits: list[Any], probs: str) -> str:
+    """0.5 whatever the input (``probs * 0 + 0.5``)."""
+    inits.append(numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"))
+    inits.append(numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"))
+    nodes.append(helper.make_node("Mul", [probs, "zero"], ["z"]))
+    nodes.append(helper.make_node("Add", ["z", "half"], ["probs_const"]))
+    return "probs_const"
+
+
 def build_onnx(
     kind: str,
     *,
@@ -163,7 +180,8 @@ def build_onnx(
     ----------
     kind : str
         ``mean``: the first label's probability is the image's mean intensity, the others one
-        minus it; ``nan``: NaN probabilities; ``slow``: ``slow_layers`` 5x5 convolutions of
+        minus it; ``corner``: the same of the top-left pixel alone; ``constant``: 0.5 whatever
+        the image; ``nan``: NaN probabilities; ``slow``: ``slow_layers`` 5x5 convolutions of
         ``channels`` channels before the mean; ``raise``: fails at run time (a Reshape that
         does not fit).
     size, n_labels : int, optional
@@ -189,6 +207,8 @@ def build_onnx(
         inits.append(numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"))
     nodes: list[Any] = []
     x = "image"
+    if kind == "corner":
+        x = _corner(nodes, inits, x)
     if kind == "raise":
         inits.append(numpy_helper.from_array(np.array([0, 1, 8, 8], dtype=np.int64), "shape"))
         nodes.append(helper.make_node("Reshape", [x, "shape"], ["reshaped"]))
@@ -206,6 +226,8 @@ def build_onnx(
         x = "xs"
     _mean_head(nodes, x, n_labels)
     probs_out = "probs"
+    if kind == "constant":
+        probs_out = _constant(nodes, inits, probs_out)
     if kind == "nan":
         nodes.append(helper.make_node("Sub", ["probs", "probs"], ["z"]))
         nodes.append(helper.make_node("Div", ["z", "z"], ["probs_nan"]))

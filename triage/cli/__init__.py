@@ -10,7 +10,8 @@ import typer
 
 from models.errors import TriageError
 from triage.cli import (
-    config_cmd,  # noqa: F401  (registers subcommands)
+    benchmark_cmd,  # noqa: F401  (registers subcommands)
+    config_cmd,  # noqa: F401
     conformance_cmd,  # noqa: F401
     demo_cmd,  # noqa: F401
     dicom_cmd,  # noqa: F401

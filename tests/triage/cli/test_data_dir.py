@@ -171,6 +171,8 @@ STORE_COMMANDS = {
     "models disable",
     "models shadow",
     "models run",
+    "models benchmark",
+    "models calibrate",
 }
 """The commands that open the store, the archive or the model statuses kept in the data folder
 (``config show`` shows where they are)."""
@@ -183,6 +185,8 @@ REGISTRY_COMMANDS = {
     "models shadow",
     "models run",
     "models export",
+    "models benchmark",
+    "models calibrate",
     "worker",
     "web",
     "serve",
