@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Install the real peers the tests use: DCMTK (modality), PostgreSQL (scaled mode), Chromium
-# (browser tests). Idempotent: does nothing when everything is present.
+# (browser tests), Orthanc with its DICOMweb plugin (the reference DICOMweb server).
+# Idempotent: does nothing when everything is present.
 set -euo pipefail
 need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
+[ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -eq 0 ]; then

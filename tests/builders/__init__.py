@@ -12,6 +12,7 @@
 - :mod:`~tests.builders.worker`: triage workers on real models loaded from disk.
 - :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
 - :mod:`~tests.builders.dicomweb`: dicomweb-client on a live server, multipart bodies.
+- :mod:`~tests.builders.orthanc`: Orthanc with its DICOMweb plugin on a loopback port.
 - :mod:`~tests.builders.cohorts`: per-image scores, truths and subgroups for model evaluation.
 - :mod:`~tests.builders.datasets`: the tiny dataset-layout copies the reader tests draw, and
   their truth.
