@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -53,6 +54,11 @@ def _number(vr: str, text: str) -> int | float | str:
         return text
 
 
+@cache
+def _vr(tag: int) -> str:
+    return dictionary_VR(tag).split(" ")[0]
+
+
 def element(tag: int, value: str | int | Iterable[str] | None) -> dict[str, Any]:
     """Return one DICOM JSON element of ``tag`` (its VR from the data dictionary).
 
@@ -69,7 +75,7 @@ def element(tag: int, value: str | int | Iterable[str] | None) -> dict[str, Any]
     dict
         ``{"vr": VR}`` or ``{"vr": VR, "Value": [...]}``.
     """
-    vr = dictionary_VR(tag).split(" ")[0]
+    vr = _vr(tag)
     if value is None or value == "":
         return {"vr": vr}
     if isinstance(value, int):

@@ -108,61 +108,54 @@ def _parse(level: Level, params: Sequence[tuple[str, str]]) -> _Query:
     return query
 
 
-def _base_select(level: Level) -> Any:  # a Select of 2 to 4 columns
+def _label(tag: int) -> str:
+    return f"t{tag:08X}"
+
+
+def _base_select(level: Level) -> Any:  # a Core Select of the level's columns
+    columns: list[Any] = [
+        a.column.label(_label(t)) for t, a in ATTRIBUTES.items() if a.level <= level
+    ]
     if level == Level.STUDY:
-        return select(
-            Study,
-            select(func.count(Series.id)).where(Series.study_id == Study.id).scalar_subquery(),
-            select(func.count(Instance.id)).where(Instance.study_id == Study.id).scalar_subquery(),
-            select(Instance.path)
-            .where(Instance.study_id == Study.id)
-            .order_by(Instance.id)
-            .limit(1)
-            .scalar_subquery(),
-        ).order_by(Study.id)
-    if level == Level.SERIES:
-        return (
-            select(
-                Series,
-                Study,
-                select(func.count(Instance.id))
-                .where(Instance.series_id == Series.id)
-                .scalar_subquery(),
-                select(Instance.path)
-                .where(Instance.series_id == Series.id)
-                .order_by(Instance.id)
-                .limit(1)
-                .scalar_subquery(),
-            )
-            .join(Study, Series.study_id == Study.id)
-            .order_by(Series.id)
+        owner, key = Instance.study_id == Study.id, Study.id
+        columns += [
+            select(func.count(Series.id))
+            .where(Series.study_id == Study.id)
+            .scalar_subquery()
+            .label(_label(0x00201206)),
+            select(func.count(Instance.id))
+            .where(owner)
+            .scalar_subquery()
+            .label(_label(0x00201208)),
+        ]
+    elif level == Level.SERIES:
+        owner, key = Instance.series_id == Series.id, Series.id
+        columns.append(
+            select(func.count(Instance.id)).where(owner).scalar_subquery().label(_label(0x00201209))
         )
-    return (
-        select(Instance, Series, Study)
-        .join(Series, Instance.series_id == Series.id)
-        .join(Study, Instance.study_id == Study.id)
-        .order_by(Series.id, Instance.id)
-    )
+    if level == Level.INSTANCE:
+        columns.append(Instance.path.label("path"))
+        return (
+            select(*columns)
+            .select_from(Instance)
+            .join(Series, Instance.series_id == Series.id)
+            .join(Study, Instance.study_id == Study.id)
+            .order_by(Series.id, Instance.id)
+        )
+    first = select(Instance.path).where(owner).order_by(Instance.id).limit(1)
+    columns.append(first.scalar_subquery().label("path"))
+    query = select(*columns)
+    if level == Level.SERIES:
+        query = query.select_from(Series).join(Study, Series.study_id == Study.id)
+    return query.order_by(key)
 
 
 def _values(level: Level, row: Any) -> tuple[dict[int, Any], str]:
     """Return the stored values of a row by tag, and the path of its representative file."""
-    values: dict[int, Any] = {}
-    objects = {Level.STUDY: row.Study}
-    if level >= Level.SERIES:
-        objects[Level.SERIES] = row.Series
-    if level == Level.INSTANCE:
-        objects[Level.INSTANCE] = row.Instance
-    for tag, attribute in ATTRIBUTES.items():
-        if attribute.level <= level:
-            values[tag] = getattr(objects[attribute.level], attribute.column.key)
-    if level == Level.STUDY:
-        values[0x00201206], values[0x00201208], path = row[1], row[2], row[3]
-    elif level == Level.SERIES:
-        values[0x00201209], path = row[2], row[3]
-    else:
-        path = row.Instance.path
-    return values, path or ""
+    mapping = row._mapping
+    tags = [t for t, a in ATTRIBUTES.items() if a.level <= level]
+    tags += [t for t, lvl in COUNTS.items() if lvl == level]
+    return {t: mapping[_label(t)] for t in tags}, mapping["path"] or ""
 
 
 def _retrieve_url(base: str, level: Level, values: dict[int, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from worklist.dicomweb import frames as frame_ops
 from worklist.dicomweb import wado
@@ -22,10 +22,11 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/dicom-web", tags=["dicomweb"])
 
 
-def _multipart(parts: list[bytes], content_type: str, part_type: str) -> StreamingResponse:
+def _multipart(parts: list[bytes], content_type: str, part_type: str) -> Response:
+    """Answer parts already in memory (frames, a bulk value) in one multipart body."""
     boundary = new_boundary()
-    return StreamingResponse(
-        stream_bytes(boundary, [(p, content_type) for p in parts]),
+    return Response(
+        b"".join(stream_bytes(boundary, [(p, content_type) for p in parts])),
         media_type=f'multipart/related; type="{part_type}"; boundary={boundary}',
     )
 
