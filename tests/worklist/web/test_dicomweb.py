@@ -123,8 +123,20 @@ def test_other_transfer_syntax_is_not_acceptable(
     assert resp.status_code == 406
 
 
+def _bulk_uris(item: object) -> Iterator[str]:
+    """Every BulkDataURI in a DICOM JSON dataset, nested sequences included."""
+    if isinstance(item, dict):
+        if "BulkDataURI" in item:
+            yield item["BulkDataURI"]
+        for value in item.values():
+            yield from _bulk_uris(value)
+    elif isinstance(item, list):
+        for value in item:
+            yield from _bulk_uris(value)
+
+
 def test_metadata_loads_and_every_bulk_data_uri_resolves(
-    server: Server, stored: list[pydicom.Dataset]
+    server: Server, stored: list[pydicom.Dataset], multiframe: pydicom.Dataset
 ) -> None:
     first = stored[0]
     uids = (first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID)
@@ -132,14 +144,22 @@ def test_metadata_loads_and_every_bulk_data_uri_resolves(
     ds = pydicom.Dataset.from_json(metadata, bulk_data_uri_handler=lambda _uri: b"")
     assert ds.SOPInstanceUID == first.SOPInstanceUID
     assert ds.Rows == first.Rows
-    uri = metadata["7FE00010"]["BulkDataURI"]
-    resp = server.get(uri)
+    resp = server.get(metadata["7FE00010"]["BulkDataURI"])
     assert resp.status_code == 200
     ((_, value),) = read_multipart(resp.content, resp.headers["content-type"])
     assert value == first.PixelData
-    series_md = server.reader.retrieve_series_metadata(uids[0], uids[1])
-    assert len(series_md) == 3
-    assert len(server.reader.retrieve_study_metadata(uids[0])) == 3
+    everything = server.reader.retrieve_study_metadata(uids[0])
+    everything += server.reader.retrieve_series_metadata(
+        multiframe.StudyInstanceUID, multiframe.SeriesInstanceUID
+    )
+    assert len(everything) == 4
+    uris = [uri for item in everything for uri in _bulk_uris(item)]
+    assert len(uris) >= 4
+    for uri in uris:
+        assert server.get(uri).status_code == 200, uri
+    for item in everything:
+        pydicom.Dataset.from_json(item, bulk_data_uri_handler=lambda _uri: b"")
+    assert len(server.reader.retrieve_series_metadata(uids[0], uids[1])) == 3
 
 
 def test_frames_native(server: Server, stored: list[pydicom.Dataset]) -> None:
