@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,8 @@ STUDY_MISMATCH = 0xA900
 CANNOT_UNDERSTAND = 0xC000
 COERCED = 0xB000
 CALLED_AE = "DICOMWEB"
+PARALLEL_PARTS = 8
+"""Parts of one request stored at once, so that a group-commit ingestor batches their syncs."""
 
 
 @dataclass
@@ -117,20 +120,23 @@ class _Sender:
 class _Store:
     """Stores the parts of one request, tallying the outcome of each."""
 
-    def __init__(self, ingestor: Ingestor, study_uid: str | None, base_url: str) -> None:
+    def __init__(
+        self, ingestor: Ingestor, study_uid: str | None, base_url: str, sender: _Sender
+    ) -> None:
         self.ingestor = ingestor
         self.study_uid = study_uid
         self.base_url = base_url
-        self.tally = _Tally()
+        self.sender = sender
 
     def fail(
-        self, sender: _Sender, reason: int, why: str, header: InstanceHeader | None = None
-    ) -> None:
+        self, tally: _Tally, reason: int, why: str, header: InstanceHeader | None = None
+    ) -> _Tally:
+        sender = self.sender
         sop_class = header.sop_class_uid if header else ""
         sop_uid = header.sop_uid if header else ""
         item = _item(sop_class, sop_uid)
         item[tag_key(0x00081197)] = element(0x00081197, reason)
-        self.tally.failed.append(item)
+        tally.failed.append(item)
         logger.warning("STOW-RS instance %s refused (0x%04X): %s", sop_uid or "?", reason, why)
         record_refusal(
             self.ingestor.db,
@@ -141,21 +147,21 @@ class _Store:
             study_uid=header.study_uid if header else "",
             sop_uid=sop_uid,
         )
+        return tally
 
-    def part(self, part: Part, sender: _Sender) -> None:
+    def part(self, part: Part) -> _Tally:
+        """Store one part (safe to call from several threads); return its own tally."""
+        tally, sender = _Tally(), self.sender
         if part.content_type not in ("", "application/dicom"):
-            self.fail(sender, CANNOT_UNDERSTAND, f"part of type {part.content_type!r}")
-            return
+            return self.fail(tally, CANNOT_UNDERSTAND, f"part of type {part.content_type!r}")
         data = file_format(part.content)
         try:
             header, _ = parse_instance(data)
         except TriageError as exc:
-            self.fail(sender, CANNOT_UNDERSTAND, str(exc))
-            return
+            return self.fail(tally, CANNOT_UNDERSTAND, str(exc))
         if self.study_uid is not None and header.study_uid != self.study_uid:
             why = f"Study Instance UID {header.study_uid} is not {self.study_uid} of the URL"
-            self.fail(sender, STUDY_MISMATCH, why, header)
-            return
+            return self.fail(tally, STUDY_MISMATCH, why, header)
         try:
             result = self.ingestor.store(
                 data,
@@ -165,20 +171,31 @@ class _Store:
                 source=sender.source,
             )
         except ArchiveFullError as exc:
-            self.fail(sender, OUT_OF_RESOURCES, str(exc), header)
-            return
+            return self.fail(tally, OUT_OF_RESOURCES, str(exc), header)
         except (TriageError, SQLAlchemyError, OSError) as exc:
-            self.fail(sender, PROCESSING_FAILURE, f"{type(exc).__name__}: {exc}", header)
-            return
+            return self.fail(tally, PROCESSING_FAILURE, f"{type(exc).__name__}: {exc}", header)
         item = _item(header.sop_class_uid, header.sop_uid)
         url = f"{self.base_url}/studies/{header.study_uid}/series/{header.series_uid}"
         item[tag_key(0x00081190)] = element(0x00081190, f"{url}/instances/{header.sop_uid}")
         if result.outcome == IngestOutcome.KEPT_FIRST:
             item[tag_key(0x00081196)] = element(0x00081196, COERCED)
-            self.tally.warned = True
-        self.tally.referenced.append(item)
-        self.tally.stored.append((header.study_uid, header.sop_uid))
-        self.tally.study_ids.add(result.study_id)
+            tally.warned = True
+        tally.referenced.append(item)
+        tally.stored.append((header.study_uid, header.sop_uid))
+        tally.study_ids.add(result.study_id)
+        return tally
+
+
+def _merge(tallies: list[_Tally]) -> _Tally:
+    """One tally of a request from those of its parts, in part order."""
+    merged = _Tally()
+    for tally in tallies:
+        merged.referenced += tally.referenced
+        merged.failed += tally.failed
+        merged.stored += tally.stored
+        merged.study_ids |= tally.study_ids
+        merged.warned = merged.warned or tally.warned
+    return merged
 
 
 def _body(tally: _Tally, study_url: str) -> DicomJson:
@@ -207,7 +224,8 @@ def store_request(
     Parameters
     ----------
     ingestor
-        The ingest door (store and archive).
+        The ingest door (store and archive); with group commit, the parts stored at once
+        (:data:`PARALLEL_PARTS`) share one archive sync and one transaction.
     body
         The request body.
     content_type
@@ -241,15 +259,14 @@ def store_request(
     open_association(
         db, sender.association_id, calling_aet=sender.calling_aet, called_aet=CALLED_AE, peer=source
     )
-    store = _Store(ingestor, study_uid, base_url)
+    store = _Store(ingestor, study_uid, base_url, sender)
     outcome = "aborted"
     try:
-        for part in parts:
-            store.part(part, sender)
+        with ThreadPoolExecutor(min(PARALLEL_PARTS, len(parts)), "stow") as pool:
+            tally = _merge(list(pool.map(store.part, parts)))
         outcome = "released"
     finally:
         close_association(db, sender.association_id, outcome)
-    tally = store.tally
     completed = complete_studies(db, tally.study_ids, actor="stow-rs")
     studies = {s for s, _ in tally.stored}
     uid = study_uid or (next(iter(studies)) if len(studies) == 1 else "")

@@ -43,7 +43,7 @@ async def _store(
         quota_bytes=settings.quota_bytes,
         min_free_bytes=settings.min_free_bytes,
     )
-    ingestor = Ingestor(db, archive)
+    ingestor = Ingestor(db, archive, group_commit=True)
     try:
         result = await run_in_threadpool(
             stow.store_request,
