@@ -194,7 +194,9 @@ def _dataset(query: _Query, row: Any, base: str, archive_root: Path) -> DicomJso
             if lvl <= level:
                 wanted |= set(FILE_ALL[lvl])
     stored = {t for t in wanted if t in values}
-    out: DicomJson = _from_file(archive_root, path, wanted - stored - set(COUNTS) - {RETRIEVE_URL})
+    deeper = {t for t, a in ATTRIBUTES.items() if a.level > level}  # e.g. Modality of a study
+    from_file = wanted - stored - deeper - set(COUNTS) - {RETRIEVE_URL}
+    out: DicomJson = _from_file(archive_root, path, from_file)
     for tag in stored:
         out[tag_key(tag)] = element(tag, values[tag])
     out[tag_key(RETRIEVE_URL)] = element(RETRIEVE_URL, _retrieve_url(base, level, values))

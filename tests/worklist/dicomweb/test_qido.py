@@ -145,6 +145,10 @@ def test_includefield_reads_what_the_store_does_not_keep(
     assert item["00080090"]["Value"] == [{"Alphabetic": "REFERRER^RITA"}]
     (plain,) = _run(stored, [("PatientName", "ROE*")]).items
     assert "00080090" not in plain
+    # A series attribute asked of a study (OHIF asks for Modality) is not read from a file.
+    (study,) = _run(stored, [("PatientName", "ROE*"), ("includefield", "00080060")]).items
+    assert "00080060" not in study
+    assert study["00080061"]["Value"] == ["MR"]
 
 
 def test_includefield_all_at_instance_level(stored: tuple[Database, Path, dict[str, str]]) -> None:
