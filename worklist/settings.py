@@ -57,6 +57,11 @@ class WorklistSettings(BaseSettings):
         ge=0,
         description="Reuse a computed worklist page (API) for this long; 0 turns it off.",
     )
+    web_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call /dicom-web from a browser (CORS); empty: off. "
+        '["*"] allows any origin (without cookies: use a bearer token).',
+    )
 
     # Production monitoring of models (the web app's /admin/monitoring, docs/web.md).
     monitoring_window_days: int = Field(

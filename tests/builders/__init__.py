@@ -13,6 +13,8 @@
 - :mod:`~tests.builders.query`: store rows (no files) for the Query/Retrieve matching tests.
 - :mod:`~tests.builders.worker`: triage workers on real models loaded from disk.
 - :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
+- :mod:`~tests.builders.dicomweb`: dicomweb-client on a live server, multipart bodies.
+- :mod:`~tests.builders.orthanc`: Orthanc with its DICOMweb plugin on a loopback port.
 - :mod:`~tests.builders.cohorts`: per-image scores, truths and subgroups for model evaluation.
 - :mod:`~tests.builders.datasets`: the dataset-layout copies the reader tests draw; their truth.
 - :mod:`~tests.builders.benchmark`: dataset copies whose pixels encode their labels, for the

@@ -34,6 +34,7 @@ __all__ = [
     "choose_key_image",
     "render_png",
     "render_rgb",
+    "window_to_uint8",
 ]
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,12 @@ def choose_key_image(session: Session, study: Study) -> KeyImage | None:
     return KeyImage(instances[0].path, "", "")
 
 
-def _to_uint8(ds: pydicom.Dataset) -> NDArray[np.uint8]:
+def window_to_uint8(ds: pydicom.Dataset) -> NDArray[np.uint8]:
+    """Return the first frame of ``ds`` windowed for display as 8-bit grey (the key image's way).
+
+    Modality LUT, then the VOI LUT or window of the file, then the 0.5-99.5 percentile range
+    scaled to 0-255; MONOCHROME1 is inverted and colour shown as grey.
+    """
     arr = ds.pixel_array
     if arr.ndim == 3 and ds.get("SamplesPerPixel", 1) == 1:
         arr = arr[0]  # first frame of a multi-frame image
@@ -140,7 +146,7 @@ def render_rgb(archive_dir: Path, key: KeyImage, max_side: int | None = MAX_SIDE
     path = archive_dir / key.path
     try:
         ds = pydicom.dcmread(path)
-        grey = _to_uint8(ds)
+        grey = window_to_uint8(ds)
     except FileNotFoundError as exc:
         raise KeyImageNotFoundError(f"{key.path} is not in the archive") from exc
     except (InvalidDicomError, OSError, ValueError, AttributeError, KeyError, RuntimeError) as exc:

@@ -12,6 +12,7 @@ import uvicorn
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +28,9 @@ from worklist.web.routers import (
     api_monitoring,
     api_site,
     api_studies,
+    dicomweb,
+    dicomweb_pixels,
+    dicomweb_stow,
     pages_admin,
     pages_auth,
     pages_monitoring,
@@ -35,7 +39,7 @@ from worklist.web.routers import (
 from worklist.web.security import LoginLimiter, session_secret
 from worklist.web.templating import STATIC_DIR
 
-__all__ = ["SESSION_COOKIE", "create_app", "run_web"]
+__all__ = ["SESSION_COOKIE", "PrefixCORS", "create_app", "run_web"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +78,29 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class PrefixCORS:
+    """CORS (Starlette's middleware) for the paths under one prefix only (``/dicom-web``)."""
+
+    def __init__(self, app: ASGIApp, prefix: str, origins: list[str]) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Accept", "Content-Type", "X-CSRF-Token"],
+            expose_headers=["Content-Location", "Warning"],
+            allow_credentials="*" not in origins,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send requests under the prefix through CORS, the others straight on."""
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith(self.prefix):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(
@@ -135,6 +162,9 @@ def create_app(
         https_only=worklist.web_cookie_secure,
     )
 
+    if worklist.web_cors_origins:
+        app.add_middleware(PrefixCORS, prefix="/dicom-web", origins=worklist.web_cors_origins)
+
     register_error_handlers(app, store)
 
     for module in (
@@ -146,6 +176,8 @@ def create_app(
         pages_admin,
         pages_monitoring,
     ):
+        app.include_router(module.router)
+    for module in (dicomweb, dicomweb_pixels, dicomweb_stow):
         app.include_router(module.router)
     app.include_router(api_site.router)
     app.include_router(api_site.health_router)

@@ -13,9 +13,10 @@ went wrong; routes let them propagate, and :func:`register_error_handlers` answe
 A domain error without a meaning is still one the domain refused on the request's account, so it
 answers 400 rather than 500 (an unexpected exception is a 500, from Starlette). The body is
 what an :class:`~fastapi.HTTPException` of that status gives: under ``/api/`` (and
-``/static/``) JSON ``{"detail": "<the error's message>"}``, elsewhere the error page. Routes raise
-``HTTPException`` themselves only for what they decide (401, CSRF, a missing study row they
-looked up), and a page may still catch a domain error to show it on its form instead.
+``/static/``, ``/dicom-web/``) JSON ``{"detail": "<the error's message>"}``, elsewhere the error
+page. Routes raise ``HTTPException`` themselves only for what they decide (401, CSRF, a missing
+study row they looked up), and a page may still catch a domain error to show it on its form
+instead.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ def register_error_handlers(app: FastAPI, db: Database) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(("/api/", "/static/")) or exc.status_code < 400:
+        if (
+            request.url.path.startswith(("/api/", "/static/", "/dicom-web/"))
+            or exc.status_code < 400
+        ):
             return await http_exception_handler(request, exc)
         principal = authenticate(request, db) if exc.status_code == 403 else None
         response = render(

@@ -121,7 +121,7 @@ def _call(
     body = _body(path)
     if path == "/login":
         body = {"username": "radiologist", "password": PASSWORD}
-    if path.startswith("/api/"):
+    if path.startswith(("/api/", "/dicom-web/")):
         if who != "anonymous":
             headers["Authorization"] = f"Bearer {tokens[who]}"
         if method != "GET":

@@ -1,0 +1,280 @@
+"""STOW-RS: store the instances of a ``multipart/related`` request (PS3.18 10.5).
+
+Every instance goes through the same door as a C-STORE (:class:`worklist.ingest.recorder.Ingestor`):
+written durably to the archive and recorded in the store before the response is built. The request
+is recorded as an association (called AE ``DICOMWEB``), so that the gateway's assembler does not
+complete a study while the request is still delivering it; when the request ends, its studies
+are completed and queued for triage (:func:`worklist.ingest.completion.complete_studies`).
+
+The response (DICOM JSON) lists stored instances in Referenced SOP Sequence (0008,1199) and
+refused ones in Failed SOP Sequence (0008,1198) with a Failure Reason (0008,1197): ``0xC000``
+cannot be parsed, ``0xA900`` Study Instance UID differs from the one in the URL, ``0xA700`` out
+of space, ``0x0110`` any other processing failure. An instance already stored with other bytes
+(the first copy is kept) is referenced with Warning Reason (0008,1196) ``0xB000``. The status is
+200 when all were stored without warning, 202 when some were stored (with failures or warnings),
+409 when none was.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from models.errors import TriageError
+from worklist.archive import ArchiveFullError
+from worklist.db.engine import Database
+from worklist.dicomweb.dicomjson import DicomJson, element, tag_key
+from worklist.dicomweb.errors import UnsupportedMediaTypeError, WrongQueryError
+from worklist.dicomweb.multipart import Part, media_type, split_parts
+from worklist.ingest.associations import close_association, open_association, record_refusal
+from worklist.ingest.completion import complete_studies
+from worklist.ingest.header import InstanceHeader, parse_instance
+from worklist.ingest.recorder import Ingestor, IngestOutcome
+
+__all__ = [
+    "CANNOT_UNDERSTAND",
+    "OUT_OF_RESOURCES",
+    "PROCESSING_FAILURE",
+    "STUDY_MISMATCH",
+    "StowResult",
+    "file_format",
+    "store_request",
+]
+
+logger = logging.getLogger(__name__)
+
+PROCESSING_FAILURE = 0x0110
+OUT_OF_RESOURCES = 0xA700
+STUDY_MISMATCH = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+COERCED = 0xB000
+CALLED_AE = "DICOMWEB"
+PARALLEL_PARTS = 8
+"""Parts of one request stored at once, so that a group-commit ingestor batches their syncs."""
+
+
+@dataclass
+class StowResult:
+    """The HTTP status and DICOM JSON body of a STOW-RS response, and what was stored."""
+
+    status: int
+    body: DicomJson
+    stored: list[tuple[str, str]] = field(default_factory=list)
+    """``(study UID, SOP instance UID)`` of each instance stored (or already there)."""
+    failed: int = 0
+    completed_studies: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Tally:
+    referenced: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    stored: list[tuple[str, str]] = field(default_factory=list)
+    study_ids: set[int] = field(default_factory=set)
+    warned: bool = False
+
+
+def file_format(data: bytes) -> bytes:
+    """Return ``data`` with the 128-byte preamble and ``DICM`` prefix if it starts at the meta.
+
+    Writers such as ``pydicom.dcmwrite`` without ``enforce_file_format`` send the File Meta
+    Information without the preamble; the archive keeps PS3.10 files, so one is added.
+    """
+    if data[128:132] != b"DICM" and data[:2] == b"\x02\x00":
+        return bytes(128) + b"DICM" + data
+    return data
+
+
+def _item(sop_class: str, sop_uid: str) -> dict[str, Any]:
+    return {
+        tag_key(0x00081150): element(0x00081150, sop_class),
+        tag_key(0x00081155): element(0x00081155, sop_uid),
+    }
+
+
+def _boundary(content_type: str) -> str:
+    main, params = media_type(content_type)
+    root = params.get("type", "application/dicom").lower()
+    if main != "multipart/related" or root != "application/dicom":
+        raise UnsupportedMediaTypeError(
+            f'STOW-RS takes multipart/related; type="application/dicom", not {content_type!r}'
+        )
+    boundary = params.get("boundary", "")
+    if not boundary:
+        raise WrongQueryError("the multipart/related Content-Type has no boundary")
+    return boundary
+
+
+@dataclass(frozen=True)
+class _Sender:
+    calling_aet: str
+    source: str
+    association_id: str
+
+
+class _Store:
+    """Stores the parts of one request, tallying the outcome of each."""
+
+    def __init__(
+        self, ingestor: Ingestor, study_uid: str | None, base_url: str, sender: _Sender
+    ) -> None:
+        self.ingestor = ingestor
+        self.study_uid = study_uid
+        self.base_url = base_url
+        self.sender = sender
+
+    def fail(
+        self, tally: _Tally, reason: int, why: str, header: InstanceHeader | None = None
+    ) -> _Tally:
+        sender = self.sender
+        sop_class = header.sop_class_uid if header else ""
+        sop_uid = header.sop_uid if header else ""
+        item = _item(sop_class, sop_uid)
+        item[tag_key(0x00081197)] = element(0x00081197, reason)
+        tally.failed.append(item)
+        logger.warning("STOW-RS instance %s refused (0x%04X): %s", sop_uid or "?", reason, why)
+        record_refusal(
+            self.ingestor.db,
+            reason=why,
+            status=reason,
+            calling_aet=sender.calling_aet,
+            source=sender.source,
+            study_uid=header.study_uid if header else "",
+            sop_uid=sop_uid,
+        )
+        return tally
+
+    def part(self, part: Part) -> _Tally:
+        """Store one part (safe to call from several threads); return its own tally."""
+        tally, sender = _Tally(), self.sender
+        if part.content_type not in ("", "application/dicom"):
+            return self.fail(tally, CANNOT_UNDERSTAND, f"part of type {part.content_type!r}")
+        data = file_format(part.content)
+        try:
+            header, _ = parse_instance(data)
+        except TriageError as exc:
+            return self.fail(tally, CANNOT_UNDERSTAND, str(exc))
+        if self.study_uid is not None and header.study_uid != self.study_uid:
+            why = f"Study Instance UID {header.study_uid} is not {self.study_uid} of the URL"
+            return self.fail(tally, STUDY_MISMATCH, why, header)
+        try:
+            result = self.ingestor.store(
+                data,
+                header,
+                association_id=sender.association_id,
+                calling_aet=sender.calling_aet,
+                source=sender.source,
+            )
+        except ArchiveFullError as exc:
+            return self.fail(tally, OUT_OF_RESOURCES, str(exc), header)
+        except (TriageError, SQLAlchemyError, OSError) as exc:
+            return self.fail(tally, PROCESSING_FAILURE, f"{type(exc).__name__}: {exc}", header)
+        item = _item(header.sop_class_uid, header.sop_uid)
+        url = f"{self.base_url}/studies/{header.study_uid}/series/{header.series_uid}"
+        item[tag_key(0x00081190)] = element(0x00081190, f"{url}/instances/{header.sop_uid}")
+        if result.outcome == IngestOutcome.KEPT_FIRST:
+            item[tag_key(0x00081196)] = element(0x00081196, COERCED)
+            tally.warned = True
+        tally.referenced.append(item)
+        tally.stored.append((header.study_uid, header.sop_uid))
+        tally.study_ids.add(result.study_id)
+        return tally
+
+
+def _merge(tallies: list[_Tally]) -> _Tally:
+    """One tally of a request from those of its parts, in part order."""
+    merged = _Tally()
+    for tally in tallies:
+        merged.referenced += tally.referenced
+        merged.failed += tally.failed
+        merged.stored += tally.stored
+        merged.study_ids |= tally.study_ids
+        merged.warned = merged.warned or tally.warned
+    return merged
+
+
+def _body(tally: _Tally, study_url: str) -> DicomJson:
+    body: DicomJson = {}
+    if study_url:
+        body[tag_key(0x00081190)] = element(0x00081190, study_url)
+    if tally.failed:
+        body[tag_key(0x00081198)] = {"vr": "SQ", "Value": tally.failed}
+    if tally.referenced:
+        body[tag_key(0x00081199)] = {"vr": "SQ", "Value": tally.referenced}
+    return body
+
+
+def store_request(
+    ingestor: Ingestor,
+    body: bytes,
+    content_type: str,
+    *,
+    study_uid: str | None,
+    base_url: str,
+    calling_aet: str,
+    source: str,
+) -> StowResult:
+    """Store every instance of a STOW-RS request; complete and queue its studies.
+
+    Parameters
+    ----------
+    ingestor
+        The ingest door (store and archive); with group commit, the parts stored at once
+        (:data:`PARALLEL_PARTS`) share one archive sync and one transaction.
+    body
+        The request body.
+    content_type
+        The request's Content-Type.
+    study_uid
+        The study of the URL (``POST /studies/{study}``), if any.
+    base_url
+        The DICOMweb root, for Retrieve URLs.
+    calling_aet
+        Recorded as the sender (the site of a radiographer's account, else ``DICOMWEB``).
+    source
+        The client's address.
+
+    Returns
+    -------
+    StowResult
+        The status and response body.
+
+    Raises
+    ------
+    UnsupportedMediaTypeError
+        If the body is not ``multipart/related; type="application/dicom"``.
+    WrongQueryError
+        If it has no boundary or no part.
+    """
+    parts = split_parts(body, _boundary(content_type))
+    if not parts:
+        raise WrongQueryError("the request has no body part")
+    db: Database = ingestor.db
+    sender = _Sender(calling_aet[:16], source, str(uuid.uuid4()))
+    open_association(
+        db, sender.association_id, calling_aet=sender.calling_aet, called_aet=CALLED_AE, peer=source
+    )
+    store = _Store(ingestor, study_uid, base_url, sender)
+    outcome = "aborted"
+    try:
+        with ThreadPoolExecutor(min(PARALLEL_PARTS, len(parts)), "stow") as pool:
+            tally = _merge(list(pool.map(store.part, parts)))
+        outcome = "released"
+    finally:
+        close_association(db, sender.association_id, outcome)
+    completed = complete_studies(db, tally.study_ids, actor="stow-rs")
+    studies = {s for s, _ in tally.stored}
+    uid = study_uid or (next(iter(studies)) if len(studies) == 1 else "")
+    status = 409 if not tally.referenced else 202 if tally.failed or tally.warned else 200
+    return StowResult(
+        status=status,
+        body=_body(tally, f"{base_url}/studies/{uid}" if uid else ""),
+        stored=tally.stored,
+        failed=len(tally.failed),
+        completed_studies=completed,
+    )
