@@ -27,6 +27,7 @@ from worklist.web.routers import (
     api_monitoring,
     api_site,
     api_studies,
+    fhir,
     pages_admin,
     pages_auth,
     pages_monitoring,
@@ -149,6 +150,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(api_site.router)
     app.include_router(api_site.health_router)
+    app.include_router(fhir.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
