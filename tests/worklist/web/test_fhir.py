@@ -120,6 +120,8 @@ def test_errors_are_operation_outcomes(db: Database, tmp_path: Path) -> None:
         _outcome(client, path, 401)
         refused = _outcome(client, path, 403, headers=_auth(tokens["radiographer"]))
         assert "HIDDEN" not in str(refused)
+        for path in ("/fhir/Patient", "/fhir/Patient/1"):
+            assert "Patient" in _outcome(client, path, 404)["issue"][0]["diagnostics"]
         statement = _get(client, "/fhir/metadata", CapabilityStatement)
         types = {r["type"] for r in statement["rest"][0]["resource"]}
         assert types == {"DiagnosticReport", "Observation", "ImagingStudy", "Device"}

@@ -198,3 +198,13 @@ def read_device(id: str, principal: ReaderApi, db: DbDep) -> Response:
     with db.read() as session:
         found = fhir_search.find_device(session, id)
     return fhir_response(found.resources[0])
+
+
+@router.get("/{resource_type}")
+@router.get("/{resource_type}/{id}")
+def unsupported(resource_type: str) -> Response:
+    """Answer any other resource type with 404, as an ``OperationOutcome`` (no login needed)."""
+    return outcome_response(
+        status.HTTP_404_NOT_FOUND,
+        f"resource type {resource_type!r} is not supported here; see /fhir/metadata",
+    )
