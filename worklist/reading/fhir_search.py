@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from models.errors import Invalid, NotFound, TriageError
 from worklist.db.schema import Finding, Instance, Series, Study
 from worklist.reading import fhir
-from worklist.reading.fhir_terms import DICOM_UID_SYSTEM
+from worklist.reading.fhir_terms import DICOM_UID_SYSTEM, row_id
 from worklist.reading.queries import findings_for, study_by_uid
 
 __all__ = [
@@ -237,7 +237,8 @@ def read_imaging_study(session: Session, resource_id: str) -> Found:
 def read_report(session: Session, resource_id: str) -> Found:
     """Return the DiagnosticReport of this id (``<study row id>-<sha256 prefix>``)."""
     number, _, prefix = resource_id.partition("-")
-    study = session.get(Study, int(number)) if number.isdigit() and len(prefix) == 16 else None
+    key = row_id(number)
+    study = session.get(Study, key) if key is not None and len(prefix) == 16 else None
     if study is not None:
         for sha, group in _by_model(findings_for(session, [study.id])[study.id]).items():
             if sha.startswith(prefix):
@@ -247,7 +248,8 @@ def read_report(session: Session, resource_id: str) -> Found:
 
 def read_observation(session: Session, resource_id: str) -> Found:
     """Return the Observation of this id (a finding's row id; shadow findings are not found)."""
-    finding = session.get(Finding, int(resource_id)) if resource_id.isdigit() else None
+    key = row_id(resource_id)
+    finding = session.get(Finding, key) if key is not None else None
     if finding is None or finding.shadow:
         raise FhirNotFoundError(f"no Observation/{resource_id}")
     study = finding.study

@@ -24,6 +24,7 @@ __all__ = [
     "instant",
     "number",
     "patient_reference",
+    "row_id",
     "study_datetime",
 ]
 
@@ -72,16 +73,20 @@ def instant(value: datetime) -> str:
 
 
 def study_datetime(study: Study) -> str | None:
-    """Return the study's date and time as a FHIR dateTime (a date alone without a time)."""
-    date = study.study_date
-    if len(date) != 8 or not date.isdigit():
+    """Return the study's date as a FHIR dateTime (``YYYY-MM-DD``), ``None`` if it is unusable.
+
+    DICOM's Study Time is local time and the store keeps no Timezone Offset From UTC, while a
+    FHIR dateTime with a time must carry its offset: so the date alone, rather than a guess.
+    """
+    try:
+        return datetime.strptime(study.study_date, "%Y%m%d").date().isoformat()
+    except ValueError:
         return None
-    day = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    time = study.study_time.split(".")[0]
-    if len(time) >= 4 and time[:6].isdigit():
-        seconds = time[4:6] if len(time) >= 6 else "00"
-        return f"{day}T{time[:2]}:{time[2:4]}:{seconds}Z"
-    return day
+
+
+def row_id(text: str) -> int | None:
+    """Return a resource id that is a row id as an int; ``None`` if it cannot be one."""
+    return int(text) if text.isdigit() and len(text) <= 9 else None
 
 
 def number(value: str) -> int | None:

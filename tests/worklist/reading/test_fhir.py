@@ -111,7 +111,7 @@ def test_report_is_preliminary_decision_support(sqlite_db: Database) -> None:
     assert doc["result"] == [{"reference": f"Observation/{r.id}"} for r in rows]
     assert doc["imagingStudy"] == [{"reference": f"ImagingStudy/{uid}"}]
     assert doc["subject"]["identifier"]["value"] == "PAT-1"
-    assert doc["effectiveDateTime"] == "2026-12-01T10:15:30Z"
+    assert doc["effectiveDateTime"] == "2026-12-01"  # local time has no offset: the date
     with sqlite_db.read() as session:
         again = fhir_search.read_report(session, str(doc["id"]))
     assert _json(again.resources[0]) == doc
@@ -191,6 +191,8 @@ def test_unknown_ids_are_not_found(sqlite_db: Database) -> None:
             (fhir_search.read_report, "junk"),
             (fhir_search.read_observation, str(shadow_row.id)),
             (fhir_search.read_observation, "x"),
+            (fhir_search.read_observation, "9" * 30),
+            (fhir_search.read_report, "9" * 30 + "-" + "f" * 16),
             (fhir_search.read_imaging_study, "1.2.3"),
             (fhir_search.find_device, "0" * 64),
         ]:

@@ -102,6 +102,7 @@ def test_errors_are_operation_outcomes(db: Database, tmp_path: Path) -> None:
         for path in (
             "/fhir/DiagnosticReport/1-0000000000000000",
             "/fhir/Observation/999999",
+            "/fhir/Observation/" + "9" * 30,
             "/fhir/ImagingStudy/1.2.3.4",
             f"/fhir/Device/{'e' * 64}",
         ):
