@@ -16,11 +16,14 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.resource import Resource
 
+from models.card import ModelStatus, load_card
 from tests.builders.audit import audit_events
 from tests.builders.cards import card
 from tests.builders.fhir import add_ai_study, findings_of
-from tests.builders.store import add_users
+from tests.builders.onnx import write_worker_model
+from tests.builders.store import add_study, add_users
 from tests.builders.web import login, make_app
+from tests.builders.worker import drain, load, worker_factory
 from worklist.db.engine import Database
 
 CARD = card("chest", "3.0.1", sha256="d" * 64)
@@ -148,3 +151,40 @@ def test_session_reads_and_every_read_is_audited(db: Database, tmp_path: Path) -
     assert all(e.details["via"] == "session" for e in searches)
     reads = audit_events(db, "fhir.read")
     assert [(e.study_instance_uid, e.details["type"]) for e in reads] == [(uids[0], "ImagingStudy")]
+
+
+def test_results_of_a_real_triage_equal_findings_and_card(db: Database, tmp_path: Path) -> None:
+    tokens = add_users(db)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    directory = write_worker_model(tmp_path / "models", "fhirtest", n_labels=2, version="4.2")
+    _, uid = add_study(db, archive, brights=(0.9, 0.2))
+    worker = worker_factory(archive)(db, [(load(directory), ModelStatus.ENABLED)])
+    assert drain(worker) == 1
+    model = load_card(directory)
+    rows = findings_of(db, uid)
+    assert len(rows) == 2 * len(model.outputs.labels)  # one per label and image
+    with make_app(db, tmp_path) as (app, _), TestClient(app) as client:
+        auth = _auth(tokens["admin"])
+        bundle = _get(client, f"/fhir/Observation?study={uid}", Bundle, headers=auth)
+        observations = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
+        assert set(observations) == {str(r.id) for r in rows}
+        for row in rows:
+            obs = observations[str(row.id)]
+            presence = "Present" if row.crossed else "Absent"
+            assert obs["valueCodeableConcept"]["text"] == presence
+            probability, threshold = (c["valueQuantity"]["value"] for c in obs["component"])
+            assert probability == pytest.approx(row.probability, abs=1e-6)
+            assert threshold == pytest.approx(row.threshold)
+            label = next(x for x in model.outputs.labels if x.name == row.label)
+            assert obs["code"]["coding"][0]["code"] == label.concept.code
+            assert obs["device"]["reference"] == f"Device/{model.identity.sha256}"
+        assert {o["valueCodeableConcept"]["text"] for o in observations.values()} == {
+            "Present",
+            "Absent",
+        }
+        device = _get(client, f"/fhir/Device/{model.identity.sha256}", Device, headers=auth)
+        assert device["version"] == [{"value": model.identity.version}]
+        assert device["deviceName"][0]["name"] == model.identity.name
+        reports = _get(client, f"/fhir/DiagnosticReport?study={uid}", Bundle, headers=auth)
+        assert reports["total"] == 1
