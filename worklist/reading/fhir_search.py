@@ -36,6 +36,7 @@ from worklist.reading.queries import findings_for, study_by_uid
 
 __all__ = [
     "DEFAULT_COUNT",
+    "INCLUDE_RESULTS",
     "MAX_COUNT",
     "PATIENT_PARAMS",
     "FhirError",
@@ -67,6 +68,8 @@ PATIENT_PARAMS = (
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
+INCLUDE_RESULTS = ("DiagnosticReport", "DiagnosticReport:result")
+"""The one ``_include`` served: a report search's Observations, in the same Bundle."""
 
 
 class FhirError(TriageError):
@@ -88,6 +91,7 @@ class SearchCriteria:
     patient_id: str | None = None
     study_uid: str | None = None
     count: int = DEFAULT_COUNT
+    include_results: bool = False
 
 
 @dataclass
@@ -96,6 +100,7 @@ class Found:
 
     resources: list[Resource] = field(default_factory=list)
     study_uids: list[str] = field(default_factory=list)
+    included: list[Resource] = field(default_factory=list)
 
 
 def _token(value: str) -> tuple[str | None, str]:
@@ -165,7 +170,15 @@ def criteria_from(resource_type: str, params: Mapping[str, str]) -> SearchCriter
     raw = params.get("_count", str(DEFAULT_COUNT))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_COUNT:
         raise FhirSearchError(f"_count is a whole number from 1 to {MAX_COUNT}")
-    return SearchCriteria(patient_id=patient_id, study_uid=study_uid, count=int(raw))
+    include = params.get("_include")
+    if include is not None and (resource_type, include) != INCLUDE_RESULTS:
+        raise FhirSearchError("the only _include is DiagnosticReport:result, on DiagnosticReport")
+    return SearchCriteria(
+        patient_id=patient_id,
+        study_uid=study_uid,
+        count=int(raw),
+        include_results=include is not None,
+    )
 
 
 def _studies(session: Session, criteria: SearchCriteria) -> list[Study]:
@@ -195,6 +208,8 @@ def find_reports(session: Session, criteria: SearchCriteria) -> Found:
     for study in studies:
         for group in _by_model(findings[study.id]).values():
             found.resources.append(fhir.diagnostic_report(study, group))
+            if criteria.include_results:
+                found.included += [fhir.observation(study, f) for f in group]
     return found
 
 
@@ -266,8 +281,10 @@ def find_device(session: Session, resource_id: str) -> Found:
     return Found([fhir.device(fhir.ModelIdentity.of_finding(finding))])
 
 
-def searchset(base: str, self_url: str, resources: Sequence[Resource]) -> Bundle:
-    """Return a searchset Bundle of these resources (every entry a match).
+def searchset(
+    base: str, self_url: str, resources: Sequence[Resource], included: Sequence[Resource] = ()
+) -> Bundle:
+    """Return a searchset Bundle of the resources that match, then of those included.
 
     Parameters
     ----------
@@ -276,21 +293,24 @@ def searchset(base: str, self_url: str, resources: Sequence[Resource]) -> Bundle
     self_url
         The search's own URL.
     resources
-        What matched.
+        What matched (``total`` counts them).
+    included
+        What ``_include`` added (``search.mode`` include).
     """
     entries = [
         {
             "fullUrl": f"{base}/{r.get_resource_type()}/{r.id}",
             "resource": r,
-            "search": {"mode": "match"},
+            "search": {"mode": mode},
         }
-        for r in resources
+        for mode, group in (("match", resources), ("include", included))
+        for r in group
     ]
     return Bundle.model_validate(
         {
             "resourceType": "Bundle",
             "type": "searchset",
-            "total": len(entries),
+            "total": len(resources),
             "link": [{"relation": "self", "url": self_url}],
             "entry": entries or None,
         }
@@ -332,6 +352,7 @@ def capability_statement(base: str, version: str, date: str) -> CapabilityStatem
         {
             "type": name,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchInclude": [INCLUDE_RESULTS[1]] if name == INCLUDE_RESULTS[0] else None,
             "searchParam": params,
         }
         for name, params in searches.items()

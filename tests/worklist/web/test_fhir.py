@@ -82,6 +82,12 @@ def test_searches_return_the_right_bundles(db: Database, tmp_path: Path) -> None
         obs = _get(client, f"/fhir/Observation?study=urn:oid:{other}", Bundle, headers=auth)
         assert [e["resource"]["id"] for e in obs["entry"]] == [str(r.id) for r in rows]
         assert report["result"] == [{"reference": f"Observation/{r.id}"} for r in rows]
+        query = f"study={other}&_include=DiagnosticReport:result"
+        both = _get(client, f"/fhir/DiagnosticReport?{query}", Bundle, headers=auth)
+        modes = [(e["search"]["mode"], e["resource"]["resourceType"]) for e in both["entry"]]
+        assert modes == [("match", "DiagnosticReport")] + [("include", "Observation")] * len(rows)
+        assert both["total"] == 1
+        assert [e["resource"] for e in both["entry"][1:]] == [e["resource"] for e in obs["entry"]]
         one = _get(client, f"/fhir/Observation/{rows[0].id}", Observation, headers=auth)
         assert one["component"][0]["valueQuantity"]["value"] == pytest.approx(rows[0].probability)
 
@@ -115,6 +121,7 @@ def test_errors_are_operation_outcomes(db: Database, tmp_path: Path) -> None:
             "/fhir/Observation?study=DROP TABLE",
             "/fhir/ImagingStudy?identifier=urn:x|1.2.3",
             "/fhir/DiagnosticReport?patient.identifier=MRN-9&_count=many",
+            "/fhir/Observation?patient.identifier=MRN-9&_include=DiagnosticReport:result",
         ):
             assert _outcome(client, path, 400, headers=auth)["issue"][0]["code"] == "invalid"
         path = "/fhir/DiagnosticReport?patient.identifier=MRN-9"

@@ -125,7 +125,9 @@ def _search(
     criteria = fhir_search.criteria_from(resource_type, params)
     with db.read() as session:
         found = finder(session, criteria)
-    bundle = fhir_search.searchset(_base(request), str(request.url), found.resources)
+    bundle = fhir_search.searchset(
+        _base(request), str(request.url), found.resources, found.included
+    )
     _audit(audit, principal, "fhir.search", found, {"type": resource_type, "query": params})
     return fhir_response(bundle)
 
