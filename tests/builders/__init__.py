@@ -22,6 +22,8 @@
 - :mod:`~tests.builders.simulation`: small waiting-list scenarios (queues from queueing theory).
 - :mod:`~tests.builders.monitoring`: score samples, shifted or not, and reference score files
   beside model cards (production monitoring).
+- :mod:`~tests.builders.fhir`: studies with series, instances and a card's findings (and a
+  shadow model's) for the FHIR tests; their findings read back.
 - :mod:`~tests.builders.outputs`: the AI's DICOM outputs read back (dciodvfy, dsrdump, srread),
   and phantom studies recorded as the gateway records them.
 

@@ -31,6 +31,7 @@ from worklist.web.routers import (
     dicomweb,
     dicomweb_pixels,
     dicomweb_stow,
+    fhir,
     pages_admin,
     pages_auth,
     pages_monitoring,
@@ -181,6 +182,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(api_site.router)
     app.include_router(api_site.health_router)
+    app.include_router(fhir.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -95,6 +95,7 @@ def _concrete(template: str, uid: str) -> str:
         "{username}": "nobody",
         "{name}": "no-such-model",
         "{model}": "no-such-model@1.0",
+        "{id}": uid,  # FHIR: the ImagingStudy of the seeded study; no such other resource
     }
     path = template
     for name, value in params.items():
