@@ -50,6 +50,16 @@ class WorklistSettings(BaseSettings):
     web_login_window_s: float = Field(
         default=60.0, gt=0, description="Window of the login rate limit (then 429)."
     )
+    web_max_query_params: int = Field(
+        default=100,
+        ge=1,
+        description="Most parameters one query string may have (more: 422 before any parsing).",
+    )
+    web_max_param_repeats: int = Field(
+        default=20,
+        ge=1,
+        description="Most times one query parameter (a list filter) may repeat (more: 422).",
+    )
     web_page_size: int = Field(default=50, ge=1, le=500, description="Worklist rows per page.")
     web_poll_s: float = Field(default=5.0, gt=0, description="Worklist page refresh interval.")
     web_list_cache_s: float = Field(

@@ -30,7 +30,7 @@ from worklist.web.routers import (
     pages_auth,
     pages_studies,
 )
-from worklist.web.security import LoginLimiter, session_secret
+from worklist.web.security import LoginLimiter, QueryLimits, session_secret
 from worklist.web.templating import STATIC_DIR
 
 __all__ = ["SESSION_COOKIE", "create_app", "run_web"]
@@ -123,6 +123,11 @@ def create_app(
     app.state.auth_cache = AuthCache()
     app.state.limiter = LoginLimiter(worklist.web_login_max_failures, worklist.web_login_window_s)
 
+    app.add_middleware(
+        QueryLimits,
+        max_params=worklist.web_max_query_params,
+        max_repeats=worklist.web_max_param_repeats,
+    )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
