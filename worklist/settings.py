@@ -44,6 +44,12 @@ class WorklistSettings(BaseSettings):
         description="Send the session cookie only over HTTPS; turn on behind TLS "
         "(off by default so plain-http localhost works).",
     )
+    web_forwarded_allow_ips: list[str] = Field(
+        default_factory=list,
+        description="Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are trusted; empty (default): forwarded headers are ignored and the "
+        "client is the socket's peer. Set it to the proxy's address behind a reverse proxy.",
+    )
     web_login_max_failures: int = Field(
         default=5, ge=1, description="Failed logins per username and per IP within the window."
     )
