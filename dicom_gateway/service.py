@@ -30,6 +30,7 @@ from models.errors import Unavailable
 from worklist.archive import Archive
 from worklist.db.engine import Database
 from worklist.ingest.recorder import Ingestor
+from worklist.logsafe import protect
 from worklist.settings import WorklistSettings
 
 __all__ = ["Gateway", "GatewayError", "run_gateway"]
@@ -79,6 +80,8 @@ def _listener_process(
         level=log_level,
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        protect(handler)  # peer data (AE titles, UIDs) cannot forge log lines
     for noisy in ("pynetdicom", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, log_level))
     parent = os.getppid()

@@ -9,10 +9,12 @@
 - :mod:`~tests.builders.audit`: reading audit events back.
 - :mod:`~tests.builders.peers`: free ports, DCMTK's echoscu/storescu, a throwaway PostgreSQL.
 - :mod:`~tests.builders.gateway`: in-process gateways on free ports.
+- :mod:`~tests.builders.pdus`: raw upper-layer PDUs (struct) for hostile and faulty peers.
 - :mod:`~tests.builders.worker`: triage workers on real models loaded from disk.
 - :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
 - :mod:`~tests.builders.cohorts`: per-image scores, truths and subgroups for model evaluation.
-- :mod:`~tests.builders.datasets`: the tiny dataset-layout copies the reader tests draw, and their truth.
+- :mod:`~tests.builders.datasets`: the tiny dataset-layout copies the reader tests draw, and their
+  truth.
 - :mod:`~tests.builders.simulation`: small waiting-list scenarios (queues from queueing theory).
 
 Test modules import builders only from here, never from another test module or a conftest;

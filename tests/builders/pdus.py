@@ -1,0 +1,192 @@
+"""Raw DICOM upper-layer PDUs built with :mod:`struct`, for hostile and faulty peer tests.
+
+pynetdicom's own SCU refuses to send most of what these tests need (an AE title with a newline,
+a 65-character UID in a command, a half-sent PDU), so the bytes are put together here from
+PS3.8 section 9.3 and sent over a plain socket.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Sequence
+
+VERIFICATION = "1.2.840.10008.1.1"
+"""Verification SOP Class UID."""
+
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+"""Secondary Capture Image Storage SOP Class UID."""
+
+IMPLICIT_LE = "1.2.840.10008.1.2"
+"""Implicit VR Little Endian."""
+
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+"""Explicit VR Little Endian."""
+
+APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
+
+A_ASSOCIATE_AC = 0x02
+A_ASSOCIATE_RJ = 0x03
+P_DATA_TF = 0x04
+A_RELEASE_RP = 0x06
+A_ABORT = 0x07
+
+
+def _item(item_type: int, value: bytes) -> bytes:
+    return struct.pack(">BBH", item_type, 0, len(value)) + value
+
+
+def _uid(uid: str) -> bytes:
+    raw = uid.encode("ascii")
+    return raw + b"\0" if len(raw) % 2 else raw
+
+
+def associate_rq(
+    calling: bytes | str = b"SCU",
+    called: bytes | str = b"ICS_TRIAGE",
+    contexts: Sequence[tuple[int, str, Sequence[str]]] = ((1, VERIFICATION, (IMPLICIT_LE,)),),
+    max_pdu: int = 16384,
+) -> bytes:
+    """Return an A-ASSOCIATE-RQ PDU.
+
+    Parameters
+    ----------
+    calling, called : bytes or str
+        AE titles, sent as given (padded with spaces to 16 bytes, never validated).
+    contexts : sequence of (int, str, sequence of str)
+        Presentation contexts: id, abstract syntax, transfer syntaxes.
+    max_pdu : int
+        Maximum length received, in the user information item.
+
+    Returns
+    -------
+    bytes
+        The PDU.
+    """
+    aets = [a.encode("latin-1") if isinstance(a, str) else a for a in (called, calling)]
+    body = struct.pack(">HH", 1, 0) + b"".join(a[:16].ljust(16, b" ") for a in aets) + bytes(32)
+    body += _item(0x10, APPLICATION_CONTEXT.encode())
+    for ctx_id, abstract, syntaxes in contexts:
+        sub = _item(0x30, _uid(abstract)) + b"".join(_item(0x40, _uid(ts)) for ts in syntaxes)
+        body += _item(0x20, struct.pack(">BBBB", ctx_id, 0, 0, 0) + sub)
+    user = _item(0x51, struct.pack(">I", max_pdu))
+    user += _item(0x52, _uid("1.2.826.0.1.3680043.9.7433.1"))
+    body += _item(0x50, user)
+    return struct.pack(">BBI", 0x01, 0, len(body)) + body
+
+
+def p_data_tf(ctx_id: int, data: bytes, *, command: bool, last: bool = True) -> bytes:
+    """Return a P-DATA-TF PDU holding one presentation data value.
+
+    Parameters
+    ----------
+    ctx_id : int
+        The presentation context.
+    data : bytes
+        The fragment (a command or dataset, or part of one).
+    command : bool
+        Whether the fragment is part of a command (else a dataset).
+    last : bool
+        Whether it is the last fragment.
+
+    Returns
+    -------
+    bytes
+        The PDU.
+    """
+    header = (0x01 if command else 0x00) | (0x02 if last else 0x00)
+    pdv = struct.pack(">IBB", len(data) + 2, ctx_id, header) + data
+    return struct.pack(">BBI", P_DATA_TF, 0, len(pdv)) + pdv
+
+
+def release_rq() -> bytes:
+    """Return an A-RELEASE-RQ PDU."""
+    return struct.pack(">BBI", 0x05, 0, 4) + bytes(4)
+
+
+def element(group: int, elem: int, value: bytes) -> bytes:
+    """Return one Implicit VR Little Endian element (value padded to even length)."""
+    if len(value) % 2:
+        value += b"\0"
+    return struct.pack("<HHI", group, elem, len(value)) + value
+
+
+def command_set(*elements: bytes) -> bytes:
+    """Return a command set: its Command Group Length followed by ``elements``."""
+    body = b"".join(elements)
+    return element(0x0000, 0x0000, struct.pack("<I", len(body))) + body
+
+
+def c_store_rq(sop_class: str, sop_instance: bytes, message_id: int = 1) -> bytes:
+    """Return a C-STORE-RQ command set whose Affected SOP Instance UID is ``sop_instance`` as is.
+
+    Parameters
+    ----------
+    sop_class : str
+        Affected SOP Class UID.
+    sop_instance : bytes
+        Affected SOP Instance UID, sent unchecked (too long, empty, any bytes).
+    message_id : int
+        Message ID.
+
+    Returns
+    -------
+    bytes
+        The command set (Implicit VR Little Endian).
+    """
+    return command_set(
+        element(0x0000, 0x0002, _uid(sop_class)),
+        element(0x0000, 0x0100, struct.pack("<H", 0x0001)),
+        element(0x0000, 0x0110, struct.pack("<H", message_id)),
+        element(0x0000, 0x0700, struct.pack("<H", 0)),
+        element(0x0000, 0x0800, struct.pack("<H", 0x0000)),
+        element(0x0000, 0x1000, sop_instance),
+    )
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Read exactly ``n`` bytes (``ConnectionError`` if the peer closes first)."""
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError(f"peer closed after {len(out)} of {n} bytes")
+        out += chunk
+    return out
+
+
+def read_pdu(sock: socket.socket) -> tuple[int, bytes]:
+    """Read one PDU; return its type and body."""
+    pdu_type, _, length = struct.unpack(">BBI", recv_exact(sock, 6))
+    return pdu_type, recv_exact(sock, length)
+
+
+def accepted_context(body: bytes, ctx_id: int) -> bool:
+    """Return whether an A-ASSOCIATE-AC body accepts presentation context ``ctx_id``."""
+    pos = 68  # protocol version, reserved, AE titles, 32 reserved bytes
+    while pos + 4 <= len(body):
+        item_type, _, length = struct.unpack(">BBH", body[pos : pos + 4])
+        value = body[pos + 4 : pos + 4 + length]
+        if item_type == 0x21 and value[0] == ctx_id:
+            return value[2] == 0
+        pos += 4 + length
+    return False
+
+
+def command_status(body: bytes) -> int | None:
+    """Return the Status (0000,0900) of the command in a P-DATA-TF body, if it carries one."""
+    data = body[6:]  # PDV length (4), context id, message control header
+    pos = 0
+    while pos + 8 <= len(data):
+        group, elem, length = struct.unpack("<HHI", data[pos : pos + 8])
+        if (group, elem) == (0x0000, 0x0900):
+            return int(struct.unpack("<H", data[pos + 8 : pos + 10])[0])
+        pos += 8 + length
+    return None
+
+
+def connect(port: int, timeout: float = 10.0) -> socket.socket:
+    """Open a TCP connection to ``127.0.0.1:port`` with a receive timeout."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.settimeout(timeout)
+    return sock

@@ -1,0 +1,33 @@
+"""Hostile and faulty peers speaking raw PDUs (issue 13): what they send never forges a log line,
+and every C-STORE gets an answer.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.builders import pdus
+from tests.builders.gateway import GatewayFactory
+from tests.builders.peers import wait_for
+
+
+def test_a_forged_calling_ae_title_does_not_forge_a_log_line(
+    gateway_factory: GatewayFactory, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Two listener processes: their logging is the production set-up (basicConfig + protect).
+    gw, _db, _ = gateway_factory(processes=2, allowed_calling_aets=["GOOD"])
+    with pdus.connect(gw.port) as sock:
+        sock.sendall(pdus.associate_rq(calling=b"A\nFORGED LINE\x00"))
+        pdu_type, _ = pdus.read_pdu(sock)
+    assert pdu_type in (pdus.A_ASSOCIATE_RJ, pdus.A_ABORT)  # pynetdicom aborts: invalid AE
+    seen: list[str] = []
+
+    def logged() -> bool:
+        seen.append(capfd.readouterr().err)
+        return "Traceback" in "".join(seen)
+
+    assert wait_for(logged, 10), "".join(seen)
+    err = "".join(seen)
+    assert "A\\nFORGED LINE\\x00" in err, err
+    assert not any(line.startswith("FORGED") for line in err.splitlines()), err
+    assert "\x00" not in err
