@@ -4,11 +4,17 @@ and every C-STORE gets an answer.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
+from pydicom.data import get_testdata_file
+from sqlalchemy import func, select
 
 from tests.builders import pdus
 from tests.builders.gateway import GatewayFactory
-from tests.builders.peers import wait_for
+from tests.builders.peers import storescu, wait_for
+from worklist.db.schema import Instance
 
 
 def test_a_forged_calling_ae_title_does_not_forge_a_log_line(
@@ -31,3 +37,28 @@ def test_a_forged_calling_ae_title_does_not_forge_a_log_line(
     assert "A\\nFORGED LINE\\x00" in err, err
     assert not any(line.startswith("FORGED") for line in err.splitlines()), err
     assert "\x00" not in err
+
+
+@pytest.mark.dcmtk
+def test_bad_vr_file_is_stored_with_what_was_tolerated_logged(
+    gateway_factory: GatewayFactory,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # pydicom's badVR.dcm (Number of Frames '1A', an IS): DCMTK's storescp stores it.
+    path = get_testdata_file("badVR.dcm")
+    assert path is not None
+    caplog.set_level(logging.INFO)  # the listener processes log at the parent's level
+    gw, db, _ = gateway_factory(processes=2)  # production logging in the listener processes
+    _rc, responses = storescu(gw.port, [Path(path)], "-aet", "BADVR")
+    assert list(responses.values()) == ["Success"], responses
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 1
+    seen: list[str] = []
+
+    def logged() -> bool:
+        seen.append(capfd.readouterr().err)
+        return "tolerated" in "".join(seen)
+
+    assert wait_for(logged, 10), "".join(seen)
+    assert "Traceback" not in "".join(seen)

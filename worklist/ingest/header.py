@@ -154,6 +154,13 @@ def _check_native_pixel_length(ds: Dataset) -> None:
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         logger.info("tolerated: pixel description incomplete (%s)", exc)
         return
+    if not isinstance(expected, int):  # e.g. Number of Frames '1A' (a bad IS) multiplies a str
+        logger.info(
+            "tolerated: pixel description is not numeric (Number of Frames %r); "
+            "Pixel Data length not checked",
+            ds.get("NumberOfFrames"),
+        )
+        return
     if actual < expected:
         raise UndecodableInstanceError(
             f"truncated dataset: Pixel Data has {actual} bytes, the image needs {expected}"
@@ -186,7 +193,11 @@ def parse_instance(data: bytes) -> tuple[InstanceHeader, Dataset]:
         reason = f"dataset does not decode: {type(exc).__name__}: {exc}"
         raise UndecodableInstanceError(reason) from exc
     transfer_syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
-    _check_complete(ds, transfer_syntax)
+    try:
+        _check_complete(ds, transfer_syntax)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a value that misleads
+        reason = f"dataset cannot be checked: {type(exc).__name__}: {exc}"
+        raise UndecodableInstanceError(reason) from exc
     try:
         sop_uid = validate_uid(ds.get("SOPInstanceUID"), "SOP Instance UID")
         sop_class = validate_uid(ds.get("SOPClassUID"), "SOP Class UID")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
+from pathlib import Path
 
+import pydicom.config
 import pytest
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -44,3 +48,15 @@ def test_parse_refuses_truncated_and_missing_uid() -> None:
         data = encode(ds)
         with pytest.raises(InvalidUIDError):
             parse_instance(data)
+
+
+def test_a_bad_vr_in_the_pixel_description_is_tolerated_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # pydicom's badVR.dcm: Number of Frames '1A' (IS); DCMTK's storescp stores it.
+    monkeypatch.setattr(pydicom.config.settings, "reading_validation_mode", pydicom.config.IGNORE)
+    path = Path(get_testdata_file("badVR.dcm"))  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="worklist.ingest.header"):
+        header, _ = parse_instance(path.read_bytes())
+    assert header.sop_uid
+    assert "tolerated: pixel description is not numeric" in caplog.text
