@@ -30,7 +30,7 @@ from dicom_gateway.statuses import (
     status_name,
 )
 from models.errors import TriageError
-from worklist.archive import ArchiveFullError, InvalidUIDError
+from worklist.archive import ArchiveFullError, InvalidUIDError, validate_uid
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.ingest.associations import close_association, open_association, record_refusal
@@ -218,7 +218,7 @@ def handle_store(event: Event, ctx: HandlerContext) -> int:
     known = _Known()
     try:
         data = _encode(event)
-        known.sop_uid = command_sop
+        known.sop_uid = validate_uid(command_sop, "Affected SOP Instance UID of the command")
         header, _ds = parse_instance(data)
         known.study_uid, known.sop_uid = header.study_uid, header.sop_uid
         _check(header, request, command_sop)

@@ -25,6 +25,7 @@ from dicom_gateway.handlers import (
     handle_released,
     handle_store,
 )
+from dicom_gateway.lenient import handle_dimse_recv, install_lenient_uid_validation
 from dicom_gateway.settings import GatewaySettings
 
 __all__ = ["ListenerServer", "ReusePortListenerServer", "build_ae", "start_listener"]
@@ -74,6 +75,7 @@ def build_ae(settings: GatewaySettings) -> AE:
     """
     # The listener reads untrusted data leniently: invalid values are recorded, not warned.
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    install_lenient_uid_validation()  # bad command UIDs: refused by the handler, not aborted
     ae = AE(ae_title=settings.ae_title)
     ae.acse_timeout = settings.acse_timeout_s
     ae.dimse_timeout = settings.dimse_timeout_s
@@ -95,6 +97,7 @@ def _handlers(ctx: HandlerContext) -> list[EventHandlerType]:
         (evt.EVT_ABORTED, handle_aborted, [ctx]),
         (evt.EVT_CONN_CLOSE, handle_conn_close, [ctx]),
         (evt.EVT_REJECTED, handle_rejected, [ctx]),
+        (evt.EVT_DIMSE_RECV, handle_dimse_recv, [ctx]),
     ]
 
 

@@ -11,6 +11,10 @@ import socket
 import struct
 from collections.abc import Sequence
 
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+
 VERIFICATION = "1.2.840.10008.1.1"
 """Verification SOP Class UID."""
 
@@ -190,3 +194,49 @@ def connect(port: int, timeout: float = 10.0) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     sock.settimeout(timeout)
     return sock
+
+
+def implicit_le(ds: Dataset) -> bytes:
+    """Return ``ds`` encoded in Implicit VR Little Endian, without file meta (as sent in P-DATA)."""
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = True
+    write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+def store_exchange(
+    port: int, sop_class: str, command_uid: bytes, dataset: bytes, timeout: float = 10.0
+) -> tuple[int, int | None]:
+    """Associate, send one C-STORE (command UID as given, dataset bytes as given), read the answer.
+
+    Parameters
+    ----------
+    port : int
+        The listener's port on 127.0.0.1.
+    sop_class : str
+        The SOP Class UID negotiated and named in the command.
+    command_uid : bytes
+        The command's Affected SOP Instance UID, unchecked.
+    dataset : bytes
+        The dataset, Implicit VR Little Endian.
+    timeout : float
+        How long to wait for each answer.
+
+    Returns
+    -------
+    tuple of (int, int or None)
+        The type of the PDU answering the C-STORE, and its Status when it is a P-DATA-TF.
+    """
+    with connect(port, timeout) as sock:
+        sock.sendall(associate_rq(contexts=[(1, sop_class, [IMPLICIT_LE])]))
+        pdu_type, body = read_pdu(sock)
+        assert pdu_type == A_ASSOCIATE_AC and accepted_context(body, 1), pdu_type
+        sock.sendall(p_data_tf(1, c_store_rq(sop_class, command_uid), command=True))
+        sock.sendall(p_data_tf(1, dataset, command=False))
+        pdu_type, body = read_pdu(sock)
+        status = command_status(body) if pdu_type == P_DATA_TF else None
+        if pdu_type == P_DATA_TF:
+            sock.sendall(release_rq())
+            read_pdu(sock)
+        return pdu_type, status

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
+from dicom_gateway.statuses import CANNOT_UNDERSTAND, SUCCESS
 from tests.builders import pdus
+from tests.builders.dicom import make_dataset
 from tests.builders.gateway import GatewayFactory
 from tests.builders.peers import storescu, wait_for
-from worklist.db.schema import Instance
+from worklist.db.schema import Event, Instance
 
 
 def test_a_forged_calling_ae_title_does_not_forge_a_log_line(
@@ -62,3 +65,26 @@ def test_bad_vr_file_is_stored_with_what_was_tolerated_logged(
 
     assert wait_for(logged, 10), "".join(seen)
     assert "Traceback" not in "".join(seen)
+
+
+@pytest.mark.parametrize("command_uid", [b"1." + b"2" * 63, b""], ids=["65-chars", "empty"])
+def test_a_bad_affected_sop_instance_uid_gets_cannot_understand(
+    gateway_factory: GatewayFactory, command_uid: bytes
+) -> None:
+    gw, db, _ = gateway_factory()
+    ds = make_dataset(study_uid=generate_uid(), size=8)
+    answer = pdus.store_exchange(gw.port, ds.SOPClassUID, command_uid, pdus.implicit_le(ds))
+    assert answer == (pdus.P_DATA_TF, CANNOT_UNDERSTAND)
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 0
+        refusals = [
+            dict(e.details)
+            for e in session.scalars(select(Event).where(Event.action == "instance.refused"))
+        ]
+    assert [e["status"] for e in refusals] == [CANNOT_UNDERSTAND], refusals
+    assert "Affected SOP Instance UID" in str(refusals[0]["reason"])
+    # The listener still answers.
+    ok = pdus.store_exchange(
+        gw.port, ds.SOPClassUID, ds.SOPInstanceUID.encode(), pdus.implicit_le(ds)
+    )
+    assert ok == (pdus.P_DATA_TF, SUCCESS)
