@@ -70,7 +70,8 @@ STATUSES: tuple[tuple[int, str], ...] = (
         CANNOT_UNDERSTAND,
         "undecodable or truncated dataset; missing or invalid SOP Instance, Study, Series UID "
         "or one that differs from the command's; an empty or invalid (e.g. over 64 characters) "
-        "Affected SOP Instance UID in the command",
+        "Affected SOP Instance UID in the command; sequences nested deeper than "
+        "`max_nesting_depth` (defined or undefined lengths alike)",
     ),
     (PROCESSING_FAILURE, "an unexpected error while storing or recording (logged)"),
 )

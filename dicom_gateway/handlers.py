@@ -34,7 +34,12 @@ from worklist.archive import ArchiveFullError, InvalidUIDError, validate_uid
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.ingest.associations import close_association, open_association, record_refusal
-from worklist.ingest.header import InstanceHeader, UndecodableInstanceError, parse_instance
+from worklist.ingest.header import (
+    MAX_NESTING_DEPTH,
+    InstanceHeader,
+    UndecodableInstanceError,
+    parse_instance,
+)
 from worklist.ingest.recorder import Ingestor
 
 __all__ = [
@@ -90,6 +95,7 @@ class HandlerContext:
     db: Database
     ingestor: Ingestor
     assembler: Assembler | None
+    max_nesting_depth: int = MAX_NESTING_DEPTH
     _associations: dict[int, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -219,7 +225,7 @@ def handle_store(event: Event, ctx: HandlerContext) -> int:
     try:
         data = _encode(event)
         known.sop_uid = validate_uid(command_sop, "Affected SOP Instance UID of the command")
-        header, _ds = parse_instance(data)
+        header, _ds = parse_instance(data, max_depth=ctx.max_nesting_depth)
         known.study_uid, known.sop_uid = header.study_uid, header.sop_uid
         _check(header, request, command_sop)
         ctx.ingestor.store(

@@ -57,7 +57,12 @@ def _context(gateway: GatewaySettings, worklist: WorklistSettings, db: Database)
         replace_duplicates=gateway.duplicate_policy == DuplicatePolicy.REPLACE,
         group_commit=gateway.group_commit,
     )
-    return HandlerContext(db=db, ingestor=ingestor, assembler=Assembler(db, gateway))
+    return HandlerContext(
+        db=db,
+        ingestor=ingestor,
+        assembler=Assembler(db, gateway),
+        max_nesting_depth=gateway.max_nesting_depth,
+    )
 
 
 def _listener_process(

@@ -38,6 +38,13 @@ class GatewaySettings(BaseSettings):
     acse_timeout_s: float = Field(default=30.0, gt=0)
     dimse_timeout_s: float = Field(default=60.0, gt=0)
     network_timeout_s: float = Field(default=60.0, gt=0)
+    max_nesting_depth: int = Field(
+        default=32,
+        ge=1,
+        le=64,
+        description="Deepest sequence nesting accepted, for defined and undefined lengths alike "
+        "(a top-level sequence is depth 1); deeper: 0xC000 Cannot Understand.",
+    )
     duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP_FIRST
     group_commit: bool = Field(
         default=True,

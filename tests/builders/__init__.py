@@ -10,6 +10,7 @@
 - :mod:`~tests.builders.peers`: free ports, DCMTK's echoscu/storescu, a throwaway PostgreSQL.
 - :mod:`~tests.builders.gateway`: in-process gateways on free ports.
 - :mod:`~tests.builders.pdus`: raw upper-layer PDUs (struct) for hostile and faulty peers.
+- :mod:`~tests.builders.hostile`: hostile DICOM instances (sequences nested thousands deep).
 - :mod:`~tests.builders.worker`: triage workers on real models loaded from disk.
 - :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
 - :mod:`~tests.builders.cohorts`: per-image scores, truths and subgroups for model evaluation.

@@ -206,7 +206,12 @@ def implicit_le(ds: Dataset) -> bytes:
 
 
 def store_exchange(
-    port: int, sop_class: str, command_uid: bytes, dataset: bytes, timeout: float = 10.0
+    port: int,
+    sop_class: str,
+    command_uid: bytes,
+    dataset: bytes,
+    timeout: float = 10.0,
+    transfer_syntax: str = IMPLICIT_LE,
 ) -> tuple[int, int | None]:
     """Associate, send one C-STORE (command UID as given, dataset bytes as given), read the answer.
 
@@ -219,9 +224,11 @@ def store_exchange(
     command_uid : bytes
         The command's Affected SOP Instance UID, unchecked.
     dataset : bytes
-        The dataset, Implicit VR Little Endian.
+        The dataset, encoded in ``transfer_syntax``.
     timeout : float
         How long to wait for each answer.
+    transfer_syntax : str
+        The one transfer syntax proposed (Implicit VR Little Endian by default).
 
     Returns
     -------
@@ -229,7 +236,7 @@ def store_exchange(
         The type of the PDU answering the C-STORE, and its Status when it is a P-DATA-TF.
     """
     with connect(port, timeout) as sock:
-        sock.sendall(associate_rq(contexts=[(1, sop_class, [IMPLICIT_LE])]))
+        sock.sendall(associate_rq(contexts=[(1, sop_class, [transfer_syntax])]))
         pdu_type, body = read_pdu(sock)
         assert pdu_type == A_ASSOCIATE_AC and accepted_context(body, 1), pdu_type
         sock.sendall(p_data_tf(1, c_store_rq(sop_class, command_uid), command=True))

@@ -16,6 +16,7 @@ from dicom_gateway.statuses import CANNOT_UNDERSTAND, SUCCESS
 from tests.builders import pdus
 from tests.builders.dicom import make_dataset
 from tests.builders.gateway import GatewayFactory
+from tests.builders.hostile import dataset_part, nested_instance
 from tests.builders.peers import storescu, wait_for
 from worklist.db.schema import Event, Instance
 
@@ -84,6 +85,33 @@ def test_a_bad_affected_sop_instance_uid_gets_cannot_understand(
     assert [e["status"] for e in refusals] == [CANNOT_UNDERSTAND], refusals
     assert "Affected SOP Instance UID" in str(refusals[0]["reason"])
     # The listener still answers.
+    ok = pdus.store_exchange(
+        gw.port, ds.SOPClassUID, ds.SOPInstanceUID.encode(), pdus.implicit_le(ds)
+    )
+    assert ok == (pdus.P_DATA_TF, SUCCESS)
+
+
+@pytest.mark.parametrize("defined_lengths", [True, False], ids=["defined", "undefined"])
+def test_sequences_nested_10000_deep_are_refused_alike(
+    gateway_factory: GatewayFactory, defined_lengths: bool
+) -> None:
+    gw, db, _ = gateway_factory()
+    ds, data = nested_instance(10_000, defined_lengths=defined_lengths)
+    answer = pdus.store_exchange(
+        gw.port,
+        ds.SOPClassUID,
+        ds.SOPInstanceUID.encode(),
+        dataset_part(data),
+        transfer_syntax=pdus.EXPLICIT_LE,
+    )
+    assert answer == (pdus.P_DATA_TF, CANNOT_UNDERSTAND)
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 0
+        reasons = [
+            str(e.details["reason"])
+            for e in session.scalars(select(Event).where(Event.action == "instance.refused"))
+        ]
+    assert reasons == ["sequences nested deeper than 32 levels"], reasons
     ok = pdus.store_exchange(
         gw.port, ds.SOPClassUID, ds.SOPInstanceUID.encode(), pdus.implicit_le(ds)
     )

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydicom import dcmread
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.pixels.utils import get_expected_length
@@ -23,13 +24,27 @@ from models.errors import Invalid
 from worklist.archive import validate_uid
 from worklist.domain import StoreError
 
-__all__ = ["InstanceHeader", "UndecodableInstanceError", "parse_instance", "referral_priority"]
+__all__ = [
+    "MAX_NESTING_DEPTH",
+    "InstanceHeader",
+    "UndecodableInstanceError",
+    "parse_instance",
+    "referral_priority",
+]
 
 logger = logging.getLogger(__name__)
 
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 _UNDEFINED = 0xFFFFFFFF
 _PRIORITY_TAG = 0x00401003  # Requested Procedure Priority
+
+MAX_NESTING_DEPTH = 32
+"""Default deepest sequence nesting accepted (a top-level sequence is depth 1).
+
+One policy for defined and undefined lengths: deeper is refused as undecodable, whether pydicom
+would have parsed it (defined lengths are parsed lazily) or run out of recursion (undefined
+lengths are parsed while reading). Real objects (SR content trees, RT plans) nest far less.
+"""
 
 
 class UndecodableInstanceError(StoreError, Invalid):
@@ -167,13 +182,45 @@ def _check_native_pixel_length(ds: Dataset) -> None:
         )
 
 
-def parse_instance(data: bytes) -> tuple[InstanceHeader, Dataset]:
+def _sequence_vr(ds: Dataset, tag: int) -> bool:
+    raw = ds.get_item(tag)
+    vr = getattr(raw, "VR", None)
+    if vr is None:  # implicit VR: the dictionary's (private and unknown tags are not sequences)
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            return False
+    return vr == "SQ"
+
+
+def _check_depth(ds: Dataset, max_depth: int) -> None:
+    """Refuse sequences nested deeper than ``max_depth``, walking without recursion."""
+    stack: list[tuple[Dataset, int]] = [(ds, 1)]
+    while stack:
+        current, depth = stack.pop()
+        for tag in list(current.keys()):
+            if not _sequence_vr(current, tag):
+                continue
+            if depth > max_depth:
+                raise UndecodableInstanceError(_too_deep(max_depth))
+            stack.extend((item, depth + 1) for item in current[tag].value)
+
+
+def _too_deep(max_depth: int) -> str:
+    return f"sequences nested deeper than {max_depth} levels"
+
+
+def parse_instance(
+    data: bytes, *, max_depth: int = MAX_NESTING_DEPTH
+) -> tuple[InstanceHeader, Dataset]:
     """Parse and check a received DICOM file held in memory.
 
     Parameters
     ----------
     data
         Preamble, file meta information and dataset.
+    max_depth
+        Deepest sequence nesting accepted (:data:`MAX_NESTING_DEPTH` by default).
 
     Returns
     -------
@@ -183,19 +230,27 @@ def parse_instance(data: bytes) -> tuple[InstanceHeader, Dataset]:
     Raises
     ------
     UndecodableInstanceError
-        If the bytes do not parse, or the dataset is truncated.
+        If the bytes do not parse, the dataset is truncated, or its sequences are nested deeper
+        than ``max_depth``.
     InvalidUIDError
         If the Study, Series or SOP Instance UID, or the SOP Class UID, is missing or invalid.
     """
     try:
         ds = dcmread(io.BytesIO(data), force=False)
+    except RecursionError as exc:  # undefined-length sequences are parsed while reading
+        raise UndecodableInstanceError(_too_deep(max_depth)) from exc
     except Exception as exc:
         reason = f"dataset does not decode: {type(exc).__name__}: {exc}"
         raise UndecodableInstanceError(reason) from exc
     transfer_syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
     try:
+        _check_depth(ds, max_depth)
         _check_complete(ds, transfer_syntax)
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a value that misleads
+    except UndecodableInstanceError:
+        raise
+    except RecursionError as exc:
+        raise UndecodableInstanceError(_too_deep(max_depth)) from exc
+    except Exception as exc:  # a value that misleads, a sequence that does not decode
         reason = f"dataset cannot be checked: {type(exc).__name__}: {exc}"
         raise UndecodableInstanceError(reason) from exc
     try:

@@ -13,8 +13,9 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from tests.builders.dicom import encode, make_dataset
+from tests.builders.hostile import nested_instance
 from worklist.archive import InvalidUIDError
-from worklist.ingest.header import UndecodableInstanceError, parse_instance
+from worklist.ingest.header import MAX_NESTING_DEPTH, UndecodableInstanceError, parse_instance
 
 
 def test_parse_reads_header_fields_and_referral_priority() -> None:
@@ -60,3 +61,15 @@ def test_a_bad_vr_in_the_pixel_description_is_tolerated_and_logged(
         header, _ = parse_instance(path.read_bytes())
     assert header.sop_uid
     assert "tolerated: pixel description is not numeric" in caplog.text
+
+
+@pytest.mark.parametrize("defined_lengths", [True, False], ids=["defined", "undefined"])
+def test_one_nesting_limit_for_both_length_encodings(defined_lengths: bool) -> None:
+    for depth in (MAX_NESTING_DEPTH + 1, 10_000):
+        _, data = nested_instance(depth, defined_lengths=defined_lengths)
+        with pytest.raises(UndecodableInstanceError, match=f"deeper than {MAX_NESTING_DEPTH}"):
+            parse_instance(data)
+    ds, data = nested_instance(MAX_NESTING_DEPTH, defined_lengths=defined_lengths)
+    assert parse_instance(data)[0].sop_uid == ds.SOPInstanceUID
+    with pytest.raises(UndecodableInstanceError, match="deeper than 3 levels"):
+        parse_instance(data, max_depth=3)
