@@ -7,7 +7,9 @@ from enum import StrEnum
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DuplicatePolicy", "GatewaySettings"]
+from dicom_gateway.watchdog import ConnectionLimits
+
+__all__ = ["DuplicatePolicy", "GatewaySettings", "connection_limits"]
 
 
 class DuplicatePolicy(StrEnum):
@@ -32,6 +34,30 @@ class GatewaySettings(BaseSettings):
         default_factory=list, description="Calling AE titles allowed; empty allows all (logged)."
     )
     max_associations: int = Field(default=16, ge=1, description="Per listener process.")
+    max_associations_per_peer: int = Field(
+        default=8,
+        ge=1,
+        description="Connections at once from one peer address, per listener process; more "
+        "are closed at accept (logged).",
+    )
+    association_setup_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="From the TCP accept to a complete A-ASSOCIATE-RQ; then the connection "
+        "is closed (logged).",
+    )
+    pdu_read_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="From the first byte of a PDU to its last; then the connection is closed "
+        "(a stalled or trickling peer, logged).",
+    )
+    max_pdu_length: int = Field(
+        default=1024 * 1024,
+        ge=4096,
+        description="Maximum PDU length announced to peers; a PDU announcing more closes the "
+        "connection.",
+    )
     processes: int = Field(
         default=0, ge=0, description="Listener processes sharing the port; 0 = one per CPU core."
     )
@@ -58,3 +84,24 @@ class GatewaySettings(BaseSettings):
     )
     default_idle_s: float = Field(default=5.0, ge=0, description="For modalities not in idle_s.")
     assembler_interval_s: float = Field(default=0.2, gt=0, description="Assembler poll period.")
+
+
+def connection_limits(settings: GatewaySettings) -> ConnectionLimits:
+    """Return the watchdog's deadlines and limits from the gateway's settings.
+
+    Parameters
+    ----------
+    settings
+        The gateway's settings.
+
+    Returns
+    -------
+    ConnectionLimits
+        Setup and PDU deadlines, the per-peer limit and the maximum PDU length.
+    """
+    return ConnectionLimits(
+        setup_s=settings.association_setup_timeout_s,
+        pdu_s=settings.pdu_read_timeout_s,
+        per_peer=settings.max_associations_per_peer,
+        max_pdu=settings.max_pdu_length,
+    )

@@ -7,8 +7,11 @@ PS3.8 section 9.3 and sent over a plain socket.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
+import threading
+import time
 from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
@@ -247,3 +250,107 @@ def store_exchange(
             sock.sendall(release_rq())
             read_pdu(sock)
         return pdu_type, status
+
+
+STALL_MODES = ("partial-rq", "trickle-rq", "huge-pdata", "trickle-pdata")
+"""How a stalling peer misbehaves on each connection.
+
+``partial-rq``: 12 bytes of an A-ASSOCIATE-RQ, then silence; ``trickle-rq``: an A-ASSOCIATE-RQ
+one byte every half second; ``huge-pdata``: an association, then a P-DATA-TF header announcing
+almost 4 GiB and 8 bytes; ``trickle-pdata``: an association, then a P-DATA-TF one byte every
+half second.
+"""
+
+
+class StallingPeer:
+    """Keep ``count`` misbehaving connections open from ``source``, reopening each one closed.
+
+    Every connection's lifetime (from connect to the listener closing it) is kept per mode in
+    :attr:`lifetimes`, so a test can check that each was closed within its deadline.
+
+    Parameters
+    ----------
+    port : int
+        The listener's port on 127.0.0.1.
+    source : str
+        Local address to connect from (any of 127.0.0.0/8 on Linux), i.e. the peer's address.
+    count : int
+        Connections kept open at once, the modes of :data:`STALL_MODES` in turn.
+    """
+
+    def __init__(self, port: int, source: str, count: int) -> None:
+        self.port, self.source, self.count = port, source, count
+        self.lifetimes: dict[str, list[float]] = {m: [] for m in STALL_MODES}
+        self._open: dict[socket.socket, tuple[str, float]] = {}
+        self._sent: dict[socket.socket, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="StallingPeer", daemon=True)
+        self._opened = 0
+
+    def _connect(self, mode: str) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((self.source, 0))
+        sock.settimeout(5)
+        try:
+            sock.connect(("127.0.0.1", self.port))
+            started = time.monotonic()
+            rq = associate_rq()
+            if mode == "partial-rq":
+                sock.sendall(rq[:12])
+            elif mode in ("huge-pdata", "trickle-pdata"):
+                sock.sendall(rq)
+                if read_pdu(sock)[0] != A_ASSOCIATE_AC:
+                    raise ConnectionError("association refused")
+                if mode == "huge-pdata":
+                    sock.sendall(struct.pack(">BBI", P_DATA_TF, 0, 0xFFFFFFF0) + bytes(8))
+        except OSError:  # refused at accept (per-peer limit) or closed while associating
+            sock.close()
+            self.lifetimes[mode].append(0.0)
+            return
+        sock.setblocking(False)
+        self._open[sock] = (mode, started)
+        self._sent[sock] = 0
+
+    def _closed(self, sock: socket.socket) -> bool:
+        try:
+            return sock.recv(65536) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def _run(self) -> None:
+        trickle = p_data_tf(1, bytes(64), command=True)
+        rq = associate_rq()
+        while not self._stop.wait(0.5):
+            for sock, (mode, started) in list(self._open.items()):
+                if self._closed(sock):
+                    self.lifetimes[mode].append(time.monotonic() - started)
+                    del self._open[sock], self._sent[sock]
+                    sock.close()
+                    continue
+                stream = rq if mode == "trickle-rq" else trickle if mode == "trickle-pdata" else b""
+                sent = self._sent[sock]
+                if sent < len(stream):
+                    with contextlib.suppress(OSError):
+                        self._sent[sock] += sock.send(stream[sent : sent + 1])
+            while len(self._open) < self.count and not self._stop.is_set():
+                self._connect(STALL_MODES[self._opened % len(STALL_MODES)])
+                self._opened += 1
+
+    def __enter__(self) -> StallingPeer:
+        """Open the connections and keep them open in a thread."""
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop, and close what is still open."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        for sock in self._open:
+            sock.close()
+
+    def still_open(self) -> list[tuple[str, float]]:
+        """Return the mode and age of each connection still open."""
+        now = time.monotonic()
+        return [(mode, now - started) for mode, started in self._open.values()]
