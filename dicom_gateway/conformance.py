@@ -64,7 +64,12 @@ TRANSFER_SYNTAXES: tuple[UID, ...] = (
 #: Statuses a C-STORE may be answered with, and when.
 STATUSES: tuple[tuple[int, str], ...] = (
     (SUCCESS, "stored durably and recorded; also a duplicate, see the duplicate policy"),
-    (OUT_OF_RESOURCES, "archive over its quota, or the disk below its minimum free space/full"),
+    (
+        OUT_OF_RESOURCES,
+        "archive over its quota, or the disk below its minimum free space/full; an instance "
+        "larger than `max_instance_bytes`, or a deflated dataset inflating beyond "
+        "`max_inflated_bytes`",
+    ),
     (DATASET_MISMATCH, "the dataset's SOP Class UID differs from the negotiated one"),
     (
         CANNOT_UNDERSTAND,

@@ -35,8 +35,10 @@ from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.ingest.associations import close_association, open_association, record_refusal
 from worklist.ingest.header import (
+    MAX_INFLATED_BYTES,
     MAX_NESTING_DEPTH,
     InstanceHeader,
+    InstanceTooLargeError,
     UndecodableInstanceError,
     parse_instance,
 )
@@ -78,6 +80,7 @@ REFUSALS: dict[type[Exception], int] = {
     CommandMismatchError: CANNOT_UNDERSTAND,
     DatasetMismatchError: DATASET_MISMATCH,
     ArchiveFullError: OUT_OF_RESOURCES,
+    InstanceTooLargeError: OUT_OF_RESOURCES,
 }
 """The C-STORE status of each refusal the handler expects (a subclass takes its base's status).
 
@@ -96,6 +99,8 @@ class HandlerContext:
     ingestor: Ingestor
     assembler: Assembler | None
     max_nesting_depth: int = MAX_NESTING_DEPTH
+    max_inflated_bytes: int = MAX_INFLATED_BYTES
+    max_instance_bytes: int = 0  # 0: no limit
     _associations: dict[int, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -225,7 +230,13 @@ def handle_store(event: Event, ctx: HandlerContext) -> int:
     try:
         data = _encode(event)
         known.sop_uid = validate_uid(command_sop, "Affected SOP Instance UID of the command")
-        header, _ds = parse_instance(data, max_depth=ctx.max_nesting_depth)
+        if ctx.max_instance_bytes and len(data) > ctx.max_instance_bytes:
+            raise InstanceTooLargeError(
+                f"instance of {len(data)} bytes is larger than {ctx.max_instance_bytes}"
+            )
+        header, _ds = parse_instance(
+            data, max_depth=ctx.max_nesting_depth, max_inflated=ctx.max_inflated_bytes
+        )
         known.study_uid, known.sop_uid = header.study_uid, header.sop_uid
         _check(header, request, command_sop)
         ctx.ingestor.store(

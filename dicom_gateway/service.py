@@ -62,6 +62,8 @@ def _context(gateway: GatewaySettings, worklist: WorklistSettings, db: Database)
         ingestor=ingestor,
         assembler=Assembler(db, gateway),
         max_nesting_depth=gateway.max_nesting_depth,
+        max_inflated_bytes=gateway.max_inflated_bytes,
+        max_instance_bytes=gateway.max_instance_bytes,
     )
 
 

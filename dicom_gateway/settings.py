@@ -71,6 +71,18 @@ class GatewaySettings(BaseSettings):
         description="Deepest sequence nesting accepted, for defined and undefined lengths alike "
         "(a top-level sequence is depth 1); deeper: 0xC000 Cannot Understand.",
     )
+    max_instance_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=0,
+        description="Largest instance accepted (file meta and dataset as received); larger: "
+        "0xA700 Out of Resources with the reason. 0: no limit.",
+    )
+    max_inflated_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        gt=0,
+        description="Largest dataset of Deflated Explicit VR Little Endian once inflated (checked "
+        "in bounded steps before parsing); larger: 0xA700 Out of Resources with the reason.",
+    )
     duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP_FIRST
     group_commit: bool = Field(
         default=True,

@@ -1,4 +1,4 @@
-"""Hostile DICOM instances: sequences nested thousands deep, in both length encodings.
+"""Hostile DICOM instances: sequences nested thousands deep, deflate bombs.
 
 Built by splicing raw bytes into an ordinary instance, because pydicom itself cannot write (or
 read back) such objects without running out of recursion.
@@ -7,9 +7,12 @@ read back) such objects without running out of recursion.
 from __future__ import annotations
 
 import struct
+import zlib
 
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
 from tests.builders.dicom import encode, make_dataset
 
@@ -79,3 +82,43 @@ def dataset_part(data: bytes) -> bytes:
     """
     (group_length,) = struct.unpack("<I", data[140:144])
     return data[144 + group_length :]
+
+
+def deflate_bomb(inflated: int) -> tuple[Dataset, bytes]:
+    """Return an instance in Deflated Explicit VR Little Endian that inflates to ``inflated`` bytes.
+
+    An ordinary small instance followed by Data Set Trailing Padding (FFFC,FFFC) of zeros,
+    compressed in steps (about a thousand to one), so building it never holds the inflated size.
+
+    Parameters
+    ----------
+    inflated : int
+        Bytes of the inflated dataset (at least a few hundred; at most about 4 GiB).
+
+    Returns
+    -------
+    tuple of (pydicom.dataset.Dataset, bytes)
+        The instance without the padding (for its UIDs), and the file: preamble, file meta and
+        the deflated dataset.
+    """
+    ds = make_dataset(study_uid=generate_uid(), size=8)
+    plain = DicomBytesIO()
+    plain.is_little_endian, plain.is_implicit_VR = True, False
+    write_dataset(plain, ds)
+    head = plain.getvalue()
+    padding = max(0, inflated - len(head) - 12)
+    head += struct.pack("<HH", 0xFFFC, 0xFFFC) + b"OB\0\0" + struct.pack("<I", padding)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    parts = [deflater.compress(head)]
+    zeros = bytes(1024 * 1024)
+    left = padding
+    while left:
+        step = min(left, len(zeros))
+        parts.append(deflater.compress(zeros[:step]))
+        left -= step
+    parts.append(deflater.flush())
+    meta = DicomBytesIO()
+    file_meta = ds.file_meta
+    file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    write_file_meta_info(meta, file_meta, enforce_standard=True)
+    return ds, b"\0" * 128 + b"DICM" + meta.getvalue() + b"".join(parts)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.uid import generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 from sqlalchemy import func, select
 
-from dicom_gateway.statuses import CANNOT_UNDERSTAND, SUCCESS
+from dicom_gateway.statuses import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS
 from tests.builders import pdus
 from tests.builders.dicom import make_dataset
 from tests.builders.gateway import GatewayFactory
-from tests.builders.hostile import dataset_part, nested_instance
+from tests.builders.hostile import dataset_part, deflate_bomb, nested_instance
 from tests.builders.peers import storescu, wait_for
 from worklist.db.schema import Event, Instance
 
@@ -114,5 +114,38 @@ def test_sequences_nested_10000_deep_are_refused_alike(
     assert reasons == ["sequences nested deeper than 32 levels"], reasons
     ok = pdus.store_exchange(
         gw.port, ds.SOPClassUID, ds.SOPInstanceUID.encode(), pdus.implicit_le(ds)
+    )
+    assert ok == (pdus.P_DATA_TF, SUCCESS)
+
+
+@pytest.mark.slow
+def test_a_deflate_bomb_and_an_oversized_instance_get_out_of_resources(
+    gateway_factory: GatewayFactory,
+) -> None:
+    gw, db, _ = gateway_factory(max_instance_bytes=2_000_000)
+    ds, data = deflate_bomb(1024**3)  # 1 GiB inflated, about 1 MiB sent
+    answer = pdus.store_exchange(
+        gw.port,
+        ds.SOPClassUID,
+        ds.SOPInstanceUID.encode(),
+        dataset_part(data),
+        transfer_syntax=DeflatedExplicitVRLittleEndian,
+    )
+    assert answer == (pdus.P_DATA_TF, OUT_OF_RESOURCES)
+    big = make_dataset(study_uid=generate_uid(), size=1024)  # 2 MiB of pixels
+    answer = pdus.store_exchange(
+        gw.port, big.SOPClassUID, big.SOPInstanceUID.encode(), pdus.implicit_le(big)
+    )
+    assert answer == (pdus.P_DATA_TF, OUT_OF_RESOURCES)
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 0
+        reasons = [
+            str(e.details["reason"])
+            for e in session.scalars(select(Event).where(Event.action == "instance.refused"))
+        ]
+    assert "inflates to more than" in reasons[0] and "larger than 2000000" in reasons[1], reasons
+    small = make_dataset(study_uid=generate_uid(), size=8)
+    ok = pdus.store_exchange(
+        gw.port, small.SOPClassUID, small.SOPInstanceUID.encode(), pdus.implicit_le(small)
     )
     assert ok == (pdus.P_DATA_TF, SUCCESS)

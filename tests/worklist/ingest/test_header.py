@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -12,10 +13,16 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from models.errors import Unavailable
 from tests.builders.dicom import encode, make_dataset
-from tests.builders.hostile import nested_instance
+from tests.builders.hostile import deflate_bomb, nested_instance
 from worklist.archive import InvalidUIDError
-from worklist.ingest.header import MAX_NESTING_DEPTH, UndecodableInstanceError, parse_instance
+from worklist.ingest.header import (
+    MAX_NESTING_DEPTH,
+    InstanceTooLargeError,
+    UndecodableInstanceError,
+    parse_instance,
+)
 
 
 def test_parse_reads_header_fields_and_referral_priority() -> None:
@@ -73,3 +80,19 @@ def test_one_nesting_limit_for_both_length_encodings(defined_lengths: bool) -> N
     assert parse_instance(data)[0].sop_uid == ds.SOPInstanceUID
     with pytest.raises(UndecodableInstanceError, match="deeper than 3 levels"):
         parse_instance(data, max_depth=3)
+
+
+def test_a_deflate_bomb_is_refused_without_inflating_it() -> None:
+    _, data = deflate_bomb(64 * 1024 * 1024)
+    assert len(data) < 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(InstanceTooLargeError, match="inflates to more than 16777216 bytes"):
+            parse_instance(data, max_inflated=16 * 1024 * 1024)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, peak
+    assert isinstance(InstanceTooLargeError("x"), Unavailable)
+    small, data = deflate_bomb(4096)  # an ordinary deflated instance still parses
+    assert parse_instance(data)[0].sop_uid == small.SOPInstanceUID
