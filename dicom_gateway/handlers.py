@@ -21,6 +21,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from dicom_gateway.assembler import Assembler
+from dicom_gateway.receiving import read_received
 from dicom_gateway.statuses import (
     CANNOT_UNDERSTAND,
     DATASET_MISMATCH,
@@ -187,8 +188,11 @@ def _refuse(ctx: HandlerContext, event: Event, exc: Exception, known: _Known) ->
     return status
 
 
-def _encode(event: Event) -> bytes:
+def _encode(event: Event, max_bytes: int) -> bytes:
     """Return the received dataset encoded with its file meta, as it came (no decoding)."""
+    received = read_received(event, max_bytes)  # a listener process receives to a file
+    if received is not None:
+        return received
     try:
         return event.encoded_dataset(include_meta=True)
     except Exception as exc:  # pynetdicom raises what the encoder raises
@@ -228,7 +232,7 @@ def handle_store(event: Event, ctx: HandlerContext) -> int:
     command_sop = str(request.AffectedSOPInstanceUID or "")
     known = _Known()
     try:
-        data = _encode(event)
+        data = _encode(event, ctx.max_instance_bytes)
         known.sop_uid = validate_uid(command_sop, "Affected SOP Instance UID of the command")
         if ctx.max_instance_bytes and len(data) > ctx.max_instance_bytes:
             raise InstanceTooLargeError(

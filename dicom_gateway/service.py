@@ -24,6 +24,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.handlers import HandlerContext
+from dicom_gateway.receiving import start_sweeper, use_receive_dir
 from dicom_gateway.scp import start_listener
 from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
 from models.errors import Unavailable
@@ -89,6 +90,11 @@ def _listener_process(
     )
     for handler in logging.getLogger().handlers:
         protect(handler)  # peer data (AE titles, UIDs) cannot forge log lines
+    sweeping = threading.Event()
+    if gateway.receive_to_file:  # datasets to files in the archive's filesystem, not memory
+        receiving = use_receive_dir(worklist.effective_archive_dir)
+        idle_s = gateway.network_timeout_s + gateway.pdu_read_timeout_s
+        start_sweeper(receiving, idle_s, sweeping)
     for noisy in ("pynetdicom", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, log_level))
     parent = os.getppid()
@@ -106,6 +112,7 @@ def _listener_process(
         logger.exception("listener process failed")
         ready.put(("error", f"{type(exc).__name__}: {exc}"))
     finally:
+        sweeping.set()
         if server is not None:
             server.shutdown()
         ctx.ingestor.close()

@@ -77,6 +77,11 @@ class GatewaySettings(BaseSettings):
         description="Largest instance accepted (file meta and dataset as received); larger: "
         "0xA700 Out of Resources with the reason. 0: no limit.",
     )
+    receive_to_file: bool = Field(
+        default=True,
+        description="Listener processes (processes other than 1) write each received dataset "
+        "to a temporary file in archive_dir/.receiving as it arrives, not to memory.",
+    )
     max_inflated_bytes: int = Field(
         default=512 * 1024 * 1024,
         gt=0,

@@ -243,7 +243,10 @@ def store_exchange(
         pdu_type, body = read_pdu(sock)
         assert pdu_type == A_ASSOCIATE_AC and accepted_context(body, 1), pdu_type
         sock.sendall(p_data_tf(1, c_store_rq(sop_class, command_uid), command=True))
-        sock.sendall(p_data_tf(1, dataset, command=False))
+        step = 64 * 1024  # fragments well below the listener's maximum PDU length
+        for start in range(0, max(len(dataset), 1), step):
+            last = start + step >= len(dataset)
+            sock.sendall(p_data_tf(1, dataset[start : start + step], command=False, last=last))
         pdu_type, body = read_pdu(sock)
         status = command_status(body) if pdu_type == P_DATA_TF else None
         if pdu_type == P_DATA_TF:

@@ -5,6 +5,8 @@ and every C-STORE gets an answer.
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,39 @@ def test_a_deflate_bomb_and_an_oversized_instance_get_out_of_resources(
         gw.port, small.SOPClassUID, small.SOPInstanceUID.encode(), pdus.implicit_le(small)
     )
     assert ok == (pdus.P_DATA_TF, SUCCESS)
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+@pytest.mark.slow
+def test_a_half_sent_huge_pixel_data_is_received_to_disk_not_memory(
+    gateway_factory: GatewayFactory,
+) -> None:
+    gw, db, wl = gateway_factory(processes=2)
+    pids = [child.pid for child in gw._children if child.pid is not None]
+    before = {pid: _peak_rss_kib(pid) for pid in pids}
+    ds = make_dataset(study_uid=generate_uid(), size=8)
+    del ds.PixelData
+    announced = struct.pack("<HHI", 0x7FE0, 0x0010, 1024**3)  # 1 GiB Pixel Data announced
+    chunk, sent, target = bytes(512 * 1024), 0, 100 * 1024 * 1024  # 100 MiB sent
+    with pdus.connect(gw.port) as sock:
+        sock.sendall(pdus.associate_rq(contexts=[(1, ds.SOPClassUID, [pdus.IMPLICIT_LE])]))
+        assert pdus.read_pdu(sock)[0] == pdus.A_ASSOCIATE_AC
+        command = pdus.c_store_rq(ds.SOPClassUID, ds.SOPInstanceUID.encode())
+        sock.sendall(pdus.p_data_tf(1, command, command=True))
+        sock.sendall(pdus.p_data_tf(1, pdus.implicit_le(ds) + announced, command=False, last=False))
+        while sent < target:
+            sock.sendall(pdus.p_data_tf(1, chunk, command=False, last=False))
+            sent += len(chunk)
+        receiving = wl.effective_archive_dir / ".receiving"
+        assert wait_for(lambda: any(f.stat().st_size > target for f in receiving.glob("*.dcm")))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+    growth_mib = max(_peak_rss_kib(pid) - before[pid] for pid in pids) / 1024
+    assert growth_mib < 40, f"a listener process grew by {growth_mib:.0f} MiB"
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 0
