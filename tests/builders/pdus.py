@@ -268,8 +268,9 @@ half second.
 class StallingPeer:
     """Keep ``count`` misbehaving connections open from ``source``, reopening each one closed.
 
-    Every connection's lifetime (from connect to the listener closing it) is kept per mode in
-    :attr:`lifetimes`, so a test can check that each was closed within its deadline.
+    Every connection's lifetime (from connect, or for ``*-pdata`` from the first byte of the
+    stalled PDU, to the listener closing it) is kept per mode in :attr:`lifetimes`, so a test
+    can check that each was closed within its deadline.
 
     Parameters
     ----------
@@ -306,6 +307,7 @@ class StallingPeer:
                     raise ConnectionError("association refused")
                 if mode == "huge-pdata":
                     sock.sendall(struct.pack(">BBI", P_DATA_TF, 0, 0xFFFFFFF0) + bytes(8))
+                started = time.monotonic()  # the PDU deadline runs from its first byte
         except OSError:  # refused at accept (per-peer limit) or closed while associating
             sock.close()
             self.lifetimes[mode].append(0.0)
@@ -325,7 +327,9 @@ class StallingPeer:
     def _run(self) -> None:
         trickle = p_data_tf(1, bytes(64), command=True)
         rq = associate_rq()
-        while not self._stop.wait(0.5):
+        beat = 0
+        while not self._stop.wait(0.1):  # look for closed connections every 0.1 s
+            beat += 1
             for sock, (mode, started) in list(self._open.items()):
                 if self._closed(sock):
                     self.lifetimes[mode].append(time.monotonic() - started)
@@ -334,10 +338,12 @@ class StallingPeer:
                     continue
                 stream = rq if mode == "trickle-rq" else trickle if mode == "trickle-pdata" else b""
                 sent = self._sent[sock]
-                if sent < len(stream):
+                if sent < len(stream) and beat % 5 == 1:  # one byte every half second
+                    if sent == 0 and mode == "trickle-pdata":  # the PDU's deadline starts now
+                        self._open[sock] = (mode, time.monotonic())
                     with contextlib.suppress(OSError):
                         self._sent[sock] += sock.send(stream[sent : sent + 1])
-            while len(self._open) < self.count and not self._stop.is_set():
+            while len(self._open) < self.count and beat % 5 == 0 and not self._stop.is_set():
                 self._connect(STALL_MODES[self._opened % len(STALL_MODES)])
                 self._opened += 1
 
