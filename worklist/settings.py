@@ -74,6 +74,35 @@ class WorklistSettings(BaseSettings):
         description="Reuse a computed worklist page (API) for this long; 0 turns it off.",
     )
 
+    # Production monitoring of models (the web app's /admin/monitoring, docs/web.md).
+    monitoring_window_days: int = Field(
+        default=7, ge=1, le=365, description="Days of findings a model is monitored over."
+    )
+    monitoring_reference_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="Without a reference_predictions.csv beside the model's card, the reference "
+        "is the model's first this many days in production.",
+    )
+    monitoring_bins: int = Field(
+        default=10, ge=2, le=100, description="PSI bins: this many quantiles of the reference."
+    )
+    monitoring_psi_bound: float = Field(
+        default=0.2, gt=0, description="Alert when a label's population stability index exceeds it."
+    )
+    monitoring_ks_p_bound: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Alert when the two-sample KS test's p-value is below it.",
+    )
+    monitoring_min_n: int = Field(
+        default=50,
+        ge=1,
+        description="Scores needed in both the reference and the window before drift is judged.",
+    )
+
     @property
     def effective_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite inside :attr:`data_dir`."""

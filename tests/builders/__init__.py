@@ -14,9 +14,10 @@
 - :mod:`~tests.builders.worker`: triage workers on real models loaded from disk.
 - :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
 - :mod:`~tests.builders.cohorts`: per-image scores, truths and subgroups for model evaluation.
-- :mod:`~tests.builders.datasets`: the tiny dataset-layout copies the reader tests draw, and their
-  truth.
+- :mod:`~tests.builders.datasets`: the dataset-layout copies the reader tests draw; their truth.
 - :mod:`~tests.builders.simulation`: small waiting-list scenarios (queues from queueing theory).
+- :mod:`~tests.builders.monitoring`: score samples, shifted or not, and reference score files
+  beside model cards (production monitoring).
 
 Test modules import builders only from here, never from another test module or a conftest;
 ``conftest.py`` files hold only fixtures, made of these builders.

@@ -7,6 +7,7 @@ a disc for :func:`seed_study` (the web tests).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tests.builders.images import write_bright_dicom, write_disc_dicom
 from worklist.accounts.tokens import issue_token
 from worklist.accounts.users import add_user
 from worklist.db.engine import Database
-from worklist.db.schema import Finding, Instance, Series, Study
+from worklist.db.schema import Feedback, Finding, Instance, Series, Study
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, Role, StudyState
 from worklist.ingest.header import parse_instance
@@ -315,3 +316,82 @@ def add_users(db: Database, site: str = "CDC1") -> dict[str, str]:
             )
             tokens[role] = issue_token(session, role).secret
     return tokens
+
+
+def add_scored_findings(
+    db: Database,
+    scores: Sequence[float],
+    *,
+    at: datetime,
+    model: str = "demo-cxr@1.0.0",
+    label: str = "pneumothorax",
+    site: str = "CDC1",
+    threshold: float = 0.5,
+) -> list[tuple[int, int]]:
+    """Add one triaged study per score, each with one finding of ``model`` made at ``at``.
+
+    Parameters
+    ----------
+    db : worklist.db.engine.Database
+        The store.
+    scores : sequence of float
+        The findings' probabilities (crossed where at least ``threshold``).
+    at : datetime.datetime
+        When the findings (and studies) were made.
+    model, label, site : str, optional
+        ``NAME@VERSION`` of the model, the finding's label and the studies' site.
+    threshold : float, optional
+        The findings' threshold.
+
+    Returns
+    -------
+    list of tuple of (int, int)
+        ``(study id, finding id)`` per score.
+    """
+    name, _, version = model.partition("@")
+    made: list[tuple[int, int]] = []
+    with db.write() as session:
+        for score in scores:
+            row = Study(
+                study_instance_uid=generate_uid(),
+                site=site,
+                state="triaged",
+                first_received_at=at,
+                last_received_at=at,
+            )
+            session.add(row)
+            session.flush()
+            finding = Finding(
+                study_id=row.id,
+                sop_instance_uid=generate_uid(),
+                model_name=name,
+                model_version=version,
+                model_sha256="ab" * 32,
+                label=label,
+                probability=float(score),
+                threshold=threshold,
+                crossed=float(score) >= threshold,
+                created_at=at,
+            )
+            session.add(finding)
+            session.flush()
+            made.append((row.id, finding.id))
+    return made
+
+
+def add_feedback(
+    db: Database, study_id: int, kind: str, *, finding_id: int | None = None, at: datetime
+) -> None:
+    """Add a radiologist's feedback row (``agree``, ``disagree``, ``missed``) made at ``at``."""
+    label = "pneumothorax" if kind == "missed" else ""
+    with db.write() as session:
+        session.add(
+            Feedback(
+                study_id=study_id,
+                finding_id=finding_id,
+                username="radiologist",
+                kind=kind,
+                label=label,
+                created_at=at,
+            )
+        )

@@ -53,6 +53,10 @@ class LabelSpec:
     category: Priority
 
 
+_Columns = list[tuple[LabelSpec, str, str]]
+"""Per label in the file: the label, its truth column and its score column."""
+
+
 @dataclass(frozen=True)
 class Behaviour:
     """Draws truth and threshold crossings for simulated studies.
@@ -173,14 +177,41 @@ def read_predictions(
         If the file cannot be read, has none of the labels, or holds a value that is not a
         truth or a score.
     """
+    header, rows = _read_csv(path)
+    used = _label_columns(path, header, labels)
+    truth: list[list[bool]] = []
+    scores: list[list[float]] = []
+    for line, row in enumerate(rows, start=2):
+        parsed = _parse_row(path, line, row, used)
+        if parsed is not None:
+            truth.append(parsed[0])
+            scores.append(parsed[1])
+    dropped = len(rows) - len(truth)
+    if dropped:
+        logger.warning("%s: %d rows with an uncertain or blank truth left out", path, dropped)
+    if not truth:
+        raise SimulationError(f"{path}: no usable rows")
+    return (
+        tuple(lab for lab, _, _ in used),
+        np.asarray(truth, dtype=np.bool_),
+        np.asarray(scores, dtype=np.float64),
+    )
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Return the file's header (stripped) and its rows."""
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in reader.fieldnames or []]
-            rows = list(reader)
+            return header, list(reader)
     except OSError as exc:
         raise SimulationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    used: list[tuple[LabelSpec, str, str]] = []
+
+
+def _label_columns(path: Path, header: list[str], labels: tuple[LabelSpec, ...]) -> _Columns:
+    """Find each label's truth and score columns; a label without both is warned of and left out."""
+    used: _Columns = []
     for lab in labels:
         truth_col = next((c for c in (lab.name, f"{lab.name}_true") if c in header), None)
         score_col = f"{lab.name}_score"
@@ -191,33 +222,25 @@ def read_predictions(
     if not used:
         wanted = ", ".join(f"{lab.name} + {lab.name}_score" for lab in labels)
         raise SimulationError(f"{path}: none of the card's labels has its columns ({wanted})")
-    truth: list[list[bool]] = []
-    scores: list[list[float]] = []
-    dropped = 0
-    for line, row in enumerate(rows, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        values = [row[t].lower() for _, t, _ in used]
-        if any(v in _UNKNOWN for v in values):
-            dropped += 1
-            continue
-        bad = [v for v in values if v not in _TRUE | _FALSE]
-        if bad:
-            raise SimulationError(f"{path}:{line}: truth {bad[0]!r} is not 1/0")
-        try:
-            score = [float(row[s]) for _, _, s in used]
-        except ValueError as exc:
-            raise SimulationError(f"{path}:{line}: a score is not a number: {exc}") from exc
-        truth.append([v in _TRUE for v in values])
-        scores.append(score)
-    if dropped:
-        logger.warning("%s: %d rows with an uncertain or blank truth left out", path, dropped)
-    if not truth:
-        raise SimulationError(f"{path}: no usable rows")
-    return (
-        tuple(lab for lab, _, _ in used),
-        np.asarray(truth, dtype=np.bool_),
-        np.asarray(scores, dtype=np.float64),
-    )
+    return used
+
+
+def _parse_row(
+    path: Path, line: int, row: dict[str, str], used: _Columns
+) -> tuple[list[bool], list[float]] | None:
+    """Return one row's truth and scores, or ``None`` when a truth is uncertain or blank."""
+    row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+    values = [row[t].lower() for _, t, _ in used]
+    if any(v in _UNKNOWN for v in values):
+        return None
+    bad = [v for v in values if v not in _TRUE | _FALSE]
+    if bad:
+        raise SimulationError(f"{path}:{line}: truth {bad[0]!r} is not 1/0")
+    try:
+        score = [float(row[s]) for _, _, s in used]
+    except ValueError as exc:
+        raise SimulationError(f"{path}:{line}: a score is not a number: {exc}") from exc
+    return [v in _TRUE for v in values], score
 
 
 def _rake(truth: BoolArray, targets: FloatArray) -> FloatArray:

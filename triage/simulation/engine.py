@@ -20,6 +20,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -75,31 +76,69 @@ def simulate_queue(
     QueueResult
         Start and end of each read and its reader.
     """
-    n = len(arrival)
-    arr: list[float] = arrival.tolist()
-    rd: list[float] = read.tolist()
-    dues: list[float] = due.tolist()
-    start = [math.nan] * n
-    end = [math.nan] * n
-    who = [-1] * n
-    queues: tuple[deque[int], deque[int], deque[int]] = (deque(), deque(), deque())
-    env = simpy.Environment()
-    idle: deque[int] = deque()
-    wake: list[Any] = [None] * len(intervals)
-    duty_end = [-math.inf] * len(intervals)
+    run = _Run(arrival, read, due, len(intervals), until, steps)
+    run.env.process(run.arrivals(base_rank.tolist()))
+    for r, shifts in enumerate(intervals):
+        run.env.process(run.reader(r, shifts))
+    run.env.run(until=until)
+    return QueueResult(
+        np.asarray(run.start, dtype=np.float64),
+        np.asarray(run.end, dtype=np.float64),
+        np.asarray(run.who, dtype=np.int32),
+    )
 
-    def pop_plain(_now: float) -> int:
-        for q in queues:
+
+class _Run:
+    """One run of the list: its state, its pop strategy and the SimPy processes that drive it.
+
+    The hot paths read the state into locals once per call or process (attribute look-ups
+    cost more than local ones in the per-study loops).
+    """
+
+    def __init__(
+        self,
+        arrival: np.ndarray[Any, np.dtype[np.float64]],
+        read: np.ndarray[Any, np.dtype[np.float64]],
+        due: np.ndarray[Any, np.dtype[np.float64]],
+        readers: int,
+        until: float,
+        steps: EscalationSteps | None,
+    ) -> None:
+        n = len(arrival)
+        self.env = simpy.Environment()
+        self.until = until
+        self.steps = steps
+        self.arr: list[float] = arrival.tolist()
+        self.rd: list[float] = read.tolist()
+        self.dues: list[float] = due.tolist()
+        self.start = [math.nan] * n
+        self.end = [math.nan] * n
+        self.who = [-1] * n
+        self.queues: tuple[deque[int], deque[int], deque[int]] = (deque(), deque(), deque())
+        self.idle: deque[int] = deque()
+        self.wake: list[Any] = [None] * readers
+        self.duty_end = [-math.inf] * readers
+        self.pop: Callable[[float], int] = (
+            self._pop_plain if steps is None else self._pop_escalating
+        )
+
+    def _pop_plain(self, _now: float) -> int:
+        """Take the head of the highest non-empty class (no escalation); -1 when all are empty."""
+        for q in self.queues:
             if q:
                 return q.popleft()
         return -1
 
-    def pop_escalating(now: float) -> int:
+    def _pop_escalating(self, now: float) -> int:
+        """Take the first of the base classes' heads in the list's order at ``now``; -1: none."""
+        steps = self.steps
         assert steps is not None
+        arr = self.arr
+        dues = self.dues
         best = -1
         best_key: tuple[int, float, float] | None = None
         best_q: deque[int] | None = None
-        for b, q in enumerate(queues):
+        for b, q in enumerate(self.queues):
             if not q:
                 continue
             i = q[0]
@@ -116,47 +155,70 @@ def simulate_queue(
             best_q.popleft()
         return best
 
-    pop: Callable[[float], int] = pop_plain if steps is None else pop_escalating
-
-    def arrivals() -> Generator[Any, Any, None]:
-        ranks = base_rank.tolist()
-        for i in range(n):
+    def arrivals(self, ranks: list[int]) -> Generator[Any, Any, None]:
+        """Process: put each study in its base class's queue at its arrival; wake a reader."""
+        env = self.env
+        arr = self.arr
+        queues = self.queues
+        idle = self.idle
+        for i in range(len(arr)):
             wait = arr[i] - env.now
             if wait > 0:
                 yield env.timeout(wait)
             queues[ranks[i] - 1].append(i)
-            while idle:
-                r = idle.popleft()
-                event, wake[r] = wake[r], None
-                if duty_end[r] > env.now:
-                    event.succeed(pop(env.now))
-                    break
-                event.succeed(-1)  # its shift ends now: it goes off duty, unwoken
+            if idle:
+                self._wake_one()
 
-    def off_duty(r: int) -> Callable[[Any], None]:
-        def _off(_event: Any) -> None:
-            event = wake[r]
-            if event is not None:
-                idle.remove(r)
-                wake[r] = None
-                event.succeed(-1)
+    def _wake_one(self) -> None:
+        """Hand the list's next study to the first idle reader still on duty.
 
-        return _off
+        Idle readers whose shift ends now are released with -1 (they go off duty, unwoken).
+        """
+        env = self.env
+        idle = self.idle
+        wake = self.wake
+        duty_end = self.duty_end
+        while idle:
+            r = idle.popleft()
+            event, wake[r] = wake[r], None
+            if duty_end[r] > env.now:
+                event.succeed(self.pop(env.now))
+                break
+            event.succeed(-1)
 
-    def reader(r: int, shifts: Sequence[tuple[float, float]]) -> Generator[Any, Any, None]:
+    def _off_duty(self, r: int, _event: Any) -> None:
+        """Release reader ``r`` with -1 if it waits idle when its shift ends (timeout callback)."""
+        event = self.wake[r]
+        if event is not None:
+            self.idle.remove(r)
+            self.wake[r] = None
+            event.succeed(-1)
+
+    def reader(self, r: int, shifts: Sequence[tuple[float, float]]) -> Generator[Any, Any, None]:
+        """Process: reader ``r`` follows its shifts, reading the list's next study while on duty.
+
+        A read starts only before the end of the shift and runs to its end; an idle reader is
+        woken with a study (by an arrival) or with -1 (its shift is over).
+        """
+        env = self.env
+        pop = self.pop
+        start = self.start
+        end = self.end
+        who = self.who
+        rd = self.rd
         for on, off in shifts:
-            if off <= env.now or on >= until:
+            if off <= env.now or on >= self.until:
                 continue
             if on > env.now:
                 yield env.timeout(on - env.now)
-            duty_end[r] = off
-            env.timeout(off - env.now).callbacks.append(off_duty(r))
+            self.duty_end[r] = off
+            env.timeout(off - env.now).callbacks.append(partial(self._off_duty, r))
             while env.now < off:
                 i = pop(env.now)
                 if i < 0:
                     event = env.event()
-                    wake[r] = event
-                    idle.append(r)
+                    self.wake[r] = event
+                    self.idle.append(r)
                     i = yield event
                     if i < 0:
                         break
@@ -164,13 +226,3 @@ def simulate_queue(
                 who[i] = r
                 yield env.timeout(rd[i])
                 end[i] = env.now
-
-    env.process(arrivals())
-    for r, shifts in enumerate(intervals):
-        env.process(reader(r, shifts))
-    env.run(until=until)
-    return QueueResult(
-        np.asarray(start, dtype=np.float64),
-        np.asarray(end, dtype=np.float64),
-        np.asarray(who, dtype=np.int32),
-    )

@@ -281,44 +281,58 @@ def load_settings(path: Path | None = None, **overrides: Any) -> SimulationSetti
     SimulationError
         If the file cannot be read, is not YAML or does not follow the schema.
     """
-    data: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SimulationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise SimulationError(f"{path}: not YAML: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise SimulationError(f"{path}: the top level must be a mapping")
-        data = dict(loaded or {})
-        base = path.parent
-        for key in ("policy_file",):
-            if data.get(key):
-                data[key] = str(base / data[key])
-        model = dict(data.get("model") or {})
-        for key in ("card", "predictions"):
-            if model.get(key):
-                model[key] = str(base / model[key])
-        if model:
-            data["model"] = model
+    data = {} if path is None else _read_yaml(path)
     model_over = {k: v for k, v in (overrides.pop("model", None) or {}).items() if v is not None}
+    _merge_overrides(data, overrides)
+    if model_over:
+        data["model"] = _merged_model(dict(data.get("model") or {}), model_over)
+    return _validated(data, "defaults" if path is None else str(path))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """Read a settings file into a mapping, its relative paths resolved against its folder."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SimulationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise SimulationError(f"{path}: not YAML: {exc}") from exc
+    if loaded is not None and not isinstance(loaded, dict):
+        raise SimulationError(f"{path}: the top level must be a mapping")
+    return _paths_beside(dict(loaded or {}), path.parent)
+
+
+def _paths_beside(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Resolve the file paths a settings file names (policy, card, predictions) against ``base``."""
+    for key in ("policy_file",):
+        if data.get(key):
+            data[key] = str(base / data[key])
+    model = dict(data.get("model") or {})
+    for key in ("card", "predictions"):
+        if model.get(key):
+            model[key] = str(base / model[key])
+    if model:
+        data["model"] = model
+    return data
+
+
+def _merge_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Apply top-level overrides: a mapping merges into its section; ``None`` is ignored."""
     for key, value in overrides.items():
         if isinstance(value, dict):
             data[key] = {**dict(data.get(key) or {}), **value}
         elif value is not None:
             data[key] = value
-    if model_over:
-        merged = dict(data.get("model") or {})
-        if "predictions" in model_over:
-            merged.pop("sensitivity", None)
-            merged.pop("specificity", None)
-        if "sensitivity" in model_over:
-            merged.pop("predictions", None)
-        data["model"] = {**merged, **model_over}
-    return _validated(data, source)
+
+
+def _merged_model(model: dict[str, Any], model_over: dict[str, Any]) -> dict[str, Any]:
+    """Return the model section with overrides; given predictions replace rates and the reverse."""
+    if "predictions" in model_over:
+        model.pop("sensitivity", None)
+        model.pop("specificity", None)
+    if "sensitivity" in model_over:
+        model.pop("predictions", None)
+    return {**model, **model_over}
 
 
 def _validated(data: dict[str, Any], source: str) -> SimulationSettings:

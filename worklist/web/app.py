@@ -25,10 +25,12 @@ from worklist.web.errors import register_error_handlers
 from worklist.web.listcache import ListCache
 from worklist.web.routers import (
     api_admin,
+    api_monitoring,
     api_site,
     api_studies,
     pages_admin,
     pages_auth,
+    pages_monitoring,
     pages_studies,
 )
 from worklist.web.security import LoginLimiter, QueryLimits, session_secret
@@ -141,7 +143,15 @@ def create_app(
 
     register_error_handlers(app, store)
 
-    for module in (api_studies, api_admin, pages_auth, pages_studies, pages_admin):
+    for module in (
+        api_studies,
+        api_admin,
+        api_monitoring,
+        pages_auth,
+        pages_studies,
+        pages_admin,
+        pages_monitoring,
+    ):
         app.include_router(module.router)
     app.include_router(api_site.router)
     app.include_router(api_site.health_router)

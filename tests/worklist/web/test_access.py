@@ -90,7 +90,12 @@ def _check_same_routes(routes: list[tuple[str, str]], table: Table) -> None:
 
 def _concrete(template: str, uid: str) -> str:
     """Fill a route's path parameters: the seeded study, a user and a model that do not exist."""
-    params = {"{study_instance_uid}": uid, "{username}": "nobody", "{name}": "no-such-model"}
+    params = {
+        "{study_instance_uid}": uid,
+        "{username}": "nobody",
+        "{name}": "no-such-model",
+        "{model}": "no-such-model@1.0",
+    }
     path = template
     for name, value in params.items():
         path = path.replace(name, value)

@@ -1,18 +1,29 @@
-"""Headless Chromium: a radiologist logs in, reads the P1 study first, claims and reports it."""
+"""Headless Chromium: a radiologist reads the P1 study first; an ML engineer sees monitoring."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 
 from tests.builders import REPO
-from tests.builders.store import PASSWORD, add_users, seed_study
+from tests.builders.monitoring import scores, write_reference
+from tests.builders.store import (
+    PASSWORD,
+    add_feedback,
+    add_scored_findings,
+    add_users,
+    seed_study,
+)
 from tests.builders.web import live_server, make_app
 from worklist.db.engine import Database
 from worklist.db.schema import Study
+from worklist.reading.drift import CHART_BINS
 
 CHROMIUM = "/usr/bin/chromium"
+MODEL = "demo-cxr@1.0.0"
 ARTIFACTS = REPO / "test-artifacts"
 ARGS = [
     "--no-sandbox",
@@ -27,8 +38,6 @@ ARGS = [
 
 
 def test_radiologist_reads_p1_first(sqlite_db: Database, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     add_users(sqlite_db)
     archive = tmp_path / "archive"
     p3 = seed_study(
@@ -89,3 +98,51 @@ def test_radiologist_reads_p1_first(sqlite_db: Database, tmp_path: Path) -> None
     with sqlite_db.read() as session:
         study = session.scalars(select(Study).where(Study.study_instance_uid == p1)).one()
         assert (study.read_status, study.reported_by) == ("reported", "radiologist")
+
+
+def test_ml_engineer_sees_the_monitoring_charts(sqlite_db: Database, tmp_path: Path) -> None:
+    add_users(sqlite_db)
+    write_reference(tmp_path / "models", MODEL, {"pneumothorax": scores(400, seed=30)})
+    at = datetime.now(UTC) - timedelta(days=1)
+    made = add_scored_findings(sqlite_db, scores(120, seed=31, a=5, b=2), at=at, site="CDC_A")
+    for (study_id, finding_id), kind in zip(made, ["agree", "agree", "disagree"], strict=False):
+        add_feedback(sqlite_db, study_id, kind, finding_id=finding_id, at=at)
+    add_scored_findings(sqlite_db, scores(80, seed=32), at=at - timedelta(days=1), site="CDC_B")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (
+        make_app(sqlite_db, tmp_path) as (app, _),
+        live_server(app) as base,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            outside: list[str] = []
+            page.on(
+                "request",
+                lambda r: outside.append(r.url) if not r.url.startswith(base) else None,
+            )
+            page.goto(f"{base}/login")
+            page.fill("input[name=username]", "ml_engineer")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/admin/models")
+            page.click("a[href='/admin/monitoring']")
+            page.wait_for_selector("#model-report svg[data-chart=histogram]")
+            page.screenshot(path=str(ARTIFACTS / "web-5-monitoring.png"), full_page=True)
+            assert "Drift alert" in page.inner_text("#model-report")
+            for chart in ("histogram", "positive-rate", "agreement"):
+                box = page.locator(f"svg[data-chart={chart}]").first.bounding_box()
+                assert box is not None and box["width"] > 100 and box["height"] > 50, chart
+            bars = page.locator("svg[data-chart=histogram] rect.reference")
+            assert bars.count() == CHART_BINS
+            heights = bars.evaluate_all("rs => rs.map(r => r.getBoundingClientRect().height)")
+            assert max(heights) > 20
+            line = page.locator("svg[data-chart=histogram] polyline.current").first.bounding_box()
+            assert line is not None and line["width"] > 100
+            sites = page.locator("svg[data-chart=positive-rate] circle")
+            assert sites.count() == 2
+            assert page.locator("svg[data-chart=agreement] circle.estimate").count() == 1
+            assert outside == []
+        finally:
+            browser.close()
