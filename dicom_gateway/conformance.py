@@ -74,12 +74,19 @@ TRANSFER_SYNTAXES: tuple[UID, ...] = (
 #: Statuses a C-STORE may be answered with, and when.
 STATUSES: tuple[tuple[int, str], ...] = (
     (SUCCESS, "stored durably and recorded; also a duplicate, see the duplicate policy"),
-    (OUT_OF_RESOURCES, "archive over its quota, or the disk below its minimum free space/full"),
+    (
+        OUT_OF_RESOURCES,
+        "archive over its quota, or the disk below its minimum free space/full; an instance "
+        "larger than `max_instance_bytes`, or a deflated dataset inflating beyond "
+        "`max_inflated_bytes`",
+    ),
     (DATASET_MISMATCH, "the dataset's SOP Class UID differs from the negotiated one"),
     (
         CANNOT_UNDERSTAND,
         "undecodable or truncated dataset; missing or invalid SOP Instance, Study, Series UID "
-        "or one that differs from the command's",
+        "or one that differs from the command's; an empty or invalid (e.g. over 64 characters) "
+        "Affected SOP Instance UID in the command; sequences nested deeper than "
+        "`max_nesting_depth` (defined or undefined lengths alike)",
     ),
     (PROCESSING_FAILURE, "an unexpected error while storing or recording (logged)"),
 )

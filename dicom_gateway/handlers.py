@@ -21,6 +21,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from dicom_gateway.assembler import Assembler
+from dicom_gateway.receiving import read_received
 from dicom_gateway.statuses import (
     CANNOT_UNDERSTAND,
     DATASET_MISMATCH,
@@ -30,11 +31,18 @@ from dicom_gateway.statuses import (
     status_name,
 )
 from models.errors import TriageError
-from worklist.archive import ArchiveFullError, InvalidUIDError
+from worklist.archive import ArchiveFullError, InvalidUIDError, validate_uid
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.ingest.associations import close_association, open_association, record_refusal
-from worklist.ingest.header import InstanceHeader, UndecodableInstanceError, parse_instance
+from worklist.ingest.header import (
+    MAX_INFLATED_BYTES,
+    MAX_NESTING_DEPTH,
+    InstanceHeader,
+    InstanceTooLargeError,
+    UndecodableInstanceError,
+    parse_instance,
+)
 from worklist.ingest.recorder import Ingestor
 
 __all__ = [
@@ -73,6 +81,7 @@ REFUSALS: dict[type[Exception], int] = {
     CommandMismatchError: CANNOT_UNDERSTAND,
     DatasetMismatchError: DATASET_MISMATCH,
     ArchiveFullError: OUT_OF_RESOURCES,
+    InstanceTooLargeError: OUT_OF_RESOURCES,
 }
 """The C-STORE status of each refusal the handler expects (a subclass takes its base's status).
 
@@ -90,6 +99,9 @@ class HandlerContext:
     db: Database
     ingestor: Ingestor
     assembler: Assembler | None
+    max_nesting_depth: int = MAX_NESTING_DEPTH
+    max_inflated_bytes: int = MAX_INFLATED_BYTES
+    max_instance_bytes: int = 0  # 0: no limit
     _associations: dict[int, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -176,8 +188,11 @@ def _refuse(ctx: HandlerContext, event: Event, exc: Exception, known: _Known) ->
     return status
 
 
-def _encode(event: Event) -> bytes:
+def _encode(event: Event, max_bytes: int) -> bytes:
     """Return the received dataset encoded with its file meta, as it came (no decoding)."""
+    received = read_received(event, max_bytes)  # a listener process receives to a file
+    if received is not None:
+        return received
     try:
         return event.encoded_dataset(include_meta=True)
     except Exception as exc:  # pynetdicom raises what the encoder raises
@@ -217,9 +232,15 @@ def handle_store(event: Event, ctx: HandlerContext) -> int:
     command_sop = str(request.AffectedSOPInstanceUID or "")
     known = _Known()
     try:
-        data = _encode(event)
-        known.sop_uid = command_sop
-        header, _ds = parse_instance(data)
+        data = _encode(event, ctx.max_instance_bytes)
+        known.sop_uid = validate_uid(command_sop, "Affected SOP Instance UID of the command")
+        if ctx.max_instance_bytes and len(data) > ctx.max_instance_bytes:
+            raise InstanceTooLargeError(
+                f"instance of {len(data)} bytes is larger than {ctx.max_instance_bytes}"
+            )
+        header, _ds = parse_instance(
+            data, max_depth=ctx.max_nesting_depth, max_inflated=ctx.max_inflated_bytes
+        )
         known.study_uid, known.sop_uid = header.study_uid, header.sop_uid
         _check(header, request, command_sop)
         ctx.ingestor.store(

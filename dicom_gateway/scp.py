@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from typing import Any
 
 import pydicom.config
 from pynetdicom import AE, evt
@@ -31,8 +32,10 @@ from dicom_gateway.handlers import (
     handle_released,
     handle_store,
 )
+from dicom_gateway.lenient import handle_dimse_recv, install_lenient_uid_validation
 from dicom_gateway.qr import QRContext, handle_find, handle_get, handle_move
-from dicom_gateway.settings import GatewaySettings
+from dicom_gateway.settings import GatewaySettings, connection_limits
+from dicom_gateway.watchdog import Watchdog
 
 __all__ = ["ListenerServer", "ReusePortListenerServer", "build_ae", "start_listener"]
 
@@ -40,9 +43,14 @@ logger = logging.getLogger(__name__)
 
 
 class ListenerServer(ThreadedAssociationServer):
-    """pynetdicom's threaded server with ``TCP_NODELAY`` on every accepted socket."""
+    """pynetdicom's threaded server with ``TCP_NODELAY`` on every accepted socket.
+
+    With a :attr:`watchdog` (set by :func:`start_listener`), every accepted socket is watched for
+    its deadlines and the per-peer limit (:mod:`dicom_gateway.watchdog`).
+    """
 
     reuse_port = False
+    watchdog: Watchdog | None = None
 
     def server_bind(self) -> None:
         """Bind, with ``SO_REUSEPORT`` first when :attr:`reuse_port` is set."""
@@ -57,7 +65,24 @@ class ListenerServer(ThreadedAssociationServer):
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:  # e.g. a TLS-wrapped or non-TCP socket
             logger.debug("TCP_NODELAY not set on %s: %s", address, exc)
+        if self.watchdog is not None:
+            client = self.watchdog.wrap(client, address)
         return client, address
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Admit a connection unless its peer address has too many open already."""
+        if self.watchdog is None:
+            return True
+        host = str(client_address[0])
+        # Threads of associations whose sockets are closed may still be ending: count them too.
+        busy = sum(1 for a in self.active_associations if a.requestor.address == host)
+        return self.watchdog.admit(request, client_address, busy=busy)
+
+    def server_close(self) -> None:
+        """Stop the watchdog, then close the listening socket."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        super().server_close()
 
 
 class ReusePortListenerServer(ListenerServer):
@@ -84,12 +109,14 @@ def build_ae(settings: GatewaySettings) -> AE:
     """
     # The listener reads untrusted data leniently: invalid values are recorded, not warned.
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    install_lenient_uid_validation()  # bad command UIDs: refused by the handler, not aborted
     ae = AE(ae_title=settings.ae_title)
-    ae.acse_timeout = settings.acse_timeout_s
+    # An acceptor waits this long for the A-ASSOCIATE-RQ, even after its socket is closed.
+    ae.acse_timeout = min(settings.acse_timeout_s, settings.association_setup_timeout_s)
     ae.dimse_timeout = settings.dimse_timeout_s
     ae.network_timeout = settings.network_timeout_s
     ae.maximum_associations = settings.max_associations
-    ae.maximum_pdu_size = 0  # no limit on what we receive
+    ae.maximum_pdu_size = settings.max_pdu_length  # announced; longer PDUs: connection closed
     ae.require_called_aet = False
     ae.require_calling_aet = list(settings.allowed_calling_aets)
     ae.add_supported_context(verification_sop_class())
@@ -110,6 +137,7 @@ def _handlers(ctx: HandlerContext, qr: QRContext) -> list[EventHandlerType]:
         (evt.EVT_ABORTED, handle_aborted, [ctx]),
         (evt.EVT_CONN_CLOSE, handle_conn_close, [ctx]),
         (evt.EVT_REJECTED, handle_rejected, [ctx]),
+        (evt.EVT_DIMSE_RECV, handle_dimse_recv, [ctx]),
     ]
 
 
@@ -140,6 +168,9 @@ def start_listener(
     server = ae.make_server(
         (settings.host, port), evt_handlers=_handlers(ctx, qr), server_class=server_class
     )
+    if isinstance(server, ListenerServer):
+        server.watchdog = Watchdog(connection_limits(settings))
+        server.watchdog.start()
     thread = threading.Thread(target=server.serve_forever, name="DicomListener", daemon=True)
     thread.start()
     ae._servers.append(server)

@@ -24,12 +24,14 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.handlers import HandlerContext
+from dicom_gateway.receiving import start_sweeper, use_receive_dir
 from dicom_gateway.scp import start_listener
 from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
 from models.errors import Unavailable
 from worklist.archive import Archive
 from worklist.db.engine import Database
 from worklist.ingest.recorder import Ingestor
+from worklist.logsafe import protect
 from worklist.settings import WorklistSettings
 
 __all__ = ["Gateway", "GatewayError", "run_gateway"]
@@ -56,7 +58,14 @@ def _context(gateway: GatewaySettings, worklist: WorklistSettings, db: Database)
         replace_duplicates=gateway.duplicate_policy == DuplicatePolicy.REPLACE,
         group_commit=gateway.group_commit,
     )
-    return HandlerContext(db=db, ingestor=ingestor, assembler=Assembler(db, gateway))
+    return HandlerContext(
+        db=db,
+        ingestor=ingestor,
+        assembler=Assembler(db, gateway),
+        max_nesting_depth=gateway.max_nesting_depth,
+        max_inflated_bytes=gateway.max_inflated_bytes,
+        max_instance_bytes=gateway.max_instance_bytes,
+    )
 
 
 def _listener_process(
@@ -79,6 +88,13 @@ def _listener_process(
         level=log_level,
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        protect(handler)  # peer data (AE titles, UIDs) cannot forge log lines
+    sweeping = threading.Event()
+    if gateway.receive_to_file:  # datasets to files in the archive's filesystem, not memory
+        receiving = use_receive_dir(worklist.effective_archive_dir)
+        idle_s = gateway.network_timeout_s + gateway.pdu_read_timeout_s
+        start_sweeper(receiving, idle_s, sweeping)
     for noisy in ("pynetdicom", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, log_level))
     parent = os.getppid()
@@ -96,6 +112,7 @@ def _listener_process(
         logger.exception("listener process failed")
         ready.put(("error", f"{type(exc).__name__}: {exc}"))
     finally:
+        sweeping.set()
         if server is not None:
             server.shutdown()
         ctx.ingestor.close()

@@ -91,10 +91,16 @@ def _ae_rows(ae: Any, settings: GatewaySettings) -> list[str]:
         f"| simultaneous associations | {ae.maximum_associations} per listener process "
         "| `gateway.max_associations` |",
         f"| listener processes sharing the port | {processes} | `gateway.processes` |",
-        f"| largest PDU received | {pdu} | |",
+        f"| largest PDU received | {pdu} (a PDU announcing more closes the connection) "
+        "| `gateway.max_pdu_length` |",
+        f"| associations from one peer address | {settings.max_associations_per_peer} per "
+        "listener process | `gateway.max_associations_per_peer` |",
+        f"| deadlines: association setup, a whole PDU | "
+        f"{settings.association_setup_timeout_s:g} s, {settings.pdu_read_timeout_s:g} s "
+        "| `gateway.association_setup_timeout_s`, `gateway.pdu_read_timeout_s` |",
         f"| ACSE, DIMSE, network timeouts | {ae.acse_timeout:g} s, {ae.dimse_timeout:g} s, "
         f"{ae.network_timeout:g} s | `gateway.acse_timeout_s`, `gateway.dimse_timeout_s`, "
-        "`gateway.network_timeout_s` |",
+        "`gateway.network_timeout_s` (ACSE: at most the setup deadline) |",
         "| secure transport (TLS) | not offered | |",
         f"| implementation class UID | `{ae.implementation_class_uid}` (pynetdicom's) | |",
         f"| implementation version name | `{ae.implementation_version_name}` | |",

@@ -44,11 +44,27 @@ class WorklistSettings(BaseSettings):
         description="Send the session cookie only over HTTPS; turn on behind TLS "
         "(off by default so plain-http localhost works).",
     )
+    web_forwarded_allow_ips: list[str] = Field(
+        default_factory=list,
+        description="Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are trusted; empty (default): forwarded headers are ignored and the "
+        "client is the socket's peer. Set it to the proxy's address behind a reverse proxy.",
+    )
     web_login_max_failures: int = Field(
         default=5, ge=1, description="Failed logins per username and per IP within the window."
     )
     web_login_window_s: float = Field(
         default=60.0, gt=0, description="Window of the login rate limit (then 429)."
+    )
+    web_max_query_params: int = Field(
+        default=100,
+        ge=1,
+        description="Most parameters one query string may have (more: 422 before any parsing).",
+    )
+    web_max_param_repeats: int = Field(
+        default=20,
+        ge=1,
+        description="Most times one query parameter (a list filter) may repeat (more: 422).",
     )
     web_page_size: int = Field(default=50, ge=1, le=500, description="Worklist rows per page.")
     web_poll_s: float = Field(default=5.0, gt=0, description="Worklist page refresh interval.")

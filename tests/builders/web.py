@@ -17,7 +17,7 @@ from tests.builders.peers import free_port, wait_for_port
 from tests.builders.store import PASSWORD
 from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
-from worklist.web.app import create_app
+from worklist.web.app import create_app, run_web
 
 
 @contextmanager
@@ -119,3 +119,36 @@ def live_server(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def run_web_thread(settings: WorklistSettings, models: ModelsSettings) -> Iterator[str]:
+    """Serve with :func:`worklist.web.app.run_web` (uvicorn as ``triage serve`` configures it).
+
+    Parameters
+    ----------
+    settings : worklist.settings.WorklistSettings
+        The app's settings (its store is opened, and migrated, by ``run_web``).
+    models : models.settings.ModelsSettings
+        Where the model registry is.
+
+    Yields
+    ------
+    str
+        ``http://127.0.0.1:PORT``.
+    """
+    port = free_port()
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(
+        target=run_web,
+        args=(settings, models, "127.0.0.1", port, stop),
+        kwargs={"ready": ready},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        assert ready.wait(30), "the web app did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        thread.join(timeout=15)

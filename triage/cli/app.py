@@ -18,6 +18,7 @@ from models.errors import TriageError
 from triage.cli.options import CONFIG_PARAM, SETTING_PARAMS, ConfigOption
 from triage.settings import AppConfig
 from triage.settings_load import load_config
+from worklist.logsafe import protect
 
 __all__ = [
     "DISTRIBUTION",
@@ -84,6 +85,7 @@ def setup_logging(level: str) -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
         )
+        protect(handler)  # peer data (AE titles, UIDs, user names) cannot forge lines
         handler._triage = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())

@@ -29,6 +29,7 @@ __all__ = [
     "DuplicateUserError",
     "InactiveUserError",
     "InvalidUserError",
+    "LastAdminError",
     "UserError",
     "UserNotFoundError",
     "UserView",
@@ -66,6 +67,10 @@ class InactiveUserError(UserError, Conflict):
 
 class InvalidUserError(UserError, Invalid):
     """A new user's name, password or role breaks the rules."""
+
+
+class LastAdminError(UserError, Conflict):
+    """The change would leave no active admin (nobody could manage users any more)."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,11 @@ def set_active(
     ------
     UserNotFoundError
         No such user.
+    LastAdminError
+        Deactivating the last active admin (refused: nobody could manage users afterwards).
     """
+    if not active:
+        _keep_an_admin(session, username)
     result = session.execute(
         update(User)
         .where(User.username == username, User.active.is_(not active))
@@ -220,6 +229,25 @@ def set_active(
         _audit(session, action, actor, source, {"username": username})
         logger.info("user %s %s", username, "activated" if active else "deactivated")
     return _view(user)
+
+
+def _keep_an_admin(session: Session, username: str) -> None:
+    """Raise :class:`LastAdminError` if ``username`` is the only active admin.
+
+    The active admins' rows are locked (``FOR UPDATE`` on PostgreSQL; SQLite writers hold the
+    write lock already), so two admins deactivating each other at once cannot both succeed.
+    Called before any change that takes a user out of the active admins (deactivation; a role
+    change, should one be added, must call it too).
+    """
+    admins = session.scalars(
+        select(User.username)
+        .where(User.role == str(Role.ADMIN), User.active.is_(True))
+        .with_for_update()
+    ).all()
+    if list(admins) == [username]:
+        raise LastAdminError(
+            f"{username!r} is the last active admin: add or activate another admin first"
+        )
 
 
 def authenticate(session: Session, username: str, password: str) -> UserView | None:

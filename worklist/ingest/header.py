@@ -10,20 +10,31 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydicom import dcmread
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.pixels.utils import get_expected_length
-from pydicom.uid import UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
-from models.errors import Invalid
+from models.errors import Invalid, Unavailable
 from worklist.archive import validate_uid
 from worklist.domain import StoreError
 
-__all__ = ["InstanceHeader", "UndecodableInstanceError", "parse_instance", "referral_priority"]
+__all__ = [
+    "MAX_INFLATED_BYTES",
+    "MAX_NESTING_DEPTH",
+    "InstanceHeader",
+    "InstanceTooLargeError",
+    "UndecodableInstanceError",
+    "parse_instance",
+    "referral_priority",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +42,21 @@ _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 _UNDEFINED = 0xFFFFFFFF
 _PRIORITY_TAG = 0x00401003  # Requested Procedure Priority
 
+MAX_NESTING_DEPTH = 32
+"""Default deepest sequence nesting accepted (a top-level sequence is depth 1).
+
+One policy for defined and undefined lengths: deeper is refused as undecodable, whether pydicom
+would have parsed it (defined lengths are parsed lazily) or run out of recursion (undefined
+lengths are parsed while reading). Real objects (SR content trees, RT plans) nest far less.
+"""
+
 
 class UndecodableInstanceError(StoreError, Invalid):
     """The received bytes are not a complete, readable DICOM dataset."""
+
+
+class InstanceTooLargeError(StoreError, Unavailable):
+    """The instance, or its deflated dataset once inflated, is larger than the listener accepts."""
 
 
 @dataclass(frozen=True)
@@ -154,19 +177,104 @@ def _check_native_pixel_length(ds: Dataset) -> None:
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         logger.info("tolerated: pixel description incomplete (%s)", exc)
         return
+    if not isinstance(expected, int):  # e.g. Number of Frames '1A' (a bad IS) multiplies a str
+        logger.info(
+            "tolerated: pixel description is not numeric (Number of Frames %r); "
+            "Pixel Data length not checked",
+            ds.get("NumberOfFrames"),
+        )
+        return
     if actual < expected:
         raise UndecodableInstanceError(
             f"truncated dataset: Pixel Data has {actual} bytes, the image needs {expected}"
         )
 
 
-def parse_instance(data: bytes) -> tuple[InstanceHeader, Dataset]:
+MAX_INFLATED_BYTES = 512 * 1024 * 1024
+"""Default largest inflated dataset of Deflated Explicit VR Little Endian (a deflate bomb's cap)."""
+
+_INFLATE_CHUNK = 1024 * 1024
+
+
+def _meta_end(data: bytes) -> int:
+    """Return where the dataset starts: after preamble, ``DICM`` and the file meta group."""
+    if data[128:132] != b"DICM" or data[132:136] != b"\x02\x00\x00\x00":
+        raise UndecodableInstanceError("dataset does not decode: no file meta group length")
+    (group_length,) = struct.unpack("<I", data[140:144])
+    return 144 + int(group_length)
+
+
+def _check_inflated_size(data: bytes, limit: int) -> None:
+    """Refuse a deflated dataset that inflates beyond ``limit``, inflating at most that much.
+
+    The dataset is inflated in bounded steps and thrown away: memory stays at one step
+    whatever the compression ratio (a 4 MiB deflate bomb can claim 4 GiB).
+    """
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending, total = data[_meta_end(data) :], 0
+    try:
+        while pending and not inflater.eof:
+            total += len(inflater.decompress(pending, _INFLATE_CHUNK))
+            if total > limit:
+                raise InstanceTooLargeError(
+                    f"deflated dataset inflates to more than {limit} bytes "
+                    f"({len(data)} bytes received)"
+                )
+            pending = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise UndecodableInstanceError(f"deflated dataset does not inflate: {exc}") from exc
+
+
+def _transfer_syntax(data: bytes) -> str:
+    """Return the Transfer Syntax UID of the file meta ('' if it cannot be read)."""
+    try:
+        meta = dcmread(io.BytesIO(data[: _meta_end(data)]), force=False)
+        return str(meta.file_meta.get("TransferSyntaxUID", ""))
+    except Exception:  # dcmread itself will say what is wrong with the file
+        return ""
+
+
+def _sequence_vr(ds: Dataset, tag: int) -> bool:
+    raw = ds.get_item(tag)
+    vr = getattr(raw, "VR", None)
+    if vr is None:  # implicit VR: the dictionary's (private and unknown tags are not sequences)
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            return False
+    return vr == "SQ"
+
+
+def _check_depth(ds: Dataset, max_depth: int) -> None:
+    """Refuse sequences nested deeper than ``max_depth``, walking without recursion."""
+    stack: list[tuple[Dataset, int]] = [(ds, 1)]
+    while stack:
+        current, depth = stack.pop()
+        for tag in list(current.keys()):
+            if not _sequence_vr(current, tag):
+                continue
+            if depth > max_depth:
+                raise UndecodableInstanceError(_too_deep(max_depth))
+            stack.extend((item, depth + 1) for item in current[tag].value)
+
+
+def _too_deep(max_depth: int) -> str:
+    return f"sequences nested deeper than {max_depth} levels"
+
+
+def parse_instance(
+    data: bytes, *, max_depth: int = MAX_NESTING_DEPTH, max_inflated: int = MAX_INFLATED_BYTES
+) -> tuple[InstanceHeader, Dataset]:
     """Parse and check a received DICOM file held in memory.
 
     Parameters
     ----------
     data
         Preamble, file meta information and dataset.
+    max_depth
+        Deepest sequence nesting accepted (:data:`MAX_NESTING_DEPTH` by default).
+    max_inflated
+        Largest inflated dataset of a deflated transfer syntax (:data:`MAX_INFLATED_BYTES`).
 
     Returns
     -------
@@ -176,17 +284,33 @@ def parse_instance(data: bytes) -> tuple[InstanceHeader, Dataset]:
     Raises
     ------
     UndecodableInstanceError
-        If the bytes do not parse, or the dataset is truncated.
+        If the bytes do not parse, the dataset is truncated, or its sequences are nested deeper
+        than ``max_depth``.
+    InstanceTooLargeError
+        If a deflated dataset inflates to more than ``max_inflated`` bytes.
     InvalidUIDError
         If the Study, Series or SOP Instance UID, or the SOP Class UID, is missing or invalid.
     """
+    if _transfer_syntax(data) == DeflatedExplicitVRLittleEndian:
+        _check_inflated_size(data, max_inflated)
     try:
         ds = dcmread(io.BytesIO(data), force=False)
+    except RecursionError as exc:  # undefined-length sequences are parsed while reading
+        raise UndecodableInstanceError(_too_deep(max_depth)) from exc
     except Exception as exc:
         reason = f"dataset does not decode: {type(exc).__name__}: {exc}"
         raise UndecodableInstanceError(reason) from exc
     transfer_syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
-    _check_complete(ds, transfer_syntax)
+    try:
+        _check_depth(ds, max_depth)
+        _check_complete(ds, transfer_syntax)
+    except UndecodableInstanceError:
+        raise
+    except RecursionError as exc:
+        raise UndecodableInstanceError(_too_deep(max_depth)) from exc
+    except Exception as exc:  # a value that misleads, a sequence that does not decode
+        reason = f"dataset cannot be checked: {type(exc).__name__}: {exc}"
+        raise UndecodableInstanceError(reason) from exc
     try:
         sop_uid = validate_uid(ds.get("SOPInstanceUID"), "SOP Instance UID")
         sop_class = validate_uid(ds.get("SOPClassUID"), "SOP Class UID")

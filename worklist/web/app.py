@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from anyio import to_thread
@@ -37,10 +38,10 @@ from worklist.web.routers import (
     pages_monitoring,
     pages_studies,
 )
-from worklist.web.security import LoginLimiter, session_secret
+from worklist.web.security import LoginLimiter, QueryLimits, session_secret
 from worklist.web.templating import STATIC_DIR
 
-__all__ = ["SESSION_COOKIE", "PrefixCORS", "create_app", "run_web"]
+__all__ = ["SESSION_COOKIE", "PrefixCORS", "create_app", "proxy_options", "run_web"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,11 @@ def create_app(
     app.state.auth_cache = AuthCache()
     app.state.limiter = LoginLimiter(worklist.web_login_max_failures, worklist.web_login_window_s)
 
+    app.add_middleware(
+        QueryLimits,
+        max_params=worklist.web_max_query_params,
+        max_repeats=worklist.web_max_param_repeats,
+    )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
@@ -197,6 +203,30 @@ def worker_threads(db: Database) -> int:
     return max(2, min(40, int(pooled) - 1)) if pooled else 40
 
 
+def proxy_options(worklist: WorklistSettings) -> dict[str, Any]:
+    """Return uvicorn's options for forwarded headers: trusted only from configured proxies.
+
+    uvicorn itself trusts ``X-Forwarded-For`` from 127.0.0.1 (or ``$FORWARDED_ALLOW_IPS``) by
+    default, which lets any local client choose the address the login limit and the audit log
+    see. Here proxy headers are off unless ``web_forwarded_allow_ips`` names the proxies.
+
+    Parameters
+    ----------
+    worklist
+        Settings holding ``web_forwarded_allow_ips``.
+
+    Returns
+    -------
+    dict
+        ``proxy_headers`` and ``forwarded_allow_ips`` for :class:`uvicorn.Config`.
+    """
+    trusted = worklist.web_forwarded_allow_ips
+    if not trusted:
+        # An explicit (unused) value, so that $FORWARDED_ALLOW_IPS cannot turn trust back on.
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(trusted)}
+
+
 def run_web(
     worklist: WorklistSettings,
     models: ModelsSettings,
@@ -221,7 +251,13 @@ def run_web(
     """
     app = create_app(worklist, models)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        **proxy_options(worklist),
     )
     server = uvicorn.Server(config)
 

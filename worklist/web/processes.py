@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from models.settings import ModelsSettings
 from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
-from worklist.web.app import create_app
+from worklist.web.app import create_app, proxy_options
 
 __all__ = ["SETTINGS_ENV", "app_from_env", "serve_workers"]
 
@@ -70,4 +70,5 @@ def serve_workers(
         workers=workers,
         log_level="warning",
         access_log=False,
+        **proxy_options(worklist),
     )

@@ -1,19 +1,23 @@
-"""Session secret, CSRF tokens and the login rate limiter of the web app."""
+"""Session secret, CSRF tokens, login rate limiter and query-string limits of the web app."""
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from worklist.settings import WorklistSettings
 
-__all__ = ["LoginLimiter", "new_csrf_token", "session_secret", "tokens_match"]
+__all__ = ["LoginLimiter", "QueryLimits", "new_csrf_token", "session_secret", "tokens_match"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,3 +114,60 @@ class LoginLimiter:
         with self._lock:
             for key in keys:
                 self._failures.pop(key, None)
+
+
+class QueryLimits:
+    """Refuse (422) a request whose query string has too many parameters or repeats one too often.
+
+    A list filter repeated thousands of times costs seconds of validation per request and starves
+    every other request of the process; this ASGI middleware refuses such requests before any
+    parsing by the app. The body is FastAPI's validation-error shape
+    (``{"detail": [{"type", "loc", "msg", "input"}]}``), as for any other bad query parameter.
+
+    Parameters
+    ----------
+    app
+        The wrapped app.
+    max_params
+        Most parameters (``&``-separated fields) one query string may have.
+    max_repeats
+        Most times one parameter name may appear.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_params: int, max_repeats: int) -> None:
+        self.app = app
+        self.max_params = max_params
+        self.max_repeats = max_repeats
+
+    def problem(self, query: bytes) -> tuple[str, str] | None:
+        """Return ``(name, message)`` of what breaks the limits in ``query``, or ``None``."""
+        if not query:
+            return None
+        if query.count(b"&") + 1 > self.max_params:  # cheap: before parsing anything
+            return "", f"more than {self.max_params} query parameters"
+        fields = parse_qsl(
+            query.decode("latin-1"), keep_blank_values=True, max_num_fields=self.max_params
+        )
+        counts = Counter(name for name, _ in fields)
+        for name, count in counts.items():
+            if count > self.max_repeats:
+                return name, f"{name!r} repeated {count} times (at most {self.max_repeats})"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 422 if the query string breaks the limits, else pass the request on."""
+        if scope["type"] == "http":
+            found = self.problem(scope.get("query_string", b""))
+            if found is not None:
+                name, message = found
+                logger.info("%s %s: 422 %s", scope["method"], scope["path"], message)
+                detail = [{"type": "too_many_values", "loc": ["query", name], "msg": message}]
+                body = json.dumps({"detail": detail}).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": 422, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

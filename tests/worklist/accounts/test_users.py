@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import pytest
 
+from models.errors import Conflict
 from tests.builders.audit import assert_no_secret, user_events
 from tests.builders.store import PASSWORD
 from worklist.accounts.tokens import HASH_PREFIX_LEN, issue_token
-from worklist.accounts.users import UserError, add_user, hash_token, set_active
+from worklist.accounts.users import (
+    LastAdminError,
+    UserError,
+    add_user,
+    hash_token,
+    set_active,
+)
 from worklist.db.engine import Database
 
 
@@ -62,3 +69,18 @@ def test_failed_changes_record_nothing(db: Database) -> None:
             bad(session)
     assert [e[0] for e in user_events(db, "dave")] == ["user.add"]
     assert user_events(db, "erin") == []
+
+
+def test_the_last_active_admin_cannot_be_deactivated(db: Database) -> None:
+    with db.write() as session:
+        add_user(session, "root1", PASSWORD, "admin", actor="cli", source="cli")
+    with db.write() as session, pytest.raises(LastAdminError, match="last active admin"):
+        set_active(session, "root1", False, actor="root1", source="x")
+    with db.write() as session:
+        add_user(session, "root2", PASSWORD, "admin", actor="cli", source="cli")
+    with db.write() as session:  # another admin is active now: allowed
+        assert not set_active(session, "root1", False, actor="root2", source="x").active
+    with db.write() as session, pytest.raises(LastAdminError):
+        set_active(session, "root2", False, actor="root2", source="x")
+    assert isinstance(LastAdminError("x"), Conflict)
+    assert [a for a, *_ in user_events(db, "root2")] == ["user.add"]  # refusal recorded nothing

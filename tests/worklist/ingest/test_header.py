@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import tracemalloc
 import warnings
+from pathlib import Path
 
+import pydicom.config
 import pytest
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from models.errors import Unavailable
 from tests.builders.dicom import encode, make_dataset
+from tests.builders.hostile import deflate_bomb, nested_instance
 from worklist.archive import InvalidUIDError
-from worklist.ingest.header import UndecodableInstanceError, parse_instance
+from worklist.ingest.header import (
+    MAX_NESTING_DEPTH,
+    InstanceTooLargeError,
+    UndecodableInstanceError,
+    parse_instance,
+)
 
 
 def test_parse_reads_header_fields_and_referral_priority() -> None:
@@ -44,3 +56,43 @@ def test_parse_refuses_truncated_and_missing_uid() -> None:
         data = encode(ds)
         with pytest.raises(InvalidUIDError):
             parse_instance(data)
+
+
+def test_a_bad_vr_in_the_pixel_description_is_tolerated_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # pydicom's badVR.dcm: Number of Frames '1A' (IS); DCMTK's storescp stores it.
+    monkeypatch.setattr(pydicom.config.settings, "reading_validation_mode", pydicom.config.IGNORE)
+    path = Path(get_testdata_file("badVR.dcm"))  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="worklist.ingest.header"):
+        header, _ = parse_instance(path.read_bytes())
+    assert header.sop_uid
+    assert "tolerated: pixel description is not numeric" in caplog.text
+
+
+@pytest.mark.parametrize("defined_lengths", [True, False], ids=["defined", "undefined"])
+def test_one_nesting_limit_for_both_length_encodings(defined_lengths: bool) -> None:
+    for depth in (MAX_NESTING_DEPTH + 1, 10_000):
+        _, data = nested_instance(depth, defined_lengths=defined_lengths)
+        with pytest.raises(UndecodableInstanceError, match=f"deeper than {MAX_NESTING_DEPTH}"):
+            parse_instance(data)
+    ds, data = nested_instance(MAX_NESTING_DEPTH, defined_lengths=defined_lengths)
+    assert parse_instance(data)[0].sop_uid == ds.SOPInstanceUID
+    with pytest.raises(UndecodableInstanceError, match="deeper than 3 levels"):
+        parse_instance(data, max_depth=3)
+
+
+def test_a_deflate_bomb_is_refused_without_inflating_it() -> None:
+    _, data = deflate_bomb(64 * 1024 * 1024)
+    assert len(data) < 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(InstanceTooLargeError, match="inflates to more than 16777216 bytes"):
+            parse_instance(data, max_inflated=16 * 1024 * 1024)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, peak
+    assert isinstance(InstanceTooLargeError("x"), Unavailable)
+    small, data = deflate_bomb(4096)  # an ordinary deflated instance still parses
+    assert parse_instance(data)[0].sop_uid == small.SOPInstanceUID

@@ -61,3 +61,19 @@ def test_web_admin_pages_add_and_deactivate_each_record_one_event(
     ]
     assert events[0][4] == {"username": "grace", "role": "radiographer", "site": "CDC2"}
     assert_no_secret(events, "long-enough")
+
+
+def test_an_admin_cannot_deactivate_the_last_active_admin(db: Database, tmp_path: Path) -> None:
+    tokens = add_users(db)
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    with make_app(db, tmp_path) as (app, _), TestClient(app) as client:
+        refused = client.post("/api/v1/admin/users/admin/deactivate", headers=admin)
+        assert refused.status_code == 409, refused.text
+        assert "last active admin" in refused.json()["detail"]
+        assert client.get("/api/v1/admin/users", headers=admin).status_code == 200  # still in
+        csrf = login(client, "admin")
+        page = client.post(
+            "/admin/users/admin/deactivate", data={"csrf_token": csrf}, follow_redirects=False
+        )
+        assert page.status_code == 303 and "error" in page.headers["location"]
+    assert [a for a, *_ in user_events(db, "admin") if a.startswith("user.")] == ["user.add"]

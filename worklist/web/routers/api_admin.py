@@ -14,6 +14,7 @@ from worklist.domain import Role
 from worklist.reading import actions, queries
 from worklist.reading.modelinfo import list_models, set_model_status
 from worklist.web.deps import AdminApi, AuthCacheDep, DbDep, ModelAdminApi, ModelsSettingsDep
+from worklist.web.routers.common import MAX_PAGE
 
 __all__ = ["router"]
 
@@ -112,7 +113,7 @@ def model_status(
 def audit_log(
     principal: AdminApi,
     db: DbDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Page through the audit log, newest first."""

@@ -11,9 +11,12 @@ import logging
 from worklist.domain import Priority, ReadStatus, StudyState
 from worklist.reading.queries import OPEN_STATUSES, WorklistFilter
 
-__all__ = ["make_filter"]
+__all__ = ["MAX_PAGE", "make_filter"]
 
 logger = logging.getLogger(__name__)
+
+MAX_PAGE = 1_000_000
+"""The largest page number a paged list accepts (beyond it: 422, never an integer overflow)."""
 
 
 def make_filter(

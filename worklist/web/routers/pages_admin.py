@@ -24,6 +24,7 @@ from worklist.web.deps import (
     ModelsSettingsDep,
     SitePage,
 )
+from worklist.web.routers.common import MAX_PAGE
 from worklist.web.templating import render
 
 __all__ = ["router"]
@@ -151,7 +152,7 @@ def audit_page(
     request: Request,
     principal: AdminPage,
     db: DbDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     """Show the audit log, newest first, 100 per page."""
     with db.read() as session:

@@ -1,0 +1,122 @@
+"""Received datasets streamed to a temporary file in the archive's filesystem, not memory.
+
+pynetdicom can write a C-STORE dataset to a temporary file as its P-DATA fragments arrive
+(``pynetdicom._config.STORE_RECV_CHUNKED_DATASET``, a documented option) instead of growing a
+buffer in memory. :func:`use_receive_dir` turns it on for a listener process and points Python's
+temporary directory (which pynetdicom's ``NamedTemporaryFile`` uses) at ``.receiving`` in the
+archive folder, so a large multi-frame instance, or a sender that announces 1 GiB and stops
+half-way, costs disk in the archive's filesystem rather than the listener's memory.
+
+Both are process-wide, so only listener *processes* (``processes`` other than 1) use them; an
+in-process listener keeps pynetdicom's in-memory buffers (bounded by ``max_instance_bytes``).
+pynetdicom deletes the file after the C-STORE handler; the file of an association that ends
+mid-dataset is left behind, and :func:`sweep_stale` (run by a thread of the listener process,
+and at start) removes files no writer has touched for longer than any association may idle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pynetdicom import _config
+from pynetdicom.events import Event
+
+from worklist.ingest.header import InstanceTooLargeError
+
+__all__ = ["RECEIVE_DIR", "read_received", "start_sweeper", "sweep_stale", "use_receive_dir"]
+
+logger = logging.getLogger(__name__)
+
+RECEIVE_DIR = ".receiving"
+"""Folder of the archive root where listener processes receive datasets."""
+
+
+def use_receive_dir(archive_root: Path) -> Path:
+    """Receive C-STORE datasets to files in ``archive_root/.receiving`` (this whole process).
+
+    Parameters
+    ----------
+    archive_root
+        The archive folder (the same filesystem as the stored instances).
+
+    Returns
+    -------
+    pathlib.Path
+        The receiving folder.
+    """
+    directory = archive_root / RECEIVE_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(directory)
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    return directory
+
+
+def read_received(event: Event, max_bytes: int) -> bytes | None:
+    """Return the received file (preamble, file meta, dataset) if pynetdicom wrote one.
+
+    Parameters
+    ----------
+    event
+        The ``EVT_C_STORE`` event.
+    max_bytes
+        Largest instance read into memory (0: no limit).
+
+    Returns
+    -------
+    bytes or None
+        The file's bytes, or ``None`` when the dataset was received in memory.
+
+    Raises
+    ------
+    InstanceTooLargeError
+        If the file is larger than ``max_bytes`` (it is not read).
+    """
+    try:
+        received = event.dataset_path  # None unless pynetdicom received to a file
+    except AttributeError:
+        return None
+    if received is None:
+        return None
+    path = Path(received)
+    size = path.stat().st_size
+    if max_bytes and size > max_bytes:
+        raise InstanceTooLargeError(f"instance of {size} bytes is larger than {max_bytes}")
+    return path.read_bytes()
+
+
+def sweep_stale(directory: Path, older_than_s: float) -> int:
+    """Remove received files untouched for ``older_than_s`` (their association has ended)."""
+    removed = 0
+    cutoff = time.time() - older_than_s
+    for path in directory.glob("*.dcm"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    if removed:
+        logger.warning("removed %d partly received dataset file(s) from %s", removed, directory)
+    return removed
+
+
+def start_sweeper(
+    directory: Path, older_than_s: float, stop: threading.Event, *, every_s: float = 30.0
+) -> threading.Thread:
+    """Run :func:`sweep_stale` now and every ``every_s`` seconds until ``stop`` is set."""
+
+    def run() -> None:
+        while True:
+            try:
+                sweep_stale(directory, older_than_s)
+            except Exception:
+                logger.exception("sweeping %s failed", directory)
+            if stop.wait(every_s):
+                return
+
+    thread = threading.Thread(target=run, name="ReceiveSweeper", daemon=True)
+    thread.start()
+    return thread
