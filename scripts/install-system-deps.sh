@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the real peers the tests use: DCMTK (modality), PostgreSQL (scaled mode), Chromium
 # (browser tests), dicom3tools and pixelmed-apps (dciodvfy and DicomSRValidator check the AI's
-# DICOM outputs). Idempotent: does nothing when everything is present.
+# DICOM outputs), Orthanc (the receiving PACS of the export tests). Idempotent: does nothing when everything is present.
 set -euo pipefail
 need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
+command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
 [ -f /usr/share/java/pixelmed.jar ] || need+=(pixelmed-apps)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

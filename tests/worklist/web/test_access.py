@@ -95,6 +95,7 @@ def _concrete(template: str, uid: str) -> str:
         "{username}": "nobody",
         "{name}": "no-such-model",
         "{model}": "no-such-model@1.0",
+        "{job_id}": "999999",
     }
     path = template
     for name, value in params.items():
