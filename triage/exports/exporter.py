@@ -21,7 +21,7 @@ from typing import Any
 from pydicom.uid import Comprehensive3DSRStorage
 from sqlalchemy import select
 
-from dicom_gateway.scu import SendResult, send_files
+from dicom_gateway.scu import SendResult, probe, send_files
 from triage.exports.destinations import ExportDestination, SendKind, matching
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
@@ -142,7 +142,10 @@ class Exporter:
             else:
                 outcome.failed.append(f"{uid}: {result.label}: {result.message}")
 
-        if todo:
+        down = probe(destination.host, destination.port, destination.timeout_s) if todo else ""
+        if down:
+            outcome.failed = [f"{uid}: not sent: {down}" for uid in todo.values()]
+        elif todo:
             send_files(
                 list(todo),
                 destination.host,
