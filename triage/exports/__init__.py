@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+# Only the light destinations here: the settings import them, and the command line's help must
+# not load pydicom, pynetdicom or SQLAlchemy (the worker imports triage.exports.exporter).
 from triage.exports.destinations import ExportDestination, matching
-from triage.exports.exporter import Exporter
 
-__all__ = ["ExportDestination", "Exporter", "matching"]
+__all__ = ["ExportDestination", "matching"]

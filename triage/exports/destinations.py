@@ -6,19 +6,27 @@ They are the ``[[triage.exports]]`` tables of the settings file (see ``docs/expo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from worklist.db.schema import Study
 from worklist.domain import AIStatus, Priority
 
-__all__ = ["ExportDestination", "SendKind", "matching"]
+__all__ = ["ExportDestination", "SendKind", "StudyFacts", "matching"]
 
 SendKind = Literal["sr", "key_image", "originals"]
 """What a destination receives: the TID 1500 SR, the key image, the study's own images."""
 
 _DEFAULT_SEND: list[SendKind] = ["sr", "key_image"]
+
+
+class StudyFacts(Protocol):
+    """What the filters read of a study (a :class:`worklist.db.schema.Study` row has it)."""
+
+    site: str
+    modalities: str
+    priority: str
+    ai_status: str
 
 
 class ExportDestination(BaseModel):
@@ -53,7 +61,7 @@ class ExportDestination(BaseModel):
             min(self.first_delay_s * self.backoff ** max(attempt - 1, 0), self.max_delay_s)
         )
 
-    def matches(self, study: Study) -> bool:
+    def matches(self, study: StudyFacts) -> bool:
         """Say whether this destination takes ``study`` (its site, modalities, priority, AI)."""
         if self.sites and study.site not in self.sites:
             return False
@@ -65,6 +73,8 @@ class ExportDestination(BaseModel):
         return not self.ai_statuses or study.ai_status in self.ai_statuses
 
 
-def matching(destinations: Sequence[ExportDestination], study: Study) -> list[ExportDestination]:
+def matching(
+    destinations: Sequence[ExportDestination], study: StudyFacts
+) -> list[ExportDestination]:
     """Return the destinations that take ``study``, in their configured order."""
     return [d for d in destinations if d.matches(study)]

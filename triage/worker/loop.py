@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from triage.exports import ExportDestination, Exporter
+from triage.exports import ExportDestination
+from triage.exports.exporter import Exporter
 from triage.outputs.writer import OutputWriter
 from triage.policy import Policy
 from triage.routing import RoutingRules
@@ -248,6 +249,7 @@ class Worker:
         logger.error("job %d (%s, study %s): %s", job.id, job.kind, job.study_id, reason)
         if job.kind == JobKind.TRIAGE:
             leave_on_worklist(self.db, job.study_id, reason, self.policy, self.clock(), self.owner)
+            self._enqueue_exports(job)  # "AI not available" studies can be exported too
 
     def _failed(self, job: ClaimedJob, exc: BaseException) -> None:
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
