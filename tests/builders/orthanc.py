@@ -1,9 +1,12 @@
-"""Receiving PACS peers of the export tests: Orthanc on loopback ports, and an SCP that refuses.
+"""Receiving PACS peers of the export tests: Orthanc on loopback ports, SCPs that refuse or stall.
 
 :class:`Orthanc` runs Debian's ``orthanc`` (``/usr/sbin/Orthanc``) with its own JSON config and
 storage folders, on loopback ports, with ``TCP_NODELAY=1`` in its environment (its DICOM layer
 is DCMTK, see ``FIELD-NOTES.md``), and stops it by its pid. :func:`refusing_scp` is a
-pynetdicom Storage SCP that answers every C-STORE with a failure status.
+pynetdicom Storage SCP that answers every C-STORE with a failure status; :class:`StallingSCP`
+acknowledges a few instances, then holds the next C-STORE unanswered (a worker can be killed
+while it waits), and :func:`export_in_subprocess` runs one worker's exports in a process the test
+can SIGKILL.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,9 +30,18 @@ from pynetdicom.events import Event
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from tests.builders import REPO
 from tests.builders.peers import free_port, wait_for, wait_for_port
 
-__all__ = ["ORTHANC_AET", "Orthanc", "orthanc", "orthanc_binary", "refusing_scp"]
+__all__ = [
+    "ORTHANC_AET",
+    "Orthanc",
+    "StallingSCP",
+    "export_in_subprocess",
+    "orthanc",
+    "orthanc_binary",
+    "refusing_scp",
+]
 
 ORTHANC_AET = "ORTHANC"
 """The AE title the test Orthanc answers to."""
@@ -168,3 +182,114 @@ def refusing_scp(
         yield port, received
     finally:
         server.shutdown()
+
+
+class StallingSCP:
+    """A Storage SCP that acknowledges ``acknowledge`` instances, then stalls until released.
+
+    A stalled C-STORE waits for :meth:`release`, then answers ``0xA700`` (never Success: its
+    association may be gone). Later C-STOREs are acknowledged at once.
+
+    Parameters
+    ----------
+    acknowledge : int
+        How many C-STOREs are answered Success before one stalls.
+    ae_title : str
+        Its AE title.
+    """
+
+    def __init__(self, acknowledge: int = 1, ae_title: str = "STALLER") -> None:
+        self.acknowledge = acknowledge
+        self.offered: list[str] = []
+        self.acknowledged: list[str] = []
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        ae = AE(ae_title=ae_title)
+        ae.supported_contexts = AllStoragePresentationContexts
+        self.port = free_port()
+        server = ae.start_server(
+            ("127.0.0.1", self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._store)]
+        )
+        assert server is not None
+        self._server = server
+
+    def _store(self, event: Event) -> int:
+        uid = str(event.dataset.SOPInstanceUID)
+        with self._lock:
+            self.offered.append(uid)
+            stall = len(self.acknowledged) >= self.acknowledge and not self.released.is_set()
+        if stall:
+            self.released.wait(60)
+            return 0xA700
+        with self._lock:
+            self.acknowledged.append(uid)
+        return 0x0000
+
+    def release(self) -> None:
+        """Let the stalled C-STORE go, and acknowledge every later one."""
+        self.released.set()
+
+    def stop(self) -> None:
+        """Release any stalled C-STORE and shut the server down."""
+        self.release()
+        self._server.shutdown()
+
+
+_EXPORT_SCRIPT = """
+import sys
+from pathlib import Path
+from tests.builders.worker import worker_factory
+from triage.exports import ExportDestination
+from worklist.db.engine import Database
+db = Database(sys.argv[1], create=False)
+destination = ExportDestination.model_validate_json(sys.argv[3])
+worker = worker_factory(Path(sys.argv[2]))(
+    db, [], exports=(destination,), owner=sys.argv[4], lease_s=float(sys.argv[5])
+)
+worker.run_exports()
+"""
+
+
+def export_in_subprocess(
+    db_url: str, archive: Path, destination_json: str, owner: str, lease_s: float, log: Path
+) -> subprocess.Popen[bytes]:
+    """Start a worker process that carries out one round of export jobs, then exits.
+
+    Parameters
+    ----------
+    db_url : str
+        The store.
+    archive : pathlib.Path
+        The archive.
+    destination_json : str
+        The one destination, as JSON (``ExportDestination.model_dump_json()``).
+    owner : str
+        The worker's lease owner.
+    lease_s : float
+        Its lease.
+    log : pathlib.Path
+        Where its output goes.
+
+    Returns
+    -------
+    subprocess.Popen
+        The process (the test stops it by its pid).
+    """
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _EXPORT_SCRIPT,
+                db_url,
+                str(archive),
+                destination_json,
+                owner,
+                str(lease_s),
+            ],
+            stdout=out,
+            stderr=out,
+            env=env,
+            cwd=REPO,
+        )

@@ -4,6 +4,8 @@ faults: a peer down then up, a peer that refuses everything, a worker killed mid
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,20 @@ from models.phantoms import generate_phantom
 from tests.builders.audit import audit_events
 from tests.builders.gateway import GatewayFactory
 from tests.builders.onnx import write_worker_model
-from tests.builders.orthanc import ORTHANC_AET, orthanc, refusing_scp
+from tests.builders.orthanc import (
+    ORTHANC_AET,
+    StallingSCP,
+    export_in_subprocess,
+    orthanc,
+    refusing_scp,
+)
 from tests.builders.outputs import output_rows, send_phantoms
 from tests.builders.peers import storescu, wait_for
 from tests.builders.store import add_users
 from tests.builders.web import login, make_app
 from tests.builders.worker import drain, load, worker_factory
 from triage.exports import ExportDestination, exporter
+from triage.exports.exporter import Exporter
 from triage.worker import Worker
 from worklist import exports as store_exports
 from worklist.db.engine import Database
@@ -268,3 +277,49 @@ def test_worker_killed_mid_export_completes_once_after_the_lease_expires(
     (attempt,) = audit_events(db, "export.attempt")  # the dead worker recorded nothing
     assert (attempt.details["sent"], attempt.details["already_sent"]) == (1, 1)
     assert attempt.actor == "successor"
+
+
+def test_worker_process_sigkilled_mid_export_completes_once_after_the_lease_expires(
+    tmp_path: Path, models_dir: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'triage.db'}"
+    db, archive = Database(url), _archive(tmp_path)
+    peer = StallingSCP(acknowledge=1)
+    try:
+        (image,) = send_phantoms(db, archive, [54])
+        dest = _destination(peer.port, ae_title="STALLER", timeout_s=30.0)
+        drain(_worker(db, archive, models_dir))  # triage and outputs, no exports
+        with db.write() as s:
+            study_id = s.scalars(select(Study.id)).one()
+        Exporter(db, archive, [dest], owner="enqueuer").enqueue_for(study_id)
+        doomed = export_in_subprocess(
+            url, archive, dest.model_dump_json(), "doomed", 1.0, tmp_path / "doomed.log"
+        )
+        try:
+            # It sent one instance (acknowledged and recorded) and waits on the second.
+            assert wait_for(lambda: len(peer.offered) == 2 and len(_sent_rows(db)) == 1, 60), (
+                tmp_path / "doomed.log"
+            ).read_text()
+        finally:
+            os.kill(doomed.pid, signal.SIGKILL)
+            doomed.wait(timeout=10)
+        peer.release()
+        (job,) = _export_jobs(db)
+        assert (job.state, job.attempts, job.lease_owner) == (JobState.RUNNING, 1, "doomed")
+
+        successor = worker_factory(archive)(db, [], exports=(dest,), owner="successor", lease_s=1.0)
+        assert successor.run_exports() == 0  # the dead worker's lease still holds
+        job = _attempts_until(db, successor, 2)
+        assert (job.state, job.attempts) == (JobState.DONE, 2)
+        study_uid = str(image.StudyInstanceUID)
+        outputs = {row.sop_instance_uid for row, _ in output_rows(db, study_uid, SR)} | {
+            row.sop_instance_uid for row, _ in output_rows(db, study_uid, SC)
+        }
+        assert sorted(peer.acknowledged) == sorted(outputs)  # each acknowledged exactly once
+        assert peer.offered[0] not in peer.offered[1:]  # the acknowledged one was not resent
+        rows = _sent_rows(db)
+        assert [r.attempt for r in rows] == [1, 2]
+        assert sorted(r.sop_instance_uid for r in rows) == sorted(outputs)
+    finally:
+        peer.stop()
+        db.dispose()
