@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from tests.builders.store import add_study
 from triage.exports import ExportDestination, matching
 from triage.settings import TriageSettings
+from triage.settings_load import load_config
+from triage.worker.service import options_from
 from worklist.db.engine import Database
 from worklist.db.schema import Study
 from worklist.exports import enqueue_export
@@ -52,6 +54,25 @@ def test_destinations_come_from_the_triage_settings() -> None:
         TriageSettings(exports=[{**PACS, "send": ["everything"]}])
     with pytest.raises(ValidationError):
         TriageSettings(exports=[{**PACS, "port": 0}])
+
+
+def test_destinations_are_read_from_the_toml_file_and_reach_the_worker(
+    tmp_path: Path, clean_cli_env: Path
+) -> None:
+    toml = tmp_path / "triage.toml"
+    toml.write_text(
+        "[[triage.exports]]\n"
+        'name = "pacs"\nae_title = "PACS"\nhost = "10.0.0.5"\nport = 104\n'
+        'priorities = ["P1"]\nsend = ["sr", "key_image", "originals"]\n'
+        "attempts = 4\nfirst_delay_s = 5\n"
+        "[[triage.exports]]\n"
+        'name = "ris"\nae_title = "RIS"\nhost = "10.0.0.6"\nport = 11112\n'
+    )
+    config = load_config(toml)
+    pacs, ris = options_from(config).exports
+    assert (pacs.name, pacs.host, pacs.priorities, pacs.attempts) == ("pacs", "10.0.0.5", ["P1"], 4)
+    assert pacs.send == ["sr", "key_image", "originals"] and pacs.delay_after(2) == 10
+    assert (ris.name, ris.port, ris.send) == ("ris", 11112, ["sr", "key_image"])
 
 
 def test_p1_exports_are_claimed_first_and_one_job_per_destination(

@@ -186,9 +186,9 @@ def test_peer_down_then_up_retries_on_schedule_and_sends_once(
 
 
 def test_refusing_peer_ends_exhausted_shows_to_admins_and_can_be_queued_again(
-    sqlite_db: Database, tmp_path: Path, models_dir: Path
+    db: Database, tmp_path: Path, models_dir: Path
 ) -> None:
-    db, archive = sqlite_db, _archive(tmp_path)
+    archive = _archive(tmp_path)
     (image,) = send_phantoms(db, archive, [52])
     with refusing_scp(0xA700, "REFUSER") as (port, offered):
         refuser = _destination(
