@@ -40,7 +40,7 @@ from pydicom.uid import generate_uid
 
 from tests.builders.dicom import encode, make_dataset
 from tests.builders.dicomweb import encode_multipart
-from tests.builders.orthanc import orthanc_dicomweb
+from tests.builders.orthanc_dicomweb import orthanc_dicomweb
 from tests.builders.peers import free_port, wait_for_port
 from worklist.accounts.tokens import issue_token
 from worklist.accounts.users import add_user

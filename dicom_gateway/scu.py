@@ -43,6 +43,7 @@ __all__ = [
     "SendResult",
     "collect_files",
     "echo",
+    "probe",
     "send_files",
     "why_no_association",
 ]
@@ -145,6 +146,35 @@ def why_no_association(
             "peer accepts these SOP classes)"
         )
     return f"no association with {where}: the peer accepted the connection but did not answer"
+
+
+def probe(host: str, port: int, timeout_s: float) -> str:
+    """Open and close a TCP connection to ``host:port``; say why it failed, or ``""``.
+
+    A caller that retries a peer on a schedule probes first: pynetdicom leaks the socket of a
+    refused connection, which a long-running worker must not accumulate.
+
+    Parameters
+    ----------
+    host, port
+        The peer.
+    timeout_s
+        The longest wait (at most 3 s are spent).
+
+    Returns
+    -------
+    str
+        ``""`` when something listens there, else the reason in words.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout_s, _PROBE_S)):
+            return ""
+    except ConnectionRefusedError:
+        return f"cannot connect to {host}:{port}: connection refused (nothing listens there)"
+    except TimeoutError:
+        return f"cannot connect to {host}:{port}: no answer within {min(timeout_s, _PROBE_S):g} s"
+    except OSError as exc:
+        return f"cannot connect to {host}:{port}: {exc.strerror or exc}"
 
 
 def echo(

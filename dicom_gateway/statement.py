@@ -214,6 +214,17 @@ def _scu(settings: GatewaySettings) -> list[str]:
         "Verification SOP class. `triage send` proposes exactly the SOP classes and transfer "
         "syntaxes of the files it sends and sends each file as it is on disk (no decoding, no "
         "transcoding).",
+        "",
+        "## SCU: exports to PACS",
+        "",
+        "A triage worker with export destinations (`[[triage.exports]]`, see `docs/exports.md`) "
+        "calls each destination's `ae_title` with its `calling_aet` (default `ICS_TRIAGE`) and "
+        "sends the triaged study's Comprehensive 3D SR, its Secondary Capture key image and, "
+        "where configured, its received instances in the same way as `triage send`: exactly "
+        "the SOP classes and transfer syntaxes of the instances, each as it is in the archive. "
+        "Any status other than Success (0x0000) counts as a failure of that instance: the "
+        "export is retried with an exponential backoff and sends only what was not "
+        "acknowledged.",
     ]
 
 

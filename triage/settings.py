@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicom_gateway.settings import GatewaySettings
 from models.settings import ModelsSettings
+from triage.exports.destinations import ExportDestination
 from worklist.settings import WorklistSettings
 
 __all__ = ["AppConfig", "HeatmapPolicy", "TriageSettings"]
@@ -70,6 +71,12 @@ class TriageSettings(BaseSettings):
         default=True,
         description="After triage, store a TID 1500 SR and a key image (Secondary Capture) per "
         "enabled model as instances of the study.",
+    )
+    exports: list[ExportDestination] = Field(
+        default_factory=list,
+        description="Export destinations (``[[triage.exports]]`` tables): the AI's outputs and "
+        "optionally the images of triaged studies are sent there by C-STORE, with retry "
+        "(see docs/exports.md).",
     )
 
 

@@ -82,6 +82,7 @@ class JobKind(StrEnum):
 
     TRIAGE = "triage"  # run the models on a complete study and set its priority
     REPRIORITISE = "reprioritise"  # recompute the priority (clinical priority changed via the API)
+    EXPORT = "export"  # C-STORE a triaged study's outputs (and originals) to one destination
 
 
 class Role(StrEnum):

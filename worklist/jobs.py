@@ -229,9 +229,19 @@ def complete(session: Session, job_id: int, owner: str) -> bool:
 
 
 def fail(
-    db: Database, job_id: int, owner: str, error: str, *, retry: bool = True, backoff_s: float = 2.0
+    db: Database,
+    job_id: int,
+    owner: str,
+    error: str,
+    *,
+    retry: bool = True,
+    backoff_s: float = 2.0,
+    delay_s: float | None = None,
 ) -> str:
     """Record a failed attempt: requeue it with a backoff, or fail it for good.
+
+    The job waits ``backoff_s`` times its attempts before the next one, or exactly ``delay_s``
+    when given (the exports compute their own exponential schedule).
 
     Returns
     -------
@@ -247,7 +257,8 @@ def fail(
         job.lease_expires_at = None
         if retry and job.attempts < job.max_attempts:
             job.state = JobState.QUEUED
-            job.available_at = utcnow() + timedelta(seconds=backoff_s * job.attempts)
+            wait_s = backoff_s * job.attempts if delay_s is None else delay_s
+            job.available_at = utcnow() + timedelta(seconds=wait_s)
         else:
             job.state = JobState.FAILED
             job.finished_at = utcnow()

@@ -9,6 +9,8 @@
 - :mod:`~tests.builders.audit`: reading audit events back.
 - :mod:`~tests.builders.peers`: free ports, DCMTK's echoscu/storescu, a throwaway PostgreSQL.
 - :mod:`~tests.builders.gateway`: in-process gateways on free ports.
+- :mod:`~tests.builders.orthanc`: receiving PACS peers of the export tests: Orthanc on loopback
+  ports (its own config and storage, stopped by pid) and a Storage SCP that refuses everything.
 - :mod:`~tests.builders.qr`: DCMTK's findscu, movescu, getscu and a storescp move destination.
 - :mod:`~tests.builders.query`: store rows (no files) for the Query/Retrieve matching tests.
 - :mod:`~tests.builders.pdus`: raw upper-layer PDUs (struct) for hostile and faulty peers.
@@ -16,7 +18,7 @@
 - :mod:`~tests.builders.worker`: triage workers on real models loaded from disk.
 - :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
 - :mod:`~tests.builders.dicomweb`: dicomweb-client on a live server, multipart bodies.
-- :mod:`~tests.builders.orthanc`: Orthanc with its DICOMweb plugin on a loopback port.
+- :mod:`~tests.builders.orthanc_dicomweb`: Orthanc with its DICOMweb plugin on a loopback port.
 - :mod:`~tests.builders.cohorts`: per-image scores, truths and subgroups for model evaluation.
 - :mod:`~tests.builders.datasets`: the dataset-layout copies the reader tests draw; their truth.
 - :mod:`~tests.builders.benchmark`: dataset copies whose pixels encode their labels, for the

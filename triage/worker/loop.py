@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from triage.exports import ExportDestination
+from triage.exports.exporter import Exporter
 from triage.outputs.writer import OutputWriter
 from triage.policy import Policy
 from triage.routing import RoutingRules
@@ -56,6 +58,8 @@ class WorkerOptions:
     """Store a TID 1500 SR and a key image per enabled model run (:mod:`triage.outputs`)."""
     archive_quota_bytes: int | None = None
     archive_min_free_bytes: int = 0
+    exports: tuple[ExportDestination, ...] = ()
+    """Where triaged studies are exported (:mod:`triage.exports`); empty: no exports."""
 
 
 class LeaseKeeper:
@@ -160,6 +164,9 @@ class Worker:
                 min_free_bytes=options.archive_min_free_bytes,
             )
             self.outputs = OutputWriter(db, Ingestor(db, archive, reopen=False), actor=self.owner)
+        self.exporter: Exporter | None = None
+        if options.exports:
+            self.exporter = Exporter(db, options.archive_dir, options.exports, owner=self.owner)
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set: claim, process, sweep; sleep ``poll_s`` when idle."""
@@ -204,12 +211,45 @@ class Worker:
             with LeaseKeeper(self.db, self.owner, self.options.lease_s) as keeper:
                 keeper.hold([j.id for j in got.jobs])
                 self._process(got.jobs, keeper)
+        return len(got.jobs) + len(got.exhausted) + self.run_exports()
+
+    def run_exports(self) -> int:
+        """Claim export jobs (P1 studies' first) and carry out one attempt of each.
+
+        Returns
+        -------
+        int
+            How many export jobs were handled (claimed, or found exhausted by a dead worker).
+        """
+        if self.exporter is None:
+            return 0
+        got = claim(
+            self.db,
+            self.owner,
+            kinds=[JobKind.EXPORT],
+            limit=self.options.batch_jobs,
+            lease_s=self.options.lease_s,
+        )
+        for job in got.exhausted:
+            logger.error("export job %d: exhausted (the worker stopped each time)", job.id)
+        with LeaseKeeper(self.db, self.owner, self.options.lease_s) as keeper:
+            for job in got.jobs:
+                keeper.hold([job.id])
+                try:
+                    self.exporter.run(job)
+                except Exception as exc:  # a bug or a broken archive file: retry later
+                    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    logger.exception("export job %d failed", job.id)
+                    fail(self.db, job.id, self.owner, text)
+                finally:
+                    keeper.release(job.id)
         return len(got.jobs) + len(got.exhausted)
 
     def _give_up(self, job: ClaimedJob, reason: str) -> None:
         logger.error("job %d (%s, study %s): %s", job.id, job.kind, job.study_id, reason)
         if job.kind == JobKind.TRIAGE:
             leave_on_worklist(self.db, job.study_id, reason, self.policy, self.clock(), self.owner)
+            self._enqueue_exports(job)  # "AI not available" studies can be exported too
 
     def _failed(self, job: ClaimedJob, exc: BaseException) -> None:
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -226,6 +266,7 @@ class Worker:
             done = [(job, work) for job, work in triage if self._commit(job, work, keeper)]
             for job, work in done:
                 self._write_outputs(job, work)
+                self._enqueue_exports(job)
 
     def _load(
         self, jobs: Sequence[ClaimedJob], keeper: LeaseKeeper
@@ -298,3 +339,12 @@ class Worker:
             self.outputs.write(work, job.id)
         except Exception:  # the study is on the worklist already: log, and go on
             logger.exception("job %d: outputs of study %s failed", job.id, work.study_uid)
+
+    def _enqueue_exports(self, job: ClaimedJob) -> None:
+        """Queue the exports of a committed study; a failure never fails the triage."""
+        if self.exporter is None or job.study_id is None:
+            return
+        try:
+            self.exporter.enqueue_for(job.study_id)
+        except Exception:
+            logger.exception("job %d: exports of study %s not queued", job.id, job.study_id)

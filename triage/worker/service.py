@@ -30,6 +30,7 @@ def options_from(config: AppConfig) -> WorkerOptions:
         outputs=config.triage.worker_outputs,
         archive_quota_bytes=config.worklist.quota_bytes,
         archive_min_free_bytes=config.worklist.min_free_bytes,
+        exports=tuple(config.triage.exports),
     )
 
 

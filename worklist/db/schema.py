@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -32,6 +33,7 @@ __all__ = [
     "Association",
     "Base",
     "Event",
+    "ExportedInstance",
     "Feedback",
     "Finding",
     "Instance",
@@ -191,6 +193,22 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_jobs_claim", "state", "priority", "available_at"),)
+
+
+class ExportedInstance(Base):
+    """One instance a destination acknowledged (C-STORE Success): it is never sent there again."""
+
+    __tablename__ = "exported_instances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    destination: Mapped[str] = mapped_column(String(64), doc="The export destination's name.")
+    sop_instance_uid: Mapped[str] = mapped_column(UID)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, default=None, doc="The export job.")
+    attempt: Mapped[int] = mapped_column(Integer, default=1, doc="The job attempt that sent it.")
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("destination", "sop_instance_uid"),)
 
 
 class Finding(Base):

@@ -96,6 +96,7 @@ def _concrete(template: str, uid: str) -> str:
         "{name}": "no-such-model",
         "{model}": "no-such-model@1.0",
         "{id}": uid,  # FHIR: the ImagingStudy of the seeded study; no such other resource
+        "{job_id}": "999999",
     }
     path = template
     for name, value in params.items():

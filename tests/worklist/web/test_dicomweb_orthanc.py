@@ -26,7 +26,7 @@ from tests.builders.dicomweb import (
     make_instances,
     read_multipart,
 )
-from tests.builders.orthanc import orthanc_dicomweb
+from tests.builders.orthanc_dicomweb import orthanc_dicomweb
 from tests.builders.store import add_users
 from tests.builders.web import live_server, make_app
 from worklist.db.engine import Database

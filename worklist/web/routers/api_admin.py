@@ -1,4 +1,4 @@
-"""JSON API of administration: users, models, the audit log."""
+"""JSON API of administration: users, models, the audit log, exhausted exports."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
+from worklist import exports
 from worklist.accounts import users
 from worklist.domain import Role
 from worklist.reading import actions, queries
@@ -132,3 +133,20 @@ def audit_log(
             for e in rows
         ]
     return {"items": items, "page": page, "has_next": has_next}
+
+
+@router.get("/exports")
+def exhausted_exports(principal: AdminApi, db: DbDep) -> list[dict[str, Any]]:
+    """List the exports that ran out of attempts, newest first."""
+    with db.read() as session:
+        return [x.as_dict() for x in exports.exhausted_exports(session)]
+
+
+@router.post("/exports/{job_id}/requeue")
+def requeue_export(job_id: int, principal: AdminApi, db: DbDep) -> dict[str, Any]:
+    """Queue an exhausted export again (404 if no such export, 409 if it is not exhausted)."""
+    with db.write() as session:
+        view = exports.requeue_export(
+            session, job_id, actor=principal.user.username, source=principal.source
+        )
+    return view.as_dict()

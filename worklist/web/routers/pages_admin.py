@@ -1,4 +1,4 @@
-"""The site status page (radiographers) and the admin pages: users, models, audit log."""
+"""The site status page (radiographers) and the admin pages: users, models, audit log, exports."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from models.errors import TriageError
+from worklist import exports
 from worklist.accounts import users
 from worklist.domain import Role
 from worklist.reading import actions, queries
@@ -172,3 +173,31 @@ def audit_page(
     return render(
         request, "audit.html", principal, {"events": events, "page": page, "has_next": has_next}
     )
+
+
+@router.get("/admin/exports")
+def exports_page(
+    request: Request, principal: AdminPage, db: DbDep, message: str = "", error: str = ""
+) -> Response:
+    """Show the exhausted exports, each with a button to queue it again."""
+    with db.read() as session:
+        rows = exports.exhausted_exports(session)
+    return render(
+        request,
+        "exports.html",
+        principal,
+        {"exports": rows, "message": message, "error": error},
+    )
+
+
+@router.post("/admin/exports/{job_id}/requeue")
+def exports_requeue(job_id: int, principal: AdminPage, db: DbDep) -> Response:
+    """Queue an exhausted export again (form); :func:`worklist.exports.requeue_export` audits it."""
+    try:
+        with db.write() as session:
+            exports.requeue_export(
+                session, job_id, actor=principal.user.username, source=principal.source
+            )
+    except TriageError as exc:
+        return _to("/admin/exports", error=str(exc))
+    return _to("/admin/exports", message=f"export job {job_id} queued again")
