@@ -11,7 +11,7 @@ TORCH := torch==2.13.0
 # The CPU build of torch lies on disk on these machines; pip must look there first.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: run test venv runtime dev system-deps lint typecheck demo-model
+.PHONY: run test venv runtime dev system-deps viewer viewer-optional lint typecheck demo-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,18 @@ $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 system-deps:
 	bash scripts/install-system-deps.sh
 
-run: runtime
+# The OHIF viewer served at /viewer (npm @ohif/app, pinned and integrity-checked; docs/web.md).
+# The tests need it (a missing viewer fails them); `make run` goes on without npm and says so.
+viewer: system-deps
+	bash scripts/install-viewer.sh
+viewer-optional:
+	bash scripts/install-viewer.sh --optional
+
+run: runtime viewer-optional
 	$(BIN)/triage serve --data-dir $(DATA_DIR) --dicom-port $(DICOM_PORT) --http-port $(HTTP_PORT)
 
 # The one gate: lint, then mypy strict over the packages and tests/, then the tests.
-test: system-deps dev lint typecheck
+test: system-deps viewer dev lint typecheck
 	$(BIN)/python -m pytest
 
 lint: dev

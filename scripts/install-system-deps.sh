@@ -2,7 +2,8 @@
 # Install the real peers the tests use: DCMTK (modality), PostgreSQL (scaled mode), Chromium
 # (browser tests), dicom3tools and pixelmed-apps (dciodvfy and DicomSRValidator check the AI's
 # DICOM outputs), Orthanc with its DICOMweb plugin (the reference DICOMweb server and the
-# receiving PACS). Idempotent: does nothing when everything is present.
+# receiving PACS), npm (scripts/install-viewer.sh fetches the OHIF viewer with it).
+# Idempotent: does nothing when everything is present.
 set -euo pipefail
 need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
@@ -10,6 +11,7 @@ command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
 command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
 [ -f /usr/share/java/pixelmed.jar ] || need+=(pixelmed-apps)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 [ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)

@@ -73,6 +73,11 @@ class WorklistSettings(BaseSettings):
         ge=0,
         description="Reuse a computed worklist page (API) for this long; 0 turns it off.",
     )
+    web_viewer_dir: Path | None = Field(
+        default=None,
+        description="Where scripts/install-viewer.sh put the OHIF viewer served at /viewer; "
+        "default: worklist/web/viewer_dist.",
+    )
     web_cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call /dicom-web from a browser (CORS); empty: off. "

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ComputedRadiographyImageStorage, generate_uid
 
@@ -203,8 +204,11 @@ def seed_study(
     uid = generate_uid()
     sop = generate_uid()
     rel = f"{uid}/{sop}.dcm"
+    series_uid = str(generate_uid())
     if with_image:
         write_disc_dicom(archive / rel, study_uid=uid, sop_uid=sop)
+        # The row names the file's series (WADO-RS finds the file by study, series, instance).
+        series_uid = str(dcmread(archive / rel, stop_before_pixels=True).SeriesInstanceUID)
     with db.write() as session:
         study = Study(
             study_instance_uid=uid,
@@ -228,9 +232,7 @@ def seed_study(
         session.add(study)
         session.flush()
         if with_image:
-            series = Series(
-                study_id=study.id, series_instance_uid=generate_uid(), modality=modality
-            )
+            series = Series(study_id=study.id, series_instance_uid=series_uid, modality=modality)
             session.add(series)
             session.flush()
             session.add(

@@ -21,7 +21,9 @@ from worklist.web.app import create_app, run_web
 
 
 @contextmanager
-def make_app(db: Database, tmp_path: Path) -> Iterator[tuple[FastAPI, WorklistSettings]]:
+def make_app(
+    db: Database, tmp_path: Path, *, viewer_dir: Path | None = None
+) -> Iterator[tuple[FastAPI, WorklistSettings]]:
     """Create the app on ``db`` with its data and archive in ``tmp_path``; close its audit sink.
 
     Parameters
@@ -30,6 +32,8 @@ def make_app(db: Database, tmp_path: Path) -> Iterator[tuple[FastAPI, WorklistSe
         The store.
     tmp_path : pathlib.Path
         Where ``data/``, ``archive/`` and ``models/`` are.
+    viewer_dir : pathlib.Path, optional
+        Where the OHIF viewer's dist is (default: where ``scripts/install-viewer.sh`` puts it).
 
     Yields
     ------
@@ -41,6 +45,7 @@ def make_app(db: Database, tmp_path: Path) -> Iterator[tuple[FastAPI, WorklistSe
         database_url=db.url,
         archive_dir=tmp_path / "archive",
         web_poll_s=1.0,
+        web_viewer_dir=viewer_dir,
     )
     app = create_app(settings, ModelsSettings(models_dir=tmp_path / "models"), db=db)
     try:

@@ -37,6 +37,7 @@ from worklist.web.routers import (
     pages_auth,
     pages_monitoring,
     pages_studies,
+    viewer,
 )
 from worklist.web.security import LoginLimiter, QueryLimits, session_secret
 from worklist.web.templating import STATIC_DIR
@@ -189,6 +190,7 @@ def create_app(
     app.include_router(api_site.router)
     app.include_router(api_site.health_router)
     app.include_router(fhir.router)
+    app.include_router(viewer.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -72,7 +72,7 @@ def test_radiologist_reads_p1_first(sqlite_db: Database, tmp_path: Path) -> None
                 timeout=10_000,
             )
             assert rows.nth(0).get_attribute("data-uid") == p1
-            rows.nth(0).locator("a").click()
+            rows.nth(0).locator("a").first.click()
             page.wait_for_url(f"**/studies/{p1}")
             page.wait_for_function(
                 "() => { const i = document.getElementById('key-image');"

@@ -46,6 +46,10 @@
     study.appendChild(a);
     study.appendChild(el("br"));
     study.appendChild(el("small", s.study_description + " " + s.accession_number));
+    study.appendChild(el("br"));
+    const viewer = el("a", "Open in viewer", "open-viewer");
+    viewer.href = "/viewer/viewer?StudyInstanceUIDs=" + encodeURIComponent(s.study_instance_uid);
+    study.appendChild(viewer);
     tr.appendChild(study);
     tr.appendChild(el("td", s.site));
     tr.appendChild(el("td", s.modalities.join(", ")));
