@@ -16,6 +16,12 @@ blocked ``recv`` then returns, and pynetdicom ends the association as a closed c
 * a PDU announcing more than the maximum PDU length (ours, as announced to the peer): at once;
 * at most ``max_associations_per_peer`` connections per peer address (more are closed at
   accept), beside pynetdicom's ``maximum_associations`` for the whole listener process.
+
+TLS connections are watched too: the TLS listener's sockets are :class:`WatchedSSLSocket`
+(their decrypted bytes feed the framer), wrapped at accept without the handshake, which then
+happens at the first ``recv`` on the association's thread; the setup deadline, counted from the
+TCP accept, covers a handshake that never finishes. Shutting down the underlying TCP socket
+unblocks a ``recv`` in TLS as in plain TCP.
 """
 
 from __future__ import annotations
