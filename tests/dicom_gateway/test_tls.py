@@ -4,7 +4,10 @@ binding, and the watchdog's setup deadline on a TLS connection that never handsh
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +17,7 @@ from pydicom.uid import generate_uid
 from sqlalchemy import select
 
 from dicom_gateway.scu import echo, send_files
+from dicom_gateway.service import GatewayError
 from dicom_gateway.statuses import SUCCESS
 from dicom_gateway.tls import TlsClient
 from tests.builders.dicom import make_dataset, write_dicom_file
@@ -204,3 +208,38 @@ def test_tls_connection_that_never_handshakes_is_closed_and_blocks_nobody(
     finally:
         for sock in silent:
             sock.close()
+
+
+def test_tls_pdu_announcing_too_much_is_closed_at_once(
+    gateway_factory: GatewayFactory, pki: Pki
+) -> None:
+    """The watchdog reads the decrypted PDU stream: an oversized announcement inside TLS."""
+    gw, _, _ = gateway_factory(**_tls_settings(pki, association_setup_timeout_s=30.0))
+    assert gw.tls_port is not None
+    context = TlsClient(pki["ca.pem"], pki["client.pem"], pki["client.key"]).tls_args("localhost")
+    raw = socket.create_connection(("127.0.0.1", gw.tls_port))
+    with context[0].wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.settimeout(10)
+        start = time.monotonic()
+        tls.sendall(struct.pack(">BBL", 0x01, 0, 1 << 30) + b"\x00" * 8)  # A-ASSOCIATE-RQ
+        # Closed under TLS: EOF, a reset or an unexpected EOF; a timeout fails the test.
+        with contextlib.suppress(ConnectionResetError, ssl.SSLError):
+            assert tls.recv(1) == b""
+        assert time.monotonic() - start < 5
+
+
+def test_tls_listener_in_listener_processes(gateway_factory: GatewayFactory, pki: Pki) -> None:
+    gw, _, _ = gateway_factory(**_tls_settings(pki, processes=2))
+    assert gw.tls_port is not None
+    for _ in range(3):
+        assert echoscu(gw.tls_port, *_tls_args(pki)).returncode == 0
+    assert echoscu(gw.port).returncode == 0
+
+
+def test_tls_port_without_certificate_does_not_start(
+    gateway_factory: GatewayFactory, pki: Pki
+) -> None:
+    with pytest.raises(GatewayError, match="tls_certificate"):
+        gateway_factory(tls_port=0)
+    with pytest.raises(GatewayError, match="CA bundle"):
+        gateway_factory(**_tls_settings(pki, tls_ca_bundle=None))
