@@ -302,7 +302,10 @@ def handle_rejected(event: Event, ctx: HandlerContext) -> None:
                 actor=calling,
                 source=_peer(event.assoc),
                 outcome="failure",
-                details={"reason": "calling AE title not allowed or too many associations"},
+                details={
+                    "reason": "calling AE title not allowed (or not bound to the client "
+                    "certificate) or too many associations"
+                },
             )
     except Exception:
         logger.exception("could not record the rejection event")

@@ -35,6 +35,7 @@ from dicom_gateway.handlers import (
 from dicom_gateway.lenient import handle_dimse_recv, install_lenient_uid_validation
 from dicom_gateway.qr import QRContext, handle_find, handle_get, handle_move
 from dicom_gateway.settings import GatewaySettings, connection_limits
+from dicom_gateway.tls import check_subject, listener_context
 from dicom_gateway.watchdog import Watchdog
 
 __all__ = ["ListenerServer", "ReusePortListenerServer", "build_ae", "start_listener"]
@@ -59,14 +60,25 @@ class ListenerServer(ThreadedAssociationServer):
         super().server_bind()
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        """Accept a connection and switch Nagle's algorithm off on it."""
-        client, address = super().get_request()
+        """Accept a connection, switch Nagle's algorithm off on it, watch it.
+
+        With an ``ssl_context`` (the TLS listener), the socket is wrapped here without the
+        handshake, which pynetdicom's own ``get_request`` would do on this accepting thread
+        (one silent peer would block every other): it happens at the association's first
+        read, within the watchdog's setup deadline.
+        """
+        assert self.socket is not None
+        client, address = self.socket.accept()
         try:
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as exc:  # e.g. a TLS-wrapped or non-TCP socket
+        except OSError as exc:  # e.g. a non-TCP socket
             logger.debug("TCP_NODELAY not set on %s: %s", address, exc)
         if self.watchdog is not None:
-            client = self.watchdog.wrap(client, address)
+            return self.watchdog.wrap(client, address, self.ssl_context), address
+        if self.ssl_context is not None:
+            client = self.ssl_context.wrap_socket(
+                client, server_side=True, do_handshake_on_connect=False
+            )
         return client, address
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
@@ -127,8 +139,11 @@ def build_ae(settings: GatewaySettings) -> AE:
     return ae
 
 
-def _handlers(ctx: HandlerContext, qr: QRContext) -> list[EventHandlerType]:
+def _handlers(
+    ctx: HandlerContext, qr: QRContext, settings: GatewaySettings, tls: bool
+) -> list[EventHandlerType]:
     return [
+        (evt.EVT_REQUESTED, check_subject, [settings.tls_aet_subjects, tls]),
         (evt.EVT_C_STORE, handle_store, [ctx]),
         (evt.EVT_C_FIND, handle_find, [qr]),
         (evt.EVT_C_MOVE, handle_move, [qr]),
@@ -142,7 +157,12 @@ def _handlers(ctx: HandlerContext, qr: QRContext) -> list[EventHandlerType]:
 
 
 def start_listener(
-    settings: GatewaySettings, ctx: HandlerContext, *, port: int, reuse_port: bool = False
+    settings: GatewaySettings,
+    ctx: HandlerContext,
+    *,
+    port: int,
+    reuse_port: bool = False,
+    tls: bool = False,
 ) -> ThreadedAssociationServer:
     """Start a non-blocking listener on ``settings.host:port``.
 
@@ -156,22 +176,30 @@ def start_listener(
         The port (``0``: any free one; read it from ``server.server_address``).
     reuse_port
         Bind with ``SO_REUSEPORT`` (several processes on one port).
+    tls
+        The TLS listener: its context from the ``tls_*`` settings
+        (:func:`dicom_gateway.tls.listener_context`).
 
     Returns
     -------
     ListenerServer
         Running in a daemon thread; stop it with ``server.shutdown()``.
     """
+    ssl_context = listener_context(settings) if tls else None
     ae = build_ae(settings)
     server_class = ReusePortListenerServer if reuse_port else ListenerServer
     qr = QRContext(db=ctx.db, archive=ctx.ingestor.archive, settings=settings)
     server = ae.make_server(
-        (settings.host, port), evt_handlers=_handlers(ctx, qr), server_class=server_class
+        (settings.host, port),
+        evt_handlers=_handlers(ctx, qr, settings, tls),
+        ssl_context=ssl_context,
+        server_class=server_class,
     )
     if isinstance(server, ListenerServer):
         server.watchdog = Watchdog(connection_limits(settings))
         server.watchdog.start()
-    thread = threading.Thread(target=server.serve_forever, name="DicomListener", daemon=True)
+    name = "DicomTlsListener" if tls else "DicomListener"
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     ae._servers.append(server)
     return server

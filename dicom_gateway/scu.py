@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import socket
 import warnings
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
@@ -31,7 +31,9 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 
 from dicom_gateway.conformance import verification_sop_class
+from dicom_gateway.files import Collected, collect_files
 from dicom_gateway.statuses import SUCCESS, status_name
+from dicom_gateway.tls import TlsClient
 from models.errors import Unavailable
 
 __all__ = [
@@ -184,8 +186,9 @@ def echo(
     calling_aet: str = "TRIAGE_SCU",
     called_aet: str = "ANY-SCP",
     timeout_s: float = 10.0,
+    tls: TlsClient | None = None,
 ) -> int:
-    """Send one C-ECHO and return its status.
+    """Send one C-ECHO and return its status (over TLS with ``tls``).
 
     Raises
     ------
@@ -194,7 +197,7 @@ def echo(
     """
     ae = _make_ae(calling_aet, timeout_s)
     ae.add_requested_context(verification_sop_class())
-    assoc = ae.associate(host, port, ae_title=called_aet)
+    assoc = _associate(ae, host, port, called_aet, tls)
     if not assoc.is_established:
         raise ScuError(why_no_association(assoc, host, port, called_aet, timeout_s))
     try:
@@ -204,58 +207,6 @@ def echo(
     if not response or "Status" not in response:
         raise ScuError(f"no C-ECHO response from {host}:{port}")
     return int(response.Status)
-
-
-@dataclass(frozen=True)
-class Collected:
-    """The files to send, from the files and folders a user named."""
-
-    files: list[Path]
-    """Files named as such, and the files found in each folder (sorted), in the order given."""
-    found: frozenset[Path]
-    """Those of :attr:`files` found by walking a folder (skipped if they are not DICOM)."""
-    hidden: list[Path] = field(default_factory=list)
-    """Hidden files found in folders (a name, or a folder below the one named, starting with
-    ``.``): never read, never sent."""
-    missing: list[Path] = field(default_factory=list)
-    """Paths named that do not exist."""
-
-
-def _is_hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-def collect_files(paths: Iterable[Path]) -> Collected:
-    """Expand folders recursively into their files (sorted); keep files as given.
-
-    Parameters
-    ----------
-    paths
-        Files and folders, as the user named them.
-
-    Returns
-    -------
-    Collected
-        The files to send, which of them were found in folders, the hidden files found in
-        folders and the paths that do not exist.
-    """
-    files: list[Path] = []
-    found: set[Path] = set()
-    hidden: list[Path] = []
-    missing: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if _is_hidden(child, path):
-                    hidden.append(child)
-                else:
-                    files.append(child)
-                    found.add(child)
-        elif path.exists():
-            files.append(path)
-        else:
-            missing.append(path)
-    return Collected(files, frozenset(found), hidden, missing)
 
 
 @dataclass(frozen=True)
@@ -327,6 +278,7 @@ def send_files(
     timeout_s: float = 30.0,
     on_result: Callable[[SendResult], None] | None = None,
     found: Collection[Path] = frozenset(),
+    tls: TlsClient | None = None,
 ) -> list[SendResult]:
     """C-STORE every file to ``host:port``, one result per file, in order.
 
@@ -347,6 +299,8 @@ def send_files(
         :attr:`Collected.found`): one that is not DICOM (no ``DICM`` marker at offset 128 and
         no dataset with a SOP Class UID), or is a DICOMDIR, is reported as skipped, not as a
         failure. A file named by the user that is not DICOM, or a DICOMDIR, is a failure.
+    tls
+        Associate over DICOM TLS (CA bundle, client certificate and key).
 
     Returns
     -------
@@ -380,26 +334,39 @@ def send_files(
     for start in range(0, len(pairs), MAX_CONTEXTS):
         chunk = set(pairs[start : start + MAX_CONTEXTS])
         batch = [i for i in items if (i.sop_class, i.transfer_syntax) in chunk]
-        _send_batch(batch, sorted(chunk), host, port, calling_aet, called_aet, timeout_s, report)
+        peer = _Peer(host, port, calling_aet, called_aet, timeout_s, tls)
+        _send_batch(batch, sorted(chunk), peer, report)
     return [results[p] for p in files if p in results]
+
+
+@dataclass(frozen=True)
+class _Peer:
+    host: str
+    port: int
+    calling_aet: str
+    called_aet: str
+    timeout_s: float
+    tls: TlsClient | None
+
+
+def _associate(ae: AE, host: str, port: int, called_aet: str, tls: TlsClient | None) -> Association:
+    if tls is None:
+        return ae.associate(host, port, ae_title=called_aet)
+    return ae.associate(host, port, ae_title=called_aet, tls_args=tls.tls_args(host))
 
 
 def _send_batch(
     batch: list[_Item],
     pairs: list[tuple[str, str]],
-    host: str,
-    port: int,
-    calling_aet: str,
-    called_aet: str,
-    timeout_s: float,
+    peer: _Peer,
     report: Callable[[SendResult], None],
 ) -> None:
-    ae = _make_ae(calling_aet, timeout_s)
+    ae = _make_ae(peer.calling_aet, peer.timeout_s)
     for sop_class, ts in pairs:
         ae.add_requested_context(sop_class, ts)
-    assoc = ae.associate(host, port, ae_title=called_aet)
+    assoc = _associate(ae, peer.host, peer.port, peer.called_aet, peer.tls)
     if not assoc.is_established:
-        why = why_no_association(assoc, host, port, called_aet, timeout_s)
+        why = why_no_association(assoc, peer.host, peer.port, peer.called_aet, peer.timeout_s)
         for item in batch:
             report(SendResult(item.path, None, f"no association: {why}"))
         return

@@ -27,7 +27,8 @@ from dicom_gateway.handlers import HandlerContext
 from dicom_gateway.receiving import start_sweeper, use_receive_dir
 from dicom_gateway.scp import start_listener
 from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
-from models.errors import Unavailable
+from dicom_gateway.tls import listener_context
+from models.errors import Invalid, Unavailable
 from worklist.archive import Archive
 from worklist.db.engine import Database
 from worklist.ingest.recorder import Ingestor
@@ -72,6 +73,7 @@ def _listener_process(
     gateway: GatewaySettings,
     worklist: WorklistSettings,
     port: int,
+    tls_port: int | None,
     log_level: int,
     ready: Any,
     stop: Any,
@@ -99,10 +101,12 @@ def _listener_process(
         logging.getLogger(noisy).setLevel(max(logging.WARNING, log_level))
     parent = os.getppid()
     db = Database(worklist.effective_database_url, create=False)
-    server = None
+    servers = []
     ctx = _context(gateway, worklist, db)
     try:
-        server = start_listener(gateway, ctx, port=port, reuse_port=True)
+        servers.append(start_listener(gateway, ctx, port=port, reuse_port=True))
+        if tls_port is not None:
+            servers.append(start_listener(gateway, ctx, port=tls_port, reuse_port=True, tls=True))
         ready.put(("ok", os.getpid()))
         while not stop.poll(0.5):
             if os.getppid() != parent:
@@ -113,7 +117,7 @@ def _listener_process(
         ready.put(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         sweeping.set()
-        if server is not None:
+        for server in servers:
             server.shutdown()
         ctx.ingestor.close()
         db.dispose()
@@ -140,8 +144,10 @@ class Gateway:
         self.run_assembler = assembler
         self.processes = gateway.processes or os.cpu_count() or 1
         self._port = gateway.port
+        self._tls_port = gateway.tls_port
         self._db: Database | None = None
         self._server: ThreadedAssociationServer | None = None
+        self._tls_server: ThreadedAssociationServer | None = None
         self._ctx: HandlerContext | None = None
         self._children: list[multiprocessing.process.BaseProcess] = []
         self._stop_children: Any = None
@@ -152,6 +158,11 @@ class Gateway:
     def port(self) -> int:
         """The TCP port the listener is bound to (known after :meth:`start`)."""
         return self._port
+
+    @property
+    def tls_port(self) -> int | None:
+        """The TCP port of the TLS listener (known after :meth:`start`; ``None``: no TLS)."""
+        return self._tls_port
 
     def start(self) -> None:
         """Migrate the store, start the listener(s) and the assembler; return when listening."""
@@ -166,15 +177,12 @@ class Gateway:
         if self.processes == 1:
             self._ctx = ctx = _context(self.gateway, self.worklist, self._db)
             try:
-                server = start_listener(self.gateway, ctx, port=self.gateway.port)
-            except OSError as exc:
+                self._start_in_process(ctx)
+            except (OSError, Invalid) as exc:
+                self._stop_servers()
                 ctx.ingestor.close()
                 self._db.dispose()
-                raise GatewayError(
-                    f"cannot listen on {self.gateway.host}:{self.gateway.port}: {exc}"
-                ) from exc
-            self._server = server
-            self._port = int(server.server_address[1])
+                raise GatewayError(f"cannot listen on {self.gateway.host}: {exc}") from exc
         else:
             try:
                 self._start_children()
@@ -196,19 +204,46 @@ class Gateway:
             )
             self._assembler_thread.start()
 
-    def _start_children(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        # Hold the port (bound, not listening) so port 0 resolves once for every child.
+    def _start_in_process(self, ctx: HandlerContext) -> None:
+        self._server = start_listener(self.gateway, ctx, port=self.gateway.port)
+        self._port = int(self._server.server_address[1])
+        if self.gateway.tls_port is not None:
+            self._tls_server = start_listener(
+                self.gateway, ctx, port=self.gateway.tls_port, tls=True
+            )
+            self._tls_port = int(self._tls_server.server_address[1])
+            logger.info("DICOM TLS listener on %s:%d", self.gateway.host, self._tls_port)
+
+    def _stop_servers(self) -> None:
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.shutdown()
+        self._server = self._tls_server = None
+
+    def _hold(self, port: int) -> socket.socket:
+        """Bind ``port`` (not listening) so port 0 resolves once for every child."""
         holder = socket.socket(socket.AF_INET6 if ":" in self.gateway.host else socket.AF_INET)
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
-            holder.bind((self.gateway.host, self.gateway.port))
+            holder.bind((self.gateway.host, port))
         except OSError as exc:
             holder.close()
-            raise GatewayError(
-                f"cannot bind {self.gateway.host}:{self.gateway.port}: {exc}"
-            ) from exc
-        self._port = int(holder.getsockname()[1])
+            raise GatewayError(f"cannot bind {self.gateway.host}:{port}: {exc}") from exc
+        return holder
+
+    def _start_children(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        if self.gateway.tls_port is not None:
+            listener_context(self.gateway)  # a missing or bad certificate: fail here, once
+        holders = [self._hold(self.gateway.port)]
+        self._port = int(holders[0].getsockname()[1])
+        if self.gateway.tls_port is not None:
+            try:
+                holders.append(self._hold(self.gateway.tls_port))
+            except GatewayError:
+                holders[0].close()
+                raise
+            self._tls_port = int(holders[1].getsockname()[1])
         ready = ctx.Queue()
         stop_reader, self._stop_children = ctx.Pipe(duplex=False)
         try:
@@ -219,6 +254,7 @@ class Gateway:
                         self.gateway,
                         self.worklist,
                         self._port,
+                        self._tls_port,
                         logging.getLogger().getEffectiveLevel(),
                         ready,
                         stop_reader,
@@ -239,7 +275,8 @@ class Gateway:
             self._stop_listener_children()
             raise
         finally:
-            holder.close()
+            for holder in holders:
+                holder.close()
             stop_reader.close()
 
     def _stop_listener_children(self) -> None:
@@ -257,9 +294,7 @@ class Gateway:
     def stop(self) -> None:
         """Stop accepting, finish the running associations' handlers, stop the assembler."""
         self._stop_assembler.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server = None
+        self._stop_servers()
         if self._ctx is not None:
             self._ctx.ingestor.close()
             self._ctx = None

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicom_gateway.watchdog import ConnectionLimits
 
-__all__ = ["DuplicatePolicy", "GatewaySettings", "MoveDestination", "connection_limits"]
+BCP195_CIPHERS = (
+    "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!eNULL:!MD5:!SHA1:!RC4:!3DES:!DES:!EXPORT:!PSK"
+)
+"""TLS 1.2 cipher suites of the BCP 195 profile (RFC 9325): forward secret, AEAD only; no RC4,
+3DES, export or anonymous suites. TLS 1.3's suites all qualify and are left to OpenSSL."""
+
+__all__ = [
+    "BCP195_CIPHERS",
+    "DuplicatePolicy",
+    "GatewaySettings",
+    "MoveDestination",
+    "connection_limits",
+]
 
 
 class DuplicatePolicy(StrEnum):
@@ -110,6 +124,38 @@ class GatewaySettings(BaseSettings):
     )
     default_idle_s: float = Field(default=5.0, ge=0, description="For modalities not in idle_s.")
     assembler_interval_s: float = Field(default=0.2, gt=0, description="Assembler poll period.")
+    tls_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the DICOM TLS listener beside the plain one (PS3.15 B.9, BCP 195); "
+        "None: no TLS listener; 0: any free port.",
+    )
+    tls_certificate: Path | None = Field(
+        default=None, description="The listener's certificate with its chain (PEM)."
+    )
+    tls_private_key: Path | None = Field(
+        default=None, description="The listener's private key (PEM, unencrypted; mode 0600)."
+    )
+    tls_ca_bundle: Path | None = Field(
+        default=None, description="CAs whose client certificates are trusted (PEM)."
+    )
+    tls_require_client_certificate: bool = Field(
+        default=True,
+        description="Refuse TLS clients without a certificate signed by tls_ca_bundle.",
+    )
+    tls_min_version: Literal["1.2", "1.3"] = Field(default="1.2", description="BCP 195: 1.2+.")
+    tls_ciphers: str = Field(
+        default=BCP195_CIPHERS,
+        min_length=1,
+        description="OpenSSL cipher string for TLS 1.2 (ECDHE with AES-GCM/ChaCha20).",
+    )
+    tls_aet_subjects: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Calling AE title -> client certificate subjects (CN or subjectAltName) "
+        "allowed to use it. When set, the TLS listener refuses AE titles not listed or from "
+        "another certificate, and the plain listener refuses the listed AE titles.",
+    )
     move_destinations: dict[str, MoveDestination] = Field(
         default_factory=dict,
         description="C-MOVE destinations: AE title -> host and port. A C-MOVE to any other AE "

@@ -101,10 +101,23 @@ def _ae_rows(ae: Any, settings: GatewaySettings) -> list[str]:
         f"| ACSE, DIMSE, network timeouts | {ae.acse_timeout:g} s, {ae.dimse_timeout:g} s, "
         f"{ae.network_timeout:g} s | `gateway.acse_timeout_s`, `gateway.dimse_timeout_s`, "
         "`gateway.network_timeout_s` (ACSE: at most the setup deadline) |",
-        "| secure transport (TLS) | not offered | |",
+        f"| secure transport (TLS) | {_tls_row(settings)} | `gateway.tls_*` |",
         f"| implementation class UID | `{ae.implementation_class_uid}` (pynetdicom's) | |",
         f"| implementation version name | `{ae.implementation_version_name}` | |",
     ]
+
+
+def _tls_row(settings: GatewaySettings) -> str:
+    if settings.tls_port is None:
+        where = "not enabled (set `gateway.tls_port`)"
+    else:
+        where = f"on `{settings.host}:{settings.tls_port}` beside the plain port"
+    client = "required" if settings.tls_require_client_certificate else "verified if sent"
+    bound = "; calling AE titles bound to certificate subjects" if settings.tls_aet_subjects else ""
+    return (
+        f"PS3.15 B.9 (BCP 195): {where}; TLS {settings.tls_min_version}+, ECDHE with AES-GCM "
+        f"or ChaCha20; client certificate {client}{bound}"
+    )
 
 
 def _behaviour(settings: GatewaySettings) -> list[str]:
@@ -213,7 +226,9 @@ def _scu(settings: GatewaySettings) -> list[str]:
         f"(default: `gateway.ae_title`, `{settings.ae_title}`). `triage echo` proposes the "
         "Verification SOP class. `triage send` proposes exactly the SOP classes and transfer "
         "syntaxes of the files it sends and sends each file as it is on disk (no decoding, no "
-        "transcoding).",
+        "transcoding). With `--tls` / `--tls-ca`, `--tls-cert`, `--tls-key` they associate over "
+        "DICOM TLS (TLS 1.2+, BCP 195 cipher suites, the peer's certificate and host name "
+        "verified).",
         "",
         "## SCU: exports to PACS",
         "",
@@ -224,7 +239,8 @@ def _scu(settings: GatewaySettings) -> list[str]:
         "the SOP classes and transfer syntaxes of the instances, each as it is in the archive. "
         "Any status other than Success (0x0000) counts as a failure of that instance: the "
         "export is retried with an exponential backoff and sends only what was not "
-        "acknowledged.",
+        "acknowledged. A destination with `tls = true` is called over DICOM TLS as `triage "
+        "send --tls` does.",
     ]
 
 

@@ -16,6 +16,12 @@ blocked ``recv`` then returns, and pynetdicom ends the association as a closed c
 * a PDU announcing more than the maximum PDU length (ours, as announced to the peer): at once;
 * at most ``max_associations_per_peer`` connections per peer address (more are closed at
   accept), beside pynetdicom's ``maximum_associations`` for the whole listener process.
+
+TLS connections are watched too: the TLS listener's sockets are :class:`WatchedSSLSocket`
+(their decrypted bytes feed the framer), wrapped at accept without the handshake, which then
+happens at the first ``recv`` on the association's thread; the setup deadline, counted from the
+TCP accept, covers a handshake that never finishes. Shutting down the underlying TCP socket
+unblocks a ``recv`` in TLS as in plain TCP.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["ConnectionLimits", "ConnectionWatch", "Watchdog", "WatchedSocket"]
+__all__ = ["ConnectionLimits", "ConnectionWatch", "Watchdog", "WatchedSSLSocket", "WatchedSocket"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +139,29 @@ class WatchedSocket(socket.socket):
         return data
 
 
+class WatchedSSLSocket(ssl.SSLSocket):
+    """A TLS socket whose decrypted bytes feed its :class:`ConnectionWatch`.
+
+    :func:`dicom_gateway.tls.server_context` makes it its context's ``sslsocket_class``. The
+    handshake happens in the first ``recv`` (on the association's thread, not the accepting
+    one), within the setup deadline; a failed handshake is logged with its reason.
+    """
+
+    watch: ConnectionWatch | None = None
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        """Receive as :meth:`ssl.SSLSocket.recv` does, and tell the watch what arrived."""
+        try:
+            data = super().recv(buflen, flags)
+        except ssl.SSLError as exc:
+            peer = self.watch.peer if self.watch is not None else "?"
+            logger.warning("TLS connection from %s refused: %s", peer, exc.reason or exc)
+            raise
+        if data and self.watch is not None:
+            self.watch.feed(data, time.monotonic())
+        return data
+
+
 class Watchdog:
     """Admit connections within the per-peer limit and close those past their deadlines.
 
@@ -155,23 +185,38 @@ class Watchdog:
         self.limits = limits
         self.interval_s = interval_s
         self.clock = clock
-        self._sockets: dict[WatchedSocket, ConnectionWatch] = {}
+        self._sockets: dict[socket.socket, ConnectionWatch] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def wrap(self, client: socket.socket, address: tuple[str, int]) -> socket.socket:
-        """Return ``client`` as a :class:`WatchedSocket` (a TLS socket is returned as it is)."""
+    def wrap(
+        self,
+        client: socket.socket,
+        address: tuple[str, int],
+        tls: ssl.SSLContext | None = None,
+    ) -> socket.socket:
+        """Return ``client`` as a :class:`WatchedSocket`, or with ``tls`` a watched TLS socket.
+
+        The TLS handshake is not done here (the accepting thread must not wait for a peer):
+        it happens at the first ``recv``, and the setup deadline covers it.
+        """
+        watch = ConnectionWatch(
+            peer=f"{address[0]}:{address[1]}",
+            accepted_at=self.clock(),
+            max_pdu=self.limits.max_pdu,
+        )
+        if tls is not None:
+            secure = tls.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
+            if isinstance(secure, WatchedSSLSocket):
+                secure.watch = watch
+            return secure
         if type(client) is not socket.socket:
             return client
         timeout = client.gettimeout()
         watched = WatchedSocket(client.family, client.type, client.proto, fileno=client.detach())
         watched.settimeout(timeout)
-        watched.watch = ConnectionWatch(
-            peer=f"{address[0]}:{address[1]}",
-            accepted_at=self.clock(),
-            max_pdu=self.limits.max_pdu,
-        )
+        watched.watch = watch
         return watched
 
     def admit(self, client: socket.socket, address: tuple[str, int], *, busy: int = 0) -> bool:
@@ -198,7 +243,7 @@ class Watchdog:
                     same,
                 )
                 return False
-            if isinstance(client, WatchedSocket):
+            if isinstance(client, WatchedSocket | WatchedSSLSocket) and client.watch is not None:
                 self._sockets[client] = client.watch
         return True
 
@@ -221,7 +266,9 @@ class Watchdog:
                 continue
             logger.warning("closing the connection from %s: %s", watch.peer, reason)
             with contextlib.suppress(OSError):  # the blocked recv returns; pynetdicom closes
-                sock.shutdown(socket.SHUT_RDWR)
+                # socket.socket's own shutdown, also for TLS: SSLSocket.shutdown would drop
+                # the TLS object under the thread blocked in it
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
             closed.append(reason)
         return closed
 

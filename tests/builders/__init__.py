@@ -9,6 +9,8 @@
 - :mod:`~tests.builders.audit`: reading audit events back.
 - :mod:`~tests.builders.peers`: free ports, DCMTK's echoscu/storescu, a throwaway PostgreSQL.
 - :mod:`~tests.builders.gateway`: in-process gateways on free ports.
+- :mod:`~tests.builders.tls`: a test PKI (CA, server and client certificates, an expired one,
+  one from another CA) for the DICOM TLS tests.
 - :mod:`~tests.builders.orthanc`: receiving PACS peers of the export tests: Orthanc on loopback
   ports (its own config and storage, stopped by pid) and a Storage SCP that refuses everything.
 - :mod:`~tests.builders.qr`: DCMTK's findscu, movescu, getscu and a storescp move destination.

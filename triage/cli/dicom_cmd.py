@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from dicom_gateway.scu import SendResult
+    from dicom_gateway.tls import TlsClient
 
 # pydicom, pynetdicom, rich and the store are imported inside the commands that use them, so
 # that ``triage --help`` and ``triage echo`` do not pay for the gateway's imports.
@@ -31,6 +32,21 @@ CalledOpt = Annotated[
     str | None, typer.Option("--called-aet", help="Peer AE title (default: gateway.ae_title).")
 ]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Network timeouts in seconds.")]
+TlsOpt = Annotated[bool, typer.Option("--tls", help="DICOM TLS (implied by --tls-*).")]
+TlsCaOpt = Annotated[
+    Path | None, typer.Option("--tls-ca", help="CA bundle (PEM) the peer's certificate is from.")
+]
+TlsCertOpt = Annotated[Path | None, typer.Option("--tls-cert", help="Our certificate (PEM).")]
+TlsKeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="Our private key (PEM).")]
+
+
+def _tls(on: bool, ca: Path | None, cert: Path | None, key: Path | None) -> TlsClient | None:
+    """Return the SCU's TLS options, or ``None`` for a plain association."""
+    from dicom_gateway.tls import TlsClient
+
+    if not (on or ca or cert or key):
+        return None
+    return TlsClient(ca_bundle=ca, certificate=cert, private_key=key)
 
 
 @contextmanager
@@ -58,6 +74,10 @@ def echo_cmd(
     calling_aet: CallingOpt = "TRIAGE_SCU",
     called_aet: CalledOpt = None,
     timeout: TimeoutOpt = 10.0,
+    tls: TlsOpt = False,
+    tls_ca: TlsCaOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> int:
     """Send a C-ECHO (DICOM ping) and report whether the peer answered Success."""
     from dicom_gateway.scu import ScuError, echo
@@ -67,7 +87,14 @@ def echo_cmd(
     called = called_aet or config.gateway.ae_title
     try:
         with _quiet_pynetdicom():
-            status = echo(host, port, calling_aet=calling_aet, called_aet=called, timeout_s=timeout)
+            status = echo(
+                host,
+                port,
+                calling_aet=calling_aet,
+                called_aet=called,
+                timeout_s=timeout,
+                tls=_tls(tls, tls_ca, tls_cert, tls_key),
+            )
     except ScuError as exc:
         typer.echo(f"C-ECHO to {called}@{host}:{port} failed: {exc}", err=True)
         return 1
@@ -113,6 +140,10 @@ def send_cmd(
     calling_aet: CallingOpt = "TRIAGE_SCU",
     called_aet: CalledOpt = None,
     timeout: TimeoutOpt = 30.0,
+    tls: TlsOpt = False,
+    tls_ca: TlsCaOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> int:
     """C-STORE files and folders to a DICOM peer; exit 1 if any file was not stored.
 
@@ -167,6 +198,7 @@ def send_cmd(
                 timeout_s=timeout,
                 on_result=on_result,
                 found=collected.found,
+                tls=_tls(tls, tls_ca, tls_cert, tls_key),
             )
     results += [
         SendResult(p, None, f"{SKIPPED_HIDDEN}: a name in its path starts with '.'", skipped=True)

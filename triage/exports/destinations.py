@@ -6,6 +6,7 @@ They are the ``[[triage.exports]]`` tables of the settings file (see ``docs/expo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,6 +55,11 @@ class ExportDestination(BaseModel):
     )
     max_delay_s: float = Field(default=3600.0, ge=0, description="The longest wait.")
     timeout_s: float = Field(default=30.0, gt=0, description="Association and DIMSE timeouts.")
+    tls: bool = Field(default=False, description="DICOM TLS (PS3.15 B.9, BCP 195).")
+    tls_ca_bundle: Path | None = Field(default=None, description="CAs of the peer's certificate.")
+    tls_certificate: Path | None = Field(default=None, description="Our client certificate.")
+    tls_private_key: Path | None = Field(default=None, description="Our client key.")
+    tls_check_hostname: bool = Field(default=True, description="Peer certificate names host.")
 
     def delay_after(self, attempt: int) -> float:
         """Return the wait after failed attempt ``attempt`` (1-based): exponential, capped."""

@@ -22,6 +22,7 @@ from pydicom.uid import Comprehensive3DSRStorage
 from sqlalchemy import select
 
 from dicom_gateway.scu import SendResult, probe, send_files
+from dicom_gateway.tls import TlsClient
 from triage.exports.destinations import ExportDestination, SendKind, matching
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
@@ -33,6 +34,18 @@ from worklist.jobs import ClaimedJob, complete, fail
 __all__ = ["AttemptOutcome", "Exporter", "kind_of"]
 
 logger = logging.getLogger(__name__)
+
+
+def _tls(destination: ExportDestination) -> TlsClient | None:
+    """Return the SCU's TLS options for ``destination``, or ``None`` when it is plain DICOM."""
+    if not destination.tls:
+        return None
+    return TlsClient(
+        ca_bundle=destination.tls_ca_bundle,
+        certificate=destination.tls_certificate,
+        private_key=destination.tls_private_key,
+        check_hostname=destination.tls_check_hostname,
+    )
 
 
 def kind_of(instance: Instance) -> SendKind:
@@ -154,6 +167,7 @@ class Exporter:
                 called_aet=destination.ae_title,
                 timeout_s=destination.timeout_s,
                 on_result=on_result,
+                tls=_tls(destination),
             )
         if outcome.failed:
             outcome.retry_in_s = destination.delay_after(job.attempts)

@@ -19,6 +19,7 @@ from tests.builders import REPO
 from tests.builders.dicom import make_dataset, make_study
 from tests.builders.gateway import GatewayFactory
 from tests.builders.peers import echoscu, free_port, wait_for_port
+from tests.builders.tls import make_pki
 from triage.cli import main
 from worklist.db.engine import Database
 from worklist.db.schema import Instance
@@ -235,3 +236,26 @@ def test_send_media_export_skips_its_dicomdir(
     assert main(["send", str(export / "DICOMDIR"), *port]) == 1  # named: the user meant it
     out, err = _output(capsys)
     assert "FAILED" in err and "DICOMDIR" in err and "not an instance" in err
+
+
+def test_echo_and_send_over_tls(
+    gateway_factory: GatewayFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    gw, db, _wl = gateway_factory(
+        tls_port=0,
+        tls_certificate=pki["server.pem"],
+        tls_private_key=pki["server.key"],
+        tls_ca_bundle=pki["ca.pem"],
+    )
+    assert gw.tls_port is not None
+    tls = ["--tls-ca", str(pki["ca.pem"]), "--tls-cert", str(pki["client.pem"])]
+    tls += ["--tls-key", str(pki["client.key"])]
+    assert main(["echo", "localhost", str(gw.tls_port), *tls]) == 0
+    assert "Success" in capsys.readouterr().out
+    _uid, files = make_study(tmp_path / "study", series=1, per_series=2)
+    args = ["send", str(tmp_path / "study"), "--host", "localhost", "--port", str(gw.tls_port)]
+    assert main([*args, *tls]) == 0
+    assert f"{len(files)} of {len(files)} file(s) stored" in capsys.readouterr().out
+    with db.read() as s:
+        assert s.scalar(select(func.count(Instance.id))) == len(files)
