@@ -200,6 +200,11 @@ def test_failures_never_touch_triage_nor_reveal_the_secret(
         ("webhook", "paging-file"),
     ]
     assert all(x.study_instance_uid == hot_uid for x in listed)
+    with db.write() as s:
+        again = store_exports.requeue_export(s, jobs[0].id, actor="admin", source="test")
+    assert (again.kind, again.state) == ("webhook", "queued")
+    first = _webhook_jobs(db)[0]
+    assert (first.state, first.attempts) == ("queued", 0)
     assert caplog.text and SECRET not in caplog.text
     assert all(SECRET not in json.dumps(e.details) for e in events)
     assert all(SECRET not in j.last_error + json.dumps(j.payload) for j in jobs)
