@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from dicom_gateway.settings import GatewaySettings
 from models.settings import ModelsSettings
 from triage.exports.destinations import ExportDestination
+from triage.webhooks.config import Webhook
 from worklist.settings import WorklistSettings
 
 __all__ = ["AppConfig", "HeatmapPolicy", "TriageSettings"]
@@ -77,6 +78,11 @@ class TriageSettings(BaseSettings):
         description="Export destinations (``[[triage.exports]]`` tables): the AI's outputs and "
         "optionally the images of triaged studies are sent there by C-STORE, with retry "
         "(see docs/exports.md).",
+    )
+    webhooks: list[Webhook] = Field(
+        default_factory=list,
+        description="Webhooks (``[[triage.webhooks]]`` tables) notified by a signed JSON POST "
+        "when the AI raises a study to P1 (see docs/notifications.md).",
     )
 
 

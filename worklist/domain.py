@@ -83,6 +83,7 @@ class JobKind(StrEnum):
     TRIAGE = "triage"  # run the models on a complete study and set its priority
     REPRIORITISE = "reprioritise"  # recompute the priority (clinical priority changed via the API)
     EXPORT = "export"  # C-STORE a triaged study's outputs (and originals) to one destination
+    WEBHOOK = "webhook"  # POST a signed notification of an urgent AI result to one webhook
 
 
 class Role(StrEnum):

@@ -1,7 +1,8 @@
 """Export jobs in the store: queue, record acknowledged instances, list and re-queue.
 
 One job per study and destination; the instances a destination acknowledged are recorded so
-that none is sent there twice; exhausted jobs are listed and can be queued again.
+that none is sent there twice; exhausted jobs are listed and can be queued again (webhook
+notifications too, :mod:`worklist.webhooks`: they are outbound deliveries like exports).
 
 The sending itself (C-STORE, the retry schedule) is :mod:`triage.exports`; this module only
 reads and writes rows, so that the web app can show and re-queue exports without importing
@@ -44,8 +45,12 @@ EXPORT_SOURCE = "exports"
 """The ``source`` of the export events."""
 
 
+_OUTBOUND = (str(JobKind.EXPORT), str(JobKind.WEBHOOK))
+"""The job kinds listed and re-queued here."""
+
+
 class ExportNotFoundError(StoreError, NotFound):
-    """No export job has this id."""
+    """No export (or webhook) job has this id."""
 
 
 class ExportNotFailedError(StoreError, Conflict):
@@ -54,7 +59,7 @@ class ExportNotFailedError(StoreError, Conflict):
 
 @dataclass(frozen=True)
 class ExportView:
-    """An export job as the admin page and the API show it."""
+    """An export (or webhook) job as the admin page and the API show it."""
 
     job_id: int
     destination: str
@@ -64,6 +69,7 @@ class ExportView:
     max_attempts: int
     last_error: str
     finished_at: datetime | None
+    kind: str = JobKind.EXPORT
 
     def as_dict(self) -> dict[str, Any]:
         """Return it as JSON-ready values."""
@@ -76,6 +82,7 @@ class ExportView:
             "max_attempts": self.max_attempts,
             "last_error": self.last_error,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "kind": self.kind,
         }
 
 
@@ -177,15 +184,16 @@ def _view(job: Job, study_uid: str) -> ExportView:
         max_attempts=job.max_attempts,
         last_error=job.last_error,
         finished_at=job.finished_at,
+        kind=job.kind,
     )
 
 
 def exhausted_exports(session: Session, limit: int = 500) -> list[ExportView]:
-    """Return the export jobs that ran out of attempts, newest first."""
+    """Return the export and webhook jobs that ran out of attempts, newest first."""
     rows = session.execute(
         select(Job, Study.study_instance_uid)
         .join(Study, Job.study_id == Study.id)
-        .where(Job.kind == JobKind.EXPORT, Job.state == JobState.FAILED)
+        .where(Job.kind.in_(_OUTBOUND), Job.state == JobState.FAILED)
         .order_by(Job.finished_at.desc(), Job.id.desc())
         .limit(limit)
     ).all()
@@ -205,7 +213,7 @@ def requeue_export(session: Session, job_id: int, *, actor: str, source: str) ->
         The job is not exhausted.
     """
     job = session.get(Job, job_id, with_for_update=True)
-    if job is None or job.kind != JobKind.EXPORT:
+    if job is None or job.kind not in _OUTBOUND:
         raise ExportNotFoundError(f"no export job {job_id}")
     if job.state != JobState.FAILED:
         raise ExportNotFailedError(f"export job {job_id} is {job.state}, not failed")

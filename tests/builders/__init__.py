@@ -32,6 +32,8 @@
   shadow model's) for the FHIR tests; their findings read back.
 - :mod:`~tests.builders.outputs`: the AI's DICOM outputs read back (dciodvfy, dsrdump, srread),
   and phantom studies recorded as the gateway records them.
+- :mod:`~tests.builders.webhooks`: a webhook receiver (``http.server`` on a loopback port) that
+  records the requests and can answer the first ones with failures.
 
 Test modules import builders only from here, never from another test module or a conftest;
 ``conftest.py`` files hold only fixtures, made of these builders.

@@ -20,6 +20,8 @@ from triage.outputs.writer import OutputWriter
 from triage.policy import Policy
 from triage.routing import RoutingRules
 from triage.settings import HeatmapPolicy
+from triage.webhooks import Webhook
+from triage.webhooks.notifier import Notifier
 from triage.worker.inference import StudyWork, run_models
 from triage.worker.pool import ModelPool
 from triage.worker.store import commit_triage, leave_on_worklist, load_work, reprioritise
@@ -60,6 +62,8 @@ class WorkerOptions:
     archive_min_free_bytes: int = 0
     exports: tuple[ExportDestination, ...] = ()
     """Where triaged studies are exported (:mod:`triage.exports`); empty: no exports."""
+    webhooks: tuple[Webhook, ...] = ()
+    """Who is notified of AI-decided P1 studies (:mod:`triage.webhooks`); empty: nobody."""
 
 
 class LeaseKeeper:
@@ -167,6 +171,9 @@ class Worker:
         self.exporter: Exporter | None = None
         if options.exports:
             self.exporter = Exporter(db, options.archive_dir, options.exports, owner=self.owner)
+        self.notifier: Notifier | None = None
+        if options.webhooks:
+            self.notifier = Notifier(db, options.webhooks, owner=self.owner)
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set: claim, process, sweep; sleep ``poll_s`` when idle."""
@@ -214,32 +221,37 @@ class Worker:
         return len(got.jobs) + len(got.exhausted) + self.run_exports()
 
     def run_exports(self) -> int:
-        """Claim export jobs (P1 studies' first) and carry out one attempt of each.
+        """Claim export and webhook jobs (P1 studies' first) and carry out one attempt of each.
 
         Returns
         -------
         int
-            How many export jobs were handled (claimed, or found exhausted by a dead worker).
+            How many jobs were handled (claimed, or found exhausted by a dead worker).
         """
-        if self.exporter is None:
+        kinds = [str(JobKind.EXPORT)] if self.exporter is not None else []
+        kinds += [str(JobKind.WEBHOOK)] if self.notifier is not None else []
+        if not kinds:
             return 0
         got = claim(
             self.db,
             self.owner,
-            kinds=[JobKind.EXPORT],
+            kinds=kinds,
             limit=self.options.batch_jobs,
             lease_s=self.options.lease_s,
         )
         for job in got.exhausted:
-            logger.error("export job %d: exhausted (the worker stopped each time)", job.id)
+            logger.error("%s job %d: exhausted (the worker stopped each time)", job.kind, job.id)
         with LeaseKeeper(self.db, self.owner, self.options.lease_s) as keeper:
             for job in got.jobs:
                 keeper.hold([job.id])
                 try:
-                    self.exporter.run(job)
+                    if job.kind == JobKind.WEBHOOK and self.notifier is not None:
+                        self.notifier.run(job)
+                    elif self.exporter is not None:
+                        self.exporter.run(job)
                 except Exception as exc:  # a bug or a broken archive file: retry later
                     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                    logger.exception("export job %d failed", job.id)
+                    logger.exception("%s job %d failed", job.kind, job.id)
                     fail(self.db, job.id, self.owner, text)
                 finally:
                     keeper.release(job.id)
@@ -341,10 +353,16 @@ class Worker:
             logger.exception("job %d: outputs of study %s failed", job.id, work.study_uid)
 
     def _enqueue_exports(self, job: ClaimedJob) -> None:
-        """Queue the exports of a committed study; a failure never fails the triage."""
-        if self.exporter is None or job.study_id is None:
+        """Queue the exports and notifications of a committed study; never fails the triage."""
+        if job.study_id is None:
             return
         try:
-            self.exporter.enqueue_for(job.study_id)
+            if self.exporter is not None:
+                self.exporter.enqueue_for(job.study_id)
         except Exception:
             logger.exception("job %d: exports of study %s not queued", job.id, job.study_id)
+        try:
+            if self.notifier is not None:
+                self.notifier.enqueue_for(job.study_id, job.id)
+        except Exception:
+            logger.exception("job %d: notifications of study %s not queued", job.id, job.study_id)

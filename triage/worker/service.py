@@ -31,6 +31,7 @@ def options_from(config: AppConfig) -> WorkerOptions:
         archive_quota_bytes=config.worklist.quota_bytes,
         archive_min_free_bytes=config.worklist.min_free_bytes,
         exports=tuple(config.triage.exports),
+        webhooks=tuple(config.triage.webhooks),
     )
 
 
