@@ -22,13 +22,16 @@ instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -45,7 +48,17 @@ from worklist.db.engine import Database
 from worklist.web.deps import LoginRequired, authenticate
 from worklist.web.templating import render
 
-__all__ = ["OTHER_STATUS", "STATUS_BY_MEANING", "register_error_handlers", "status_for"]
+__all__ = [
+    "API_ERRORS",
+    "OTHER_STATUS",
+    "STATUS_BY_MEANING",
+    "ApiError",
+    "ValidationItem",
+    "allowed_methods",
+    "error_responses",
+    "register_error_handlers",
+    "status_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +75,90 @@ STATUS_BY_MEANING: Mapping[type[TriageError], int] = MappingProxyType(
 
 OTHER_STATUS = status.HTTP_400_BAD_REQUEST
 """The status of a :class:`~models.errors.TriageError` that carries no meaning."""
+
+
+class ValidationItem(BaseModel):
+    """One problem of a request that failed validation (FastAPI's and the query limits' shape)."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ApiError(BaseModel):
+    """The body of every error answer of ``/api/v1``.
+
+    ``detail`` is a sentence (a domain error, 401, 403, 404, 409, 503) or, for a request that
+    failed validation (422 from FastAPI or the query limits), the list of its problems. A 422
+    from a domain :class:`~models.errors.Invalid` error carries a sentence too: both shapes are
+    documented for 422.
+    """
+
+    detail: str | list[ValidationItem]
+
+
+_DESCRIPTIONS: Mapping[int, str] = MappingProxyType(
+    {
+        status.HTTP_400_BAD_REQUEST: "The domain refused the request (an error with no meaning)",
+        status.HTTP_401_UNAUTHORIZED: "No valid session cookie or bearer token",
+        status.HTTP_403_FORBIDDEN: "The user's role may not do this, or the CSRF token is wrong",
+        status.HTTP_404_NOT_FOUND: "No such resource",
+        status.HTTP_409_CONFLICT: "The resource's state does not allow this",
+        status.HTTP_422_UNPROCESSABLE_CONTENT: "The request or the data it names is invalid",
+        status.HTTP_503_SERVICE_UNAVAILABLE: "A resource the request needs cannot be used now",
+    }
+)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Return FastAPI ``responses=`` documenting these error statuses with :class:`ApiError`.
+
+    Parameters
+    ----------
+    codes
+        HTTP statuses (each one of :data:`API_ERRORS`).
+
+    Returns
+    -------
+    dict
+        Status to ``{"model": ApiError, "description": ...}``.
+    """
+    return {code: {"model": ApiError, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+API_ERRORS = error_responses(*_DESCRIPTIONS)
+"""Every error status of ``/api/v1`` documented with :class:`ApiError` (the routers' default).
+
+The domain error handler can answer any meaning on any route that calls domain code, so each
+``/api/v1`` router documents all of them rather than guessing which a route cannot reach.
+"""
+
+
+def _method_routes(routes: Iterable[Any]) -> Iterator[tuple[re.Pattern[str], set[str]]]:
+    """Yield ``(path_regex, methods)`` of every endpoint among ``routes``, routers included."""
+    for route in routes:
+        regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and methods:
+            yield regex, set(methods)
+        contexts = getattr(route, "effective_route_contexts", None)  # FastAPI's included router
+        if callable(contexts):
+            yield from _method_routes(contexts())
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Return every method some route of the app serves at the request's path (for ``Allow``).
+
+    Starlette answers 405 from the first route whose path matches, which names only that route's
+    methods (``GET``) though another route serves the same path (``POST``); this looks at all.
+    """
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for regex, served in _method_routes(request.app.router.routes):
+        if regex.match(path):
+            methods |= served
+    return sorted(methods)
 
 
 def status_for(exc: TriageError) -> int:
@@ -100,6 +197,9 @@ def register_error_handlers(app: FastAPI, db: Database) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            allow = ", ".join(allowed_methods(request))
+            exc = StarletteHTTPException(exc.status_code, exc.detail, headers={"Allow": allow})
         if (
             request.url.path.startswith(("/api/", "/static/", "/dicom-web/"))
             or exc.status_code < 400

@@ -15,13 +15,14 @@ from worklist.domain import Role
 from worklist.reading import actions, queries
 from worklist.reading.modelinfo import list_models, set_model_status
 from worklist.web.deps import AdminApi, AuthCacheDep, DbDep, ModelAdminApi, ModelsSettingsDep
+from worklist.web.errors import API_ERRORS
 from worklist.web.routers.common import MAX_PAGE
 
 __all__ = ["router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=API_ERRORS)
 
 
 class UserIn(BaseModel):
