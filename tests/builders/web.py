@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,7 +22,9 @@ from worklist.web.app import create_app, run_web
 
 
 @contextmanager
-def make_app(db: Database, tmp_path: Path) -> Iterator[tuple[FastAPI, WorklistSettings]]:
+def make_app(
+    db: Database, tmp_path: Path, **overrides: Any
+) -> Iterator[tuple[FastAPI, WorklistSettings]]:
     """Create the app on ``db`` with its data and archive in ``tmp_path``; close its audit sink.
 
     Parameters
@@ -30,6 +33,8 @@ def make_app(db: Database, tmp_path: Path) -> Iterator[tuple[FastAPI, WorklistSe
         The store.
     tmp_path : pathlib.Path
         Where ``data/``, ``archive/`` and ``models/`` are.
+    **overrides
+        Other :class:`~worklist.settings.WorklistSettings` fields (``web_max_image_pixels=...``).
 
     Yields
     ------
@@ -41,6 +46,7 @@ def make_app(db: Database, tmp_path: Path) -> Iterator[tuple[FastAPI, WorklistSe
         database_url=db.url,
         archive_dir=tmp_path / "archive",
         web_poll_s=1.0,
+        **overrides,
     )
     app = create_app(settings, ModelsSettings(models_dir=tmp_path / "models"), db=db)
     try:
