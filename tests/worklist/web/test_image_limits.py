@@ -84,6 +84,9 @@ def test_a_stored_hostile_image_is_refused_without_growing_the_process(
                 resp = client.get(urls[name], headers={"Accept": "*/*"})
                 assert resp.status_code == 422, (name, resp.status_code, resp.text[:300])
                 assert "too large to decode" in resp.text, (name, resp.text[:300])
+            # A search that reads the header for includefield lists it without inflating it.
+            found = client.get(f"/dicom-web/studies/{uid}/instances?includefield=all")
+            assert found.status_code == 200, found.text[:300]
             assert growth() < RSS_BOUND, f"the process grew {growth() / MIB:.0f} MiB"
         # An ordinary image still renders.
         other = seed_study(sqlite_db, archive, crossed=True)
