@@ -50,6 +50,8 @@ from worklist.web.templating import render
 
 __all__ = [
     "API_ERRORS",
+    "DICOMWEB_ERRORS",
+    "FHIR_ERRORS",
     "OTHER_STATUS",
     "STATUS_BY_MEANING",
     "ApiError",
@@ -105,7 +107,9 @@ _DESCRIPTIONS: Mapping[int, str] = MappingProxyType(
         status.HTTP_401_UNAUTHORIZED: "No valid session cookie or bearer token",
         status.HTTP_403_FORBIDDEN: "The user's role may not do this, or the CSRF token is wrong",
         status.HTTP_404_NOT_FOUND: "No such resource",
+        status.HTTP_406_NOT_ACCEPTABLE: "No representation the Accept header allows",
         status.HTTP_409_CONFLICT: "The resource's state does not allow this",
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "The request body's media type is not served",
         status.HTTP_422_UNPROCESSABLE_CONTENT: "The request or the data it names is invalid",
         status.HTTP_503_SERVICE_UNAVAILABLE: "A resource the request needs cannot be used now",
     }
@@ -128,7 +132,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ApiError, "description": _DESCRIPTIONS[code]} for code in codes}
 
 
-API_ERRORS = error_responses(*_DESCRIPTIONS)
+API_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503)
 """Every error status of ``/api/v1`` documented with :class:`ApiError` (the routers' default).
 
 The domain error handler can answer any meaning on any route that calls domain code, so each
@@ -145,6 +149,28 @@ def _method_routes(routes: Iterable[Any]) -> Iterator[tuple[re.Pattern[str], set
         contexts = getattr(route, "effective_route_contexts", None)  # FastAPI's included router
         if callable(contexts):
             yield from _method_routes(contexts())
+
+
+DICOMWEB_ERRORS = error_responses(400, 401, 403, 404, 406, 409, 415, 422, 503)
+"""The error statuses of ``/dicom-web`` (same body; 406 and 415 from content negotiation)."""
+
+_OUTCOME = {
+    "application/fhir+json": {
+        "schema": {
+            "type": "object",
+            "required": ["resourceType", "issue"],
+            "properties": {
+                "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+                "issue": {"type": "array", "items": {"type": "object"}},
+            },
+        }
+    }
+}
+FHIR_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "The request was refused (OperationOutcome)", "content": _OUTCOME},
+    "5XX": {"description": "A resource the request needs is unavailable", "content": _OUTCOME},
+}
+"""The errors of ``/fhir``: every one is a FHIR ``OperationOutcome`` (a validation error: 400)."""
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -14,13 +14,14 @@ from worklist.dicomweb.errors import NotAcceptableError
 from worklist.dicomweb.multipart import new_boundary, stream_bytes
 from worklist.reading.imagelimits import image_limits
 from worklist.web.deps import AuditDep, DbDep, ReaderApi, WorklistSettingsDep
+from worklist.web.errors import DICOMWEB_ERRORS
 from worklist.web.routers.dicomweb import INSTANCE, audit_event, refusal
 
 __all__ = ["router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/dicom-web", tags=["dicomweb"])
+router = APIRouter(prefix="/dicom-web", tags=["dicomweb"], responses=DICOMWEB_ERRORS)
 
 
 def _multipart(parts: list[bytes], content_type: str, part_type: str) -> Response:
