@@ -183,7 +183,7 @@ def frames(
         If the instance is larger than ``limits`` (nothing decoded).
     """
     limits = limits or ImageLimits()
-    ds = _read(path, limits, len(set(numbers)))
+    ds = _read(path, limits, len(numbers))  # a frame asked for twice is sent twice
     if "PixelData" not in ds:
         raise ResourceNotFoundError("the instance has no pixel data")
     if max(numbers) > _count(ds):

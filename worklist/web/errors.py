@@ -17,6 +17,12 @@ what an :class:`~fastapi.HTTPException` of that status gives: under ``/api/`` (a
 page. Routes raise ``HTTPException`` themselves only for what they decide (401, CSRF, a missing
 study row they looked up), and a page may still catch a domain error to show it on its form
 instead.
+
+The OpenAPI documents these answers: :class:`ApiError` is the body (``detail`` a sentence, or
+FastAPI's list of validation problems), :data:`API_ERRORS` and :data:`DICOMWEB_ERRORS` the
+statuses the routers declare, :data:`FHIR_ERRORS` the ``OperationOutcome`` of ``/fhir``. A 405
+names in ``Allow`` every method served at the path (:func:`allowed_methods`), not only those of
+the first route Starlette matched.
 """
 
 from __future__ import annotations
@@ -90,7 +96,7 @@ class ValidationItem(BaseModel):
 
 
 class ApiError(BaseModel):
-    """The body of every error answer of ``/api/v1``.
+    """The body of every error answer of ``/api/v1`` and ``/dicom-web``.
 
     ``detail`` is a sentence (a domain error, 401, 403, 404, 409, 503) or, for a request that
     failed validation (422 from FastAPI or the query limits), the list of its problems. A 422
@@ -122,7 +128,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     Parameters
     ----------
     codes
-        HTTP statuses (each one of :data:`API_ERRORS`).
+        HTTP statuses, each one this module describes (400 to 503).
 
     Returns
     -------

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.builders.dicom import encode, make_dataset
 from tests.builders.hostile import deflate_bomb, huge_header, overwrite_instance
 from tests.builders.store import add_users, seed_study
 from tests.builders.web import login, make_app
@@ -114,4 +115,23 @@ def test_the_limits_are_settings(sqlite_db: Database, tmp_path: Path) -> None:
         resp = client.get(f"/studies/{uid}/key-image.png")
         assert resp.status_code == 422
         assert "at most 8000" in resp.text
+        app.state.audit.flush()
+
+
+def test_a_frame_asked_for_many_times_counts_each_time(sqlite_db: Database, tmp_path: Path) -> None:
+    tokens = add_users(sqlite_db)
+    archive = tmp_path / "archive"
+    uid = seed_study(sqlite_db, archive, crossed=True)
+    image = make_dataset(study_uid=uid, size=64)  # 64 x 64 x 16 bits: 8 KiB a frame
+    urls = _urls(overwrite_instance(sqlite_db, archive, uid, encode(image)))
+    with (
+        make_app(sqlite_db, tmp_path, web_max_decoded_bytes=40_000) as (app, _),
+        TestClient(app) as client,
+    ):
+        headers = {"Authorization": f"Bearer {tokens['radiologist']}"}
+        assert client.get(urls["frames"], headers=headers).status_code == 200
+        many = urls["frames"].replace("/frames/1", "/frames/" + ",".join(["1"] * 5))
+        resp = client.get(many, headers=headers)
+        assert resp.status_code == 422, resp.text[:300]
+        assert "5 frame(s) decode to 40960 bytes" in resp.json()["detail"]
         app.state.audit.flush()
