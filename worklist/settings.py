@@ -66,6 +66,18 @@ class WorklistSettings(BaseSettings):
         ge=1,
         description="Most times one query parameter (a list filter) may repeat (more: 422).",
     )
+    web_max_image_pixels: int = Field(
+        default=36_000_000,
+        ge=1,
+        description="Most pixels (Rows x Columns) of one frame the web app decodes (key image, "
+        "rendered, thumbnail, frames; also PIL's MAX_IMAGE_PIXELS); larger: 422, not decoded.",
+    )
+    web_max_decoded_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1,
+        description="Most bytes one web request may decode: a deflated dataset inflated, or the "
+        "frames decoded (Rows x Columns x Samples x bytes x frames); more: 422, not decoded.",
+    )
     web_page_size: int = Field(default=50, ge=1, le=500, description="Worklist rows per page.")
     web_poll_s: float = Field(default=5.0, gt=0, description="Worklist page refresh interval.")
     web_list_cache_s: float = Field(

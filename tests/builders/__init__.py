@@ -16,7 +16,8 @@
 - :mod:`~tests.builders.qr`: DCMTK's findscu, movescu, getscu and a storescp move destination.
 - :mod:`~tests.builders.query`: store rows (no files) for the Query/Retrieve matching tests.
 - :mod:`~tests.builders.pdus`: raw upper-layer PDUs (struct) for hostile and faulty peers.
-- :mod:`~tests.builders.hostile`: hostile DICOM instances (sequences nested thousands deep).
+- :mod:`~tests.builders.hostile`: hostile DICOM instances (sequences nested thousands deep,
+  deflate bombs, huge headers), stored in place of a study's instance.
 - :mod:`~tests.builders.worker`: triage workers on real models loaded from disk.
 - :mod:`~tests.builders.web`: the web app in a test client or served live, logging in.
 - :mod:`~tests.builders.dicomweb`: dicomweb-client on a live server, multipart bodies.

@@ -1,4 +1,4 @@
-"""Hostile DICOM instances: sequences nested thousands deep, deflate bombs.
+"""Hostile DICOM instances: sequences nested thousands deep, deflate bombs, huge headers.
 
 Built by splicing raw bytes into an ordinary instance, because pydicom itself cannot write (or
 read back) such objects without running out of recursion.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
@@ -15,6 +16,8 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
 from tests.builders.dicom import encode, make_dataset
+from worklist.db.engine import Database
+from worklist.db.schema import Instance, Series, Study
 
 _CONTENT_SEQUENCE = struct.pack("<HH", 0x0040, 0xA730) + b"SQ\0\0"
 _UNDEFINED = 0xFFFFFFFF
@@ -122,3 +125,51 @@ def deflate_bomb(inflated: int) -> tuple[Dataset, bytes]:
     file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     write_file_meta_info(meta, file_meta, enforce_standard=True)
     return ds, b"\0" * 128 + b"DICM" + meta.getvalue() + b"".join(parts)
+
+
+def huge_header(rows: int, columns: int) -> bytes:
+    """Return a file whose header announces ``rows`` x ``columns`` 16-bit pixels (few are there).
+
+    Parameters
+    ----------
+    rows, columns : int
+        The announced size (up to 65535 each: Rows and Columns are US).
+
+    Returns
+    -------
+    bytes
+        The file (Explicit VR Little Endian); its Pixel Data holds 8 x 8 pixels.
+    """
+    ds = make_dataset(study_uid=generate_uid(), size=8)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.Rows, ds.Columns = rows, columns
+    return encode(ds)
+
+
+def overwrite_instance(db: Database, archive: Path, study_uid: str, data: bytes) -> list[str]:
+    """Replace the file of a study's first instance with ``data`` (a hostile file, say).
+
+    Parameters
+    ----------
+    db : worklist.db.engine.Database
+        The store.
+    archive : pathlib.Path
+        The archive the instance's path is relative to.
+    study_uid : str
+        The study (one from :func:`seed_study`).
+    data : bytes
+        The new file's bytes.
+
+    Returns
+    -------
+    list of str
+        Its Study, Series and SOP Instance UIDs (for DICOMweb URLs).
+    """
+    with db.read() as session:
+        row = session.query(Study).filter_by(study_instance_uid=study_uid).one()
+        instance = session.query(Instance).filter_by(study_id=row.id).first()
+        assert instance is not None, "the study has no instance"
+        series = session.get(Series, instance.series_id)
+        assert series is not None
+        (archive / instance.path).write_bytes(data)
+        return [study_uid, series.series_instance_uid, instance.sop_instance_uid]

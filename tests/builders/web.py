@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from worklist.web.app import create_app, run_web
 
 @contextmanager
 def make_app(
-    db: Database, tmp_path: Path, *, viewer_dir: Path | None = None
+    db: Database, tmp_path: Path, *, viewer_dir: Path | None = None, **overrides: Any
 ) -> Iterator[tuple[FastAPI, WorklistSettings]]:
     """Create the app on ``db`` with its data and archive in ``tmp_path``; close its audit sink.
 
@@ -34,6 +35,8 @@ def make_app(
         Where ``data/``, ``archive/`` and ``models/`` are.
     viewer_dir : pathlib.Path, optional
         Where the OHIF viewer's dist is (default: where ``scripts/install-viewer.sh`` puts it).
+    **overrides
+        Other :class:`~worklist.settings.WorklistSettings` fields (``web_max_image_pixels=...``).
 
     Yields
     ------
@@ -46,6 +49,7 @@ def make_app(
         archive_dir=tmp_path / "archive",
         web_poll_s=1.0,
         web_viewer_dir=viewer_dir,
+        **overrides,
     )
     app = create_app(settings, ModelsSettings(models_dir=tmp_path / "models"), db=db)
     try:

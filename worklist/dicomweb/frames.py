@@ -19,6 +19,7 @@ from pathlib import Path
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_frames
+from pydicom.errors import InvalidDicomError
 from pydicom.pixels.utils import pixel_array
 from pydicom.uid import (
     UID,
@@ -29,7 +30,8 @@ from pydicom.uid import (
 )
 
 from worklist.dicomweb.errors import NotAcceptableError, ResourceNotFoundError, WrongQueryError
-from worklist.dicomweb.wado import Wanted, read_dataset
+from worklist.dicomweb.wado import Wanted
+from worklist.reading.imagelimits import ImageLimits, check_header, read_image
 from worklist.reading.keyimage import window_to_uint8
 
 __all__ = ["Frames", "frame_numbers", "frames", "render"]
@@ -114,7 +116,8 @@ def _native(ds: Dataset, syntax: UID, numbers: list[int]) -> list[bytes]:
     return [pixel_array(ds, index=n - 1).tobytes() for n in numbers]
 
 
-def _transcode(ds: Dataset, target: str, numbers: list[int]) -> list[bytes]:
+def _transcode(ds: Dataset, target: str, numbers: list[int], limits: ImageLimits) -> list[bytes]:
+    check_header(ds, limits, frames=None)  # transcoding decodes every frame
     copy = ds.copy()
     copy.file_meta = FileMetaDataset(ds.file_meta)
     if UID(str(ds.file_meta.TransferSyntaxUID)).is_encapsulated:
@@ -123,7 +126,17 @@ def _transcode(ds: Dataset, target: str, numbers: list[int]) -> list[bytes]:
     return _stored(copy, UID(target), numbers)
 
 
-def _try(ds: Dataset, syntax: UID, want: Wanted, numbers: list[int]) -> Frames | None:
+def _read(path: Path, limits: ImageLimits, frames: int | None) -> Dataset:
+    """Read an instance once its size passes ``limits`` (:func:`read_image`)."""
+    try:
+        return read_image(path, limits, frames=frames)
+    except (OSError, InvalidDicomError) as exc:
+        raise ResourceNotFoundError(f"instance file cannot be read: {exc}") from exc
+
+
+def _try(
+    ds: Dataset, syntax: UID, want: Wanted, numbers: list[int], limits: ImageLimits
+) -> Frames | None:
     stored_media = MEDIA_OF_SYNTAX.get(str(syntax), OCTET)
     ts = want.transfer_syntax
     if ts == "*" or ts == str(syntax) or (ts is None and want.media == stored_media != OCTET):
@@ -133,13 +146,15 @@ def _try(ds: Dataset, syntax: UID, want: Wanted, numbers: list[int]) -> Frames |
     target = ts or next((t for t, m in TRANSCODE_TO.items() if m == want.media), None)
     if target in TRANSCODE_TO and want.media in (TRANSCODE_TO[target], "*/*"):
         try:
-            return Frames(TRANSCODE_TO[target], target, _transcode(ds, target, numbers))
+            return Frames(TRANSCODE_TO[target], target, _transcode(ds, target, numbers, limits))
         except (RuntimeError, ValueError, NotImplementedError, AttributeError) as exc:
             logger.info("cannot transcode to %s: %s", target, exc)
     return None
 
 
-def frames(path: Path, numbers: list[int], accept: list[Wanted]) -> Frames:
+def frames(
+    path: Path, numbers: list[int], accept: list[Wanted], limits: ImageLimits | None = None
+) -> Frames:
     """Return frames of an archived instance in the first representation ``accept`` allows.
 
     Parameters
@@ -150,6 +165,8 @@ def frames(path: Path, numbers: list[int], accept: list[Wanted]) -> Frames:
         Frame numbers (from 1).
     accept
         The acceptable representations, preferred first.
+    limits
+        Refuse, before decoding, an instance larger than these (default: :class:`ImageLimits`).
 
     Returns
     -------
@@ -162,15 +179,18 @@ def frames(path: Path, numbers: list[int], accept: list[Wanted]) -> Frames:
         If the instance has no pixel data or fewer frames.
     NotAcceptableError
         If no acceptable representation can be produced.
+    ImageTooLargeError
+        If the instance is larger than ``limits`` (nothing decoded).
     """
-    ds = read_dataset(path)
+    limits = limits or ImageLimits()
+    ds = _read(path, limits, len(numbers))  # a frame asked for twice is sent twice
     if "PixelData" not in ds:
         raise ResourceNotFoundError("the instance has no pixel data")
     if max(numbers) > _count(ds):
         raise ResourceNotFoundError(f"the instance has {_count(ds)} frame(s)")
     syntax = UID(str(ds.file_meta.TransferSyntaxUID))
     for want in accept:
-        found = _try(ds, syntax, want, numbers)
+        found = _try(ds, syntax, want, numbers, limits)
         if found is not None:
             return found
     raise NotAcceptableError(
@@ -180,7 +200,12 @@ def frames(path: Path, numbers: list[int], accept: list[Wanted]) -> Frames:
 
 
 def render(
-    path: Path, accept: list[str], *, thumbnail: bool, viewport: str = ""
+    path: Path,
+    accept: list[str],
+    *,
+    thumbnail: bool,
+    viewport: str = "",
+    limits: ImageLimits | None = None,
 ) -> tuple[bytes, str]:
     """Render the first frame of an instance as JPEG or PNG.
 
@@ -194,14 +219,21 @@ def render(
         Fit in 128 x 128 unless ``viewport`` says otherwise.
     viewport
         ``width,height`` to fit the image in.
+    limits
+        Refuse, before decoding, an instance larger than these (default: :class:`ImageLimits`).
 
     Returns
     -------
     tuple of bytes and str
         The image and its media type.
+
+    Raises
+    ------
+    ImageTooLargeError
+        If the instance is larger than ``limits`` (nothing decoded).
     """
     media = next((m for m in accept if m in RENDER_MEDIA), "image/jpeg")
-    ds = read_dataset(path)
+    ds = _read(path, limits or ImageLimits(), 1)
     if "PixelData" not in ds:
         raise ResourceNotFoundError("the instance has no pixel data to render")
     image = Image.fromarray(window_to_uint8(ds))

@@ -31,6 +31,7 @@ from worklist.dicomweb.attributes import (
 from worklist.dicomweb.dicomjson import DicomJson, element, parse_tag, tag_key
 from worklist.dicomweb.errors import WrongQueryError
 from worklist.dicomweb.matching import condition
+from worklist.reading.imagelimits import ImageLimits, ImageTooLargeError, check_inflated
 
 __all__ = ["MAX_RESULTS", "SearchResult", "search"]
 
@@ -172,8 +173,9 @@ def _from_file(archive_root: Path, path: str, tags: set[int]) -> DicomJson:
     if not tags or not path:
         return {}
     try:
+        check_inflated(archive_root / path, ImageLimits())  # a deflate bomb: not inflated
         ds = pydicom.dcmread(archive_root / path, stop_before_pixels=True)
-    except (OSError, InvalidDicomError) as exc:
+    except (OSError, InvalidDicomError, ImageTooLargeError) as exc:
         logger.warning("cannot read %s for includefield: %s", path, exc)
         return {}
     found: DicomJson = {}

@@ -24,6 +24,7 @@ from worklist.db.schema import Instance, Series, Study
 from worklist.dicomweb.dicomjson import DicomJson, tag_key
 from worklist.dicomweb.errors import NotAcceptableError, ResourceNotFoundError
 from worklist.dicomweb.multipart import media_type
+from worklist.reading.imagelimits import ImageLimits, check_inflated
 
 __all__ = [
     "BULK_THRESHOLD",
@@ -154,12 +155,18 @@ def check_dicom_acceptable(accept: list[Wanted], instances: list[Located]) -> No
 def read_dataset(path: Path, *, defer: bool = False) -> Dataset:
     """Read an archived file (large values left on disk until used when ``defer``).
 
+    A deflated dataset is first inflated in bounded steps and refused past the default
+    :class:`~worklist.reading.imagelimits.ImageLimits` (pydicom inflates it whole).
+
     Raises
     ------
     ResourceNotFoundError
         If the file is missing or unreadable.
+    ImageTooLargeError
+        If its deflated dataset inflates past the limit.
     """
     try:
+        check_inflated(path, ImageLimits())
         return pydicom.dcmread(path, defer_size=1024 if defer else None)
     except (OSError, InvalidDicomError) as exc:
         raise ResourceNotFoundError(f"instance file cannot be read: {exc}") from exc

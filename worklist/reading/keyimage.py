@@ -20,10 +20,12 @@ from numpy.typing import NDArray
 from PIL import Image
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.utils import pixel_array
 from sqlalchemy.orm import Session
 
 from models.errors import Invalid, NotFound, TriageError
 from worklist.db.schema import Finding, Instance, Study
+from worklist.reading.imagelimits import ImageLimits, read_image
 from worklist.reading.queries import findings_for, instances_of
 
 __all__ = [
@@ -90,7 +92,7 @@ def window_to_uint8(ds: pydicom.Dataset) -> NDArray[np.uint8]:
     Modality LUT, then the VOI LUT or window of the file, then the 0.5-99.5 percentile range
     scaled to 0-255; MONOCHROME1 is inverted and colour shown as grey.
     """
-    arr = ds.pixel_array
+    arr = pixel_array(ds, index=0)  # decode the first frame only
     if arr.ndim == 3 and ds.get("SamplesPerPixel", 1) == 1:
         arr = arr[0]  # first frame of a multi-frame image
     if arr.ndim == 3:  # colour: show as grey
@@ -118,7 +120,12 @@ def _colour_map(heat: NDArray[np.float32]) -> NDArray[np.uint8]:
     return np.asarray(np.round(rgba * 255), dtype=np.uint8)
 
 
-def render_rgb(archive_dir: Path, key: KeyImage, max_side: int | None = MAX_SIDE) -> Image.Image:
+def render_rgb(
+    archive_dir: Path,
+    key: KeyImage,
+    max_side: int | None = MAX_SIDE,
+    limits: ImageLimits | None = None,
+) -> Image.Image:
     """Render the key image (and its heatmap, if any) as an RGB PIL image.
 
     Parameters
@@ -130,6 +137,8 @@ def render_rgb(archive_dir: Path, key: KeyImage, max_side: int | None = MAX_SIDE
     max_side
         Shrink the image so that its longer side is at most this many pixels; ``None`` keeps
         the image's own size.
+    limits
+        Refuse, before decoding, an image larger than these (default: :class:`ImageLimits`).
 
     Returns
     -------
@@ -142,10 +151,12 @@ def render_rgb(archive_dir: Path, key: KeyImage, max_side: int | None = MAX_SIDE
         The DICOM file is missing.
     UnreadableKeyImageError
         The DICOM file has no readable pixels.
+    ImageTooLargeError
+        The image is larger than ``limits`` (nothing decoded).
     """
     path = archive_dir / key.path
     try:
-        ds = pydicom.dcmread(path)
+        ds = read_image(path, limits or ImageLimits())
         grey = window_to_uint8(ds)
     except FileNotFoundError as exc:
         raise KeyImageNotFoundError(f"{key.path} is not in the archive") from exc
@@ -169,7 +180,7 @@ def render_rgb(archive_dir: Path, key: KeyImage, max_side: int | None = MAX_SIDE
     return image.convert("RGB")
 
 
-def render_png(archive_dir: Path, key: KeyImage) -> bytes:
+def render_png(archive_dir: Path, key: KeyImage, limits: ImageLimits | None = None) -> bytes:
     """Render the key image (and its heatmap, if any) as PNG bytes (:func:`render_rgb`).
 
     Raises
@@ -178,8 +189,10 @@ def render_png(archive_dir: Path, key: KeyImage) -> bytes:
         The DICOM file is missing.
     UnreadableKeyImageError
         The DICOM file has no readable pixels.
+    ImageTooLargeError
+        The image is larger than ``limits``.
     """
-    image = render_rgb(archive_dir, key)
+    image = render_rgb(archive_dir, key, limits=limits)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=False)
     return out.getvalue()

@@ -13,6 +13,7 @@ import uvicorn
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -147,6 +148,8 @@ def create_app(
         "not a diagnosis.",
         lifespan=lifespan,
     )
+    # PIL refuses (DecompressionBombError) any PNG/JPEG it opens with more pixels than this.
+    Image.MAX_IMAGE_PIXELS = worklist.web_max_image_pixels
     app.state.worklist_settings = worklist
     app.state.models_settings = models
     app.state.db = store

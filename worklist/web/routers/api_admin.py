@@ -6,7 +6,7 @@ import logging
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from worklist import exports
@@ -15,13 +15,17 @@ from worklist.domain import Role
 from worklist.reading import actions, queries
 from worklist.reading.modelinfo import list_models, set_model_status
 from worklist.web.deps import AdminApi, AuthCacheDep, DbDep, ModelAdminApi, ModelsSettingsDep
+from worklist.web.errors import API_ERRORS
 from worklist.web.routers.common import MAX_PAGE
 
 __all__ = ["router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+MAX_ROW_ID = 2**63 - 1
+"""The largest row id a store holds (a 64-bit signed integer); beyond it: 422, not a 500."""
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=API_ERRORS)
 
 
 class UserIn(BaseModel):
@@ -143,7 +147,9 @@ def exhausted_exports(principal: AdminApi, db: DbDep) -> list[dict[str, Any]]:
 
 
 @router.post("/exports/{job_id}/requeue")
-def requeue_export(job_id: int, principal: AdminApi, db: DbDep) -> dict[str, Any]:
+def requeue_export(
+    job_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], principal: AdminApi, db: DbDep
+) -> dict[str, Any]:
     """Queue an exhausted export again (404 if no such export, 409 if it is not exhausted)."""
     with db.write() as session:
         view = exports.requeue_export(

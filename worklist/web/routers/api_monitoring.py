@@ -13,12 +13,13 @@ from fastapi import APIRouter, Query
 
 from worklist.reading.monitoring import Bucket, all_reports, model_report
 from worklist.web.deps import AuditDep, DbDep, ModelAdminApi, ModelsSettingsDep, WorklistSettingsDep
+from worklist.web.errors import API_ERRORS
 
 __all__ = ["router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
+router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"], responses=API_ERRORS)
 
 Days = Annotated[int | None, Query(ge=1, le=365, description="Window; default: the setting.")]
 

@@ -11,12 +11,13 @@ from sqlalchemy import text
 from worklist.domain import Role
 from worklist.reading.sitestatus import site_status
 from worklist.web.deps import DbDep, SiteApi
+from worklist.web.errors import API_ERRORS
 
 __all__ = ["health_router", "router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/v1/site", tags=["site"])
+router = APIRouter(prefix="/api/v1/site", tags=["site"], responses=API_ERRORS)
 health_router = APIRouter(prefix="/api/v1", tags=["health"])
 
 

@@ -19,6 +19,7 @@ from worklist.web.deps import (
     ReporterApi,
     WorklistSettingsDep,
 )
+from worklist.web.errors import API_ERRORS
 from worklist.web.listcache import ListCache
 from worklist.web.routers.common import make_filter
 from worklist.web.serialize import DISCLAIMER, study_detail_doc, study_doc
@@ -27,7 +28,7 @@ __all__ = ["router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
+router = APIRouter(prefix="/api/v1/studies", tags=["studies"], responses=API_ERRORS)
 
 
 class FeedbackIn(BaseModel):

@@ -30,12 +30,13 @@ from worklist.web.deps import (
     WorklistSettingsDep,
     _api_user,
 )
+from worklist.web.errors import DICOMWEB_ERRORS
 
 __all__ = ["STORERS", "StoreApi", "audit_event", "base_url", "dicom_json", "refusal", "router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/dicom-web", tags=["dicomweb"])
+router = APIRouter(prefix="/dicom-web", tags=["dicomweb"], responses=DICOMWEB_ERRORS)
 
 STORERS = (Role.RADIOGRAPHER, Role.ADMIN)
 """Roles that may store instances with STOW-RS."""

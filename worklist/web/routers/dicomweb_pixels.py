@@ -12,14 +12,16 @@ from worklist.dicomweb import wado
 from worklist.dicomweb.dicomjson import parse_tag
 from worklist.dicomweb.errors import NotAcceptableError
 from worklist.dicomweb.multipart import new_boundary, stream_bytes
+from worklist.reading.imagelimits import image_limits
 from worklist.web.deps import AuditDep, DbDep, ReaderApi, WorklistSettingsDep
+from worklist.web.errors import DICOMWEB_ERRORS
 from worklist.web.routers.dicomweb import INSTANCE, audit_event, refusal
 
 __all__ = ["router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/dicom-web", tags=["dicomweb"])
+router = APIRouter(prefix="/dicom-web", tags=["dicomweb"], responses=DICOMWEB_ERRORS)
 
 
 def _multipart(parts: list[bytes], content_type: str, part_type: str) -> Response:
@@ -49,7 +51,9 @@ def retrieve_frames(
         (found,) = wado.locate(session, study_instance_uid, series_instance_uid, sop_instance_uid)
     accept = wado.parse_accept(request.headers.get("accept", ""), "application/octet-stream")
     try:
-        result = frame_ops.frames(settings.effective_archive_dir / found.path, numbers, accept)
+        result = frame_ops.frames(
+            settings.effective_archive_dir / found.path, numbers, accept, image_limits(settings)
+        )
     except NotAcceptableError as exc:
         return refusal(406, exc)
     audit_event(
@@ -115,6 +119,7 @@ def _rendered(
         accept,
         thumbnail=thumbnail,
         viewport=request.query_params.get("viewport", ""),
+        limits=image_limits(settings),
     )
     audit_event(
         audit,

@@ -13,6 +13,7 @@ from worklist.dicomweb import stow
 from worklist.dicomweb.errors import UnsupportedMediaTypeError
 from worklist.ingest.recorder import Ingestor
 from worklist.web.deps import AuditDep, DbDep, WorklistSettingsDep
+from worklist.web.errors import DICOMWEB_ERRORS
 from worklist.web.routers.dicomweb import (
     STUDY,
     StoreApi,
@@ -26,7 +27,7 @@ __all__ = ["router"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/dicom-web", tags=["dicomweb"])
+router = APIRouter(prefix="/dicom-web", tags=["dicomweb"], responses=DICOMWEB_ERRORS)
 
 
 async def _store(

@@ -29,7 +29,7 @@ from worklist.reading import fhir_search
 from worklist.reading.fhir_search import Found, SearchCriteria
 from worklist.web.auditsink import AuditSink
 from worklist.web.deps import AuditDep, DbDep, Principal, ReaderApi
-from worklist.web.errors import status_for
+from worklist.web.errors import FHIR_ERRORS, status_for
 
 __all__ = ["FHIR_JSON", "FhirRoute", "router"]
 
@@ -97,7 +97,7 @@ class FhirRoute(APIRoute):
         return fhir_handler
 
 
-router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute, responses=FHIR_ERRORS)
 
 
 def _base(request: Request) -> str:

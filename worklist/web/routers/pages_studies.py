@@ -14,6 +14,7 @@ from starlette.responses import Response
 from models.errors import NotFound, TriageError
 from worklist.domain import Priority, ReadStatus, Role, StudyState
 from worklist.reading import actions, queries
+from worklist.reading.imagelimits import image_limits
 from worklist.reading.keyimage import choose_key_image, render_png
 from worklist.web.deps import (
     AuditDep,
@@ -150,7 +151,7 @@ async def key_image(
             key = choose_key_image(session, study)
         if key is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "the study has no instances")
-        return render_png(settings.effective_archive_dir, key)
+        return render_png(settings.effective_archive_dir, key, image_limits(settings))
 
     png = await run_in_threadpool(build)
     audit.record(
