@@ -6,6 +6,8 @@
 - :mod:`~tests.builders.onnx`: tiny ONNX models and model directories laid out with their cards.
 - :mod:`~tests.builders.store`: store rows (studies for the worker and the web app, users,
   instances stored through the ingestor) and the archive files behind them; reading a study.
+- :mod:`~tests.builders.rows`: what a worklist row shows on seeded studies: more findings (above
+  and below threshold, other models) and DICOM Study Date/Time values.
 - :mod:`~tests.builders.audit`: reading audit events back.
 - :mod:`~tests.builders.peers`: free ports, DCMTK's echoscu/storescu, a throwaway PostgreSQL.
 - :mod:`~tests.builders.gateway`: in-process gateways on free ports.

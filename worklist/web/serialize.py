@@ -9,6 +9,7 @@ from typing import Any
 
 from worklist.db.schema import Finding, Instance, Study
 from worklist.db.types import utcnow
+from worklist.web.rowview import dicom_datetime_text, row_findings
 
 __all__ = [
     "DISCLAIMER",
@@ -92,12 +93,16 @@ def study_doc(
     """Return one worklist item."""
     now = now or utcnow()
     waiting = (now - study.first_received_at).total_seconds()
+    finding_docs = [finding_doc(f) for f in findings]
+    row = row_findings(finding_docs)
     return {
         "study_instance_uid": study.study_instance_uid,
         "accession_number": study.accession_number,
         "patient_id": study.patient_id,
         "patient_name": study.patient_name,
         "study_date": study.study_date,
+        "study_time": study.study_time,
+        "study_datetime_text": dicom_datetime_text(study.study_date, study.study_time),
         "study_description": study.study_description,
         "modalities": [m for m in study.modalities.split("\\") if m],
         "site": study.site,
@@ -106,7 +111,9 @@ def study_doc(
         "clinical_priority_source": study.clinical_priority_source,
         "ai_status": study.ai_status,
         "ai_reason": study.ai_reason,
-        "findings": [finding_doc(f) for f in findings],
+        "findings": finding_docs,
+        "finding_models": row["models"],
+        "folded_text": row["folded_text"],
         "explanation": explanation_lines(study),
         "status": study.read_status,
         "state": study.state,

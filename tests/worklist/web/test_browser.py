@@ -1,4 +1,4 @@
-"""Headless Chromium: a radiologist reads the P1 study first; an ML engineer sees monitoring."""
+"""Headless Chromium: a radiologist reads the P1 study first and hears of new ones; monitoring."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.builders import REPO
 from tests.builders.monitoring import scores, write_reference
+from tests.builders.rows import add_finding, set_study_datetime
 from tests.builders.store import (
     PASSWORD,
     add_feedback,
@@ -98,6 +99,56 @@ def test_radiologist_reads_p1_first(sqlite_db: Database, tmp_path: Path) -> None
     with sqlite_db.read() as session:
         study = session.scalars(select(Study).where(Study.study_instance_uid == p1)).one()
         assert (study.read_status, study.reported_by) == ("reported", "radiologist")
+
+
+def test_new_p1_is_announced_without_reload(sqlite_db: Database, tmp_path: Path) -> None:
+    add_users(sqlite_db)
+    archive = tmp_path / "archive"
+    old_p1 = seed_study(sqlite_db, archive, priority="P1", crossed=True, name="ALREADY^THERE")
+    seed_study(sqlite_db, archive, priority="P3", crossed=False, name="ROUTINE^PAT")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (
+        make_app(sqlite_db, tmp_path) as (app, _),
+        live_server(app) as base,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base}/login")
+            page.fill("input[name=username]", "radiologist")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_selector(f"#worklist tbody tr[data-uid='{old_p1}']")
+            # The sound toggle is off by default and remembered across loads.
+            assert not page.is_checked("#p1-sound")
+            page.check("#p1-sound")
+            page.reload()
+            assert page.is_checked("#p1-sound")
+            page.wait_for_function(
+                "document.getElementById('updated').textContent.startsWith('updated')",
+                timeout=10_000,
+            )
+            assert page.is_hidden("#p1-alert")  # the P1 already there is not announced
+            new_p1 = seed_study(sqlite_db, archive, priority="P1", crossed=True, name="NEW^URGENT")
+            set_study_datetime(sqlite_db, new_p1, "20261202", "1405")
+            add_finding(sqlite_db, new_p1, "nodule", 0.2)
+            page.wait_for_selector("#p1-alert:not([hidden])", timeout=10_000)
+            assert "NEW^URGENT" in page.inner_text("#p1-alert")
+            assert "ALREADY^THERE" not in page.inner_text("#p1-alert")
+            assert page.get_attribute("#p1-alert", "role") == "alert"
+            row = page.locator(f"#worklist tbody tr[data-uid='{new_p1}']")
+            row.wait_for()
+            assert "2 Dec 2026 14:05" in row.inner_text()
+            assert row.locator("details.folded summary").inner_text() == "+1 below threshold"
+            page.screenshot(path=str(ARTIFACTS / "web-6-p1-alert.png"), full_page=True)
+            page.click("#p1-alert button")
+            assert page.is_hidden("#p1-alert")
+            assert errors == []
+        finally:
+            browser.close()
 
 
 def test_ml_engineer_sees_the_monitoring_charts(sqlite_db: Database, tmp_path: Path) -> None:

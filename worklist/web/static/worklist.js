@@ -15,6 +15,11 @@
     return node;
   }
 
+  function findingDiv(f, cls) {
+    return el("div", f.label + " " + f.probability.toFixed(2), cls);
+  }
+
+  // Findings above threshold shown, the others folded behind a count, the model(s) once.
   function findingsCell(s) {
     const td = el("td");
     if (s.ai_status === "not_available") {
@@ -24,11 +29,18 @@
     } else if (!s.findings.length) {
       td.appendChild(el("span", "no findings", "muted"));
     } else {
-      s.findings.forEach(function (f) {
-        const div = el("div", f.label + " " + f.probability.toFixed(2) + " ", f.crossed ? "crossed" : "");
-        div.appendChild(el("small", "(" + f.model.name + " " + f.model.version + ")"));
-        td.appendChild(div);
+      s.findings.filter(function (f) { return f.crossed; }).forEach(function (f) {
+        td.appendChild(findingDiv(f, "finding crossed"));
       });
+      if (s.folded_text) {
+        const details = el("details", null, "folded");
+        details.appendChild(el("summary", s.folded_text));
+        s.findings.filter(function (f) { return !f.crossed; }).forEach(function (f) {
+          details.appendChild(findingDiv(f, "finding"));
+        });
+        td.appendChild(details);
+      }
+      td.appendChild(el("small", s.finding_models.join(", "), "models"));
     }
     return td;
   }
@@ -46,6 +58,10 @@
     study.appendChild(a);
     study.appendChild(el("br"));
     study.appendChild(el("small", s.study_description + " " + s.accession_number));
+    if (s.study_datetime_text) {
+      study.appendChild(el("br"));
+      study.appendChild(el("small", s.study_datetime_text, "study-dt"));
+    }
     study.appendChild(el("br"));
     const viewer = el("a", "Open in viewer", "open-viewer");
     viewer.href = "/viewer/viewer?StudyInstanceUIDs=" + encodeURIComponent(s.study_instance_uid);
@@ -60,12 +76,65 @@
     return tr;
   }
 
+  // New P1 studies: announced (banner, optional tone) when a poll brings one not seen before.
+  // The P1 rows of the first load are "seen": opening the page announces nothing.
+  const alertBox = document.getElementById("p1-alert");
+  const soundBox = document.getElementById("p1-sound");
+  const SOUND_KEY = "triage.worklist.p1Sound";
+  const seenP1 = new Set();
+  tbody.querySelectorAll("tr.p-P1[data-uid]").forEach(function (tr) { seenP1.add(tr.dataset.uid); });
+  let audio = null;
+
+  if (soundBox) {
+    try { soundBox.checked = window.localStorage.getItem(SOUND_KEY) === "on"; } catch (e) { /* no storage */ }
+    soundBox.addEventListener("change", function () {
+      try { window.localStorage.setItem(SOUND_KEY, soundBox.checked ? "on" : "off"); } catch (e) { /* no storage */ }
+      if (soundBox.checked) { beep(); }  // a user gesture: lets the browser start audio
+    });
+  }
+
+  function beep() {
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) { return; }
+      audio = audio || new Ctx();
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.type = "sine";
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.2, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.6);
+      osc.connect(gain).connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.6);
+    } catch (e) { /* audio is optional */ }
+  }
+
+  function announce(items) {
+    const fresh = items.filter(function (s) { return s.priority === "P1" && !seenP1.has(s.study_instance_uid); });
+    items.forEach(function (s) { if (s.priority === "P1") { seenP1.add(s.study_instance_uid); } });
+    if (!fresh.length || !alertBox) { return; }
+    const names = fresh.map(function (s) {
+      return (s.patient_name || s.patient_id || "(no name)") + (s.study_description ? " (" + s.study_description + ")" : "");
+    });
+    alertBox.replaceChildren();
+    alertBox.appendChild(el("span", "New P1 " + (fresh.length > 1 ? "studies" : "study") + ": " + names.join(", ")));
+    alertBox.dataset.uids = fresh.map(function (s) { return s.study_instance_uid; }).join(" ");
+    const dismiss = el("button", "Dismiss");
+    dismiss.type = "button";
+    dismiss.addEventListener("click", function () { alertBox.hidden = true; });
+    alertBox.appendChild(dismiss);
+    alertBox.hidden = false;
+    if (soundBox && soundBox.checked) { beep(); }
+  }
+
   async function refresh() {
     try {
       const resp = await fetch(api, { credentials: "same-origin", headers: { "Accept": "application/json" } });
       if (resp.status === 401) { window.location = "/login?next=/"; return; }
       if (!resp.ok) { throw new Error("HTTP " + resp.status); }
       const data = await resp.json();
+      announce(data.items);
       const rows = data.items.map(row);
       if (!rows.length) {
         const tr = el("tr"); const td = el("td", "No studies.", "muted"); td.colSpan = 8; tr.appendChild(td); rows.push(tr);
