@@ -1,4 +1,4 @@
-"""Fixtures of the webhook tests: an archive, an empty models directory, a worker factory."""
+"""Fixtures of the triage tests: an archive, an empty models directory, a worker factory."""
 
 from __future__ import annotations
 
