@@ -236,7 +236,10 @@ def _page_user(*roles: Role) -> Callable[[Request, Database], Awaitable[Principa
     async def dependency(request: Request, db: DbDep) -> Principal:
         principal = cached_principal(request) or await run_in_threadpool(authenticate, request, db)
         if principal is None or principal.via != "session":
-            raise LoginRequired(request.url.path)
+            target = request.url.path
+            if request.url.query:  # e.g. the viewer's ?StudyInstanceUIDs=... survives the login
+                target += "?" + request.url.query
+            raise LoginRequired(target)
         if principal.user.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not see this page")
         if request.method not in SAFE_METHODS:

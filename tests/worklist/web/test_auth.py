@@ -168,3 +168,53 @@ def test_auth_cache_forgets_deactivated_users(db: Database, tmp_path: Path) -> N
             set_active(session, "ml_engineer", False)
         time.sleep(0.4)
         assert rad.get("/api/v1/studies", headers=tech).status_code == 401
+
+
+def test_login_returns_to_the_page_asked_for_with_its_query(db: Database, tmp_path: Path) -> None:
+    add_users(db)
+    study = seed_study(db, tmp_path)
+    with make_app(db, tmp_path) as (app, _), TestClient(app) as client:
+        asked = f"/studies/{study}?tab=findings"
+        first = client.get(asked, follow_redirects=False)
+        assert first.status_code == 303
+        page = client.get(first.headers["location"])
+        token = csrf_of(page.text)
+        ok = client.post(
+            "/login",
+            data={
+                "username": "radiologist",
+                "password": PASSWORD,
+                "csrf_token": token,
+                "next": asked,
+            },
+            follow_redirects=False,
+        )
+        assert ok.status_code == 303 and ok.headers["location"] == asked
+        assert f'value="{asked}"' in page.text
+
+
+def test_login_never_redirects_to_another_site(db: Database, tmp_path: Path) -> None:
+    add_users(db)
+    hostile = [
+        "//evil.example/",
+        "/\\evil.example/",
+        "/\\/evil.example",
+        "https://evil.example/",
+        "/\tevil",
+        "evil.example",
+    ]
+    for target in hostile:
+        with make_app(db, tmp_path) as (app, _), TestClient(app) as client:
+            token = csrf_of(client.get("/login").text)
+            ok = client.post(
+                "/login",
+                data={
+                    "username": "radiologist",
+                    "password": PASSWORD,
+                    "csrf_token": token,
+                    "next": target,
+                },
+                follow_redirects=False,
+            )
+            assert ok.status_code == 303, target
+            assert ok.headers["location"] == "/", (target, ok.headers["location"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse
@@ -34,7 +35,18 @@ def home_for(role: Role) -> str:
 
 
 def _safe_next(next_url: str) -> str:
-    return next_url if next_url.startswith("/") and not next_url.startswith("//") else ""
+    """Return ``next_url`` when it is a path on this site, else ``""`` (no open redirect).
+
+    Browsers read a backslash as a slash (a slash then a backslash then a host goes to that host,
+    like ``//evil.example``) and ignore tabs and newlines inside a URL, so any of those, a scheme
+    or a host make the value unsafe.
+    """
+    if not next_url.startswith("/") or next_url.startswith("//"):
+        return ""
+    if "\\" in next_url or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in next_url):
+        return ""
+    parts = urlsplit(next_url)
+    return next_url if not parts.scheme and not parts.netloc else ""
 
 
 @router.get("/login")
