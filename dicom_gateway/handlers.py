@@ -30,7 +30,7 @@ from dicom_gateway.statuses import (
     SUCCESS,
     status_name,
 )
-from models.errors import TriageError
+from models.errors import Invalid
 from worklist.archive import ArchiveFullError, InvalidUIDError, validate_uid
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
@@ -62,15 +62,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class UnencodableError(TriageError):
+class UnencodableError(Invalid):
     """pynetdicom could not encode the received dataset with its file meta."""
 
 
-class DatasetMismatchError(TriageError):
+class DatasetMismatchError(Invalid):
     """The dataset's SOP Class UID differs from the one the C-STORE negotiated."""
 
 
-class CommandMismatchError(TriageError):
+class CommandMismatchError(Invalid):
     """The dataset's SOP Instance UID differs from the C-STORE command's."""
 
 
