@@ -67,13 +67,26 @@ def is_universal(value: str) -> bool:
     return stripped in ("", "*")
 
 
-def like_pattern(value: str) -> str:
-    """Return a SQL ``LIKE`` pattern (escape ``!``) of a DICOM wild card value."""
+def like_pattern(value: str, *, wild: bool = True) -> str:
+    """Return a SQL ``LIKE`` pattern (escape ``!``) of a DICOM value.
+
+    Parameters
+    ----------
+    value
+        The value.
+    wild
+        Whether ``*`` and ``?`` are wild cards (``False``: every character is literal).
+
+    Returns
+    -------
+    str
+        The pattern.
+    """
     out: list[str] = []
     for ch in value:
-        if ch == "*":
+        if wild and ch == "*":
             out.append("%")
-        elif ch == "?":
+        elif wild and ch == "?":
             out.append("_")
         elif ch in ("%", "_", _LIKE_ESCAPE):
             out.append(_LIKE_ESCAPE + ch)
@@ -110,8 +123,9 @@ def _range(column: Any, value: str, vr: str) -> ColumnElement[bool]:
 
 
 def _single(column: Any, value: str, vr: str, *, fold_case: bool) -> ColumnElement[bool]:
-    if vr == "TM":  # 1200 matches 1200, 120000 and 120000.000000
-        return or_(column == value, column.like(like_pattern(value) + "%", escape=_LIKE_ESCAPE))
+    if vr == "TM":  # 1200 matches 1200, 120000 and 120000.000000; no wild cards in a TM
+        prefix = like_pattern(value, wild=False) + "%"
+        return or_(column == value, column.like(prefix, escape=_LIKE_ESCAPE))
     if fold_case:
         return func.lower(column) == value.lower()
     return column == value  # type: ignore[no-any-return]
