@@ -206,17 +206,12 @@ def key_condition(
     keyword
         The key's DICOM keyword (``"PatientName"``, ``"ModalitiesInStudy"``).
     column, value, vr, dialect
-        As for :func:`condition`.
+        As for :func:`condition` (``column`` is not used for ``ModalitiesInStudy``).
 
     Returns
     -------
     sqlalchemy.ColumnElement or None
-        The condition, or ``None`` when every entity matches.
-
-    Raises
-    ------
-    InvalidKeyError
-        If a range is malformed.
+        What :func:`condition` returns, which raises :class:`InvalidKeyError` likewise.
     """
     if keyword != "ModalitiesInStudy":
         return condition(column, value, vr, dialect=dialect)
