@@ -1,9 +1,12 @@
 """Which DICOM attributes QIDO-RS matches and returns at each level, and where they are kept.
 
-Attributes the store records (:mod:`worklist.db.schema`) are matched in SQL and returned from the
-row; the ``NumberOf...Related...`` counts are computed in SQL. Other attributes a client asks
-for with ``includefield`` (or ``includefield=all``: the lists below) are read from the header of
-one instance of the study or series (of the instance itself at instance level).
+Attributes the store records are the keys of the Study Root model (:data:`worklist.query.keys.KEYS`,
+with their columns and VRs) that are DICOM attributes, plus Available Transfer Syntax UID at
+instance level: matched in SQL by :mod:`worklist.query.matching` (the matcher the C-FIND SCP
+uses) and returned from the row; the ``NumberOf...Related...`` counts are computed in SQL. Other
+attributes a client asks for with ``includefield`` (or ``includefield=all``: the lists below)
+are read from the header of one instance of the study or series (of the instance itself at
+instance level).
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
-from sqlalchemy.orm import InstrumentedAttribute
+from pydicom.datadict import tag_for_keyword
 
-from worklist.db.schema import Instance, Series, Study
+from worklist.db.schema import Instance
+from worklist.query.keys import KEYS, Key
 
 __all__ = [
     "ATTRIBUTES",
@@ -39,43 +44,31 @@ class Level(IntEnum):
 
 @dataclass(frozen=True)
 class Attribute:
-    """A matchable attribute kept in a column.
-
-    ``kind`` says how a query value matches: ``uid`` (list of UIDs), ``date`` and ``time``
-    (single value or range), ``pn`` (wildcards, case-insensitive), ``modalities`` (any series of
-    the study), ``text`` (single value or wildcards).
-    """
+    """A matchable attribute kept in a column, with its DICOM keyword and VR."""
 
     tag: int
     level: Level
-    column: InstrumentedAttribute[str]
-    kind: str
+    keyword: str
+    vr: str
+    column: Any
+    """The store column (an ORM attribute) of its value."""
 
+
+def _of_key(key: Key) -> Attribute | None:
+    tag = tag_for_keyword(key.keyword)
+    if tag is None or not key.matchable or key.column is None:
+        return None  # the private triage priority, counts, keys the store does not record
+    return Attribute(tag, Level(key.level.depth + 1), key.keyword, key.vr, key.column)
+
+
+_AVAILABLE_TRANSFER_SYNTAX = Attribute(
+    0x00083002, Level.INSTANCE, "AvailableTransferSyntaxUID", "UI", Instance.transfer_syntax_uid
+)
 
 ATTRIBUTES: dict[int, Attribute] = {
     a.tag: a
-    for a in (
-        Attribute(0x00080020, Level.STUDY, Study.study_date, "date"),
-        Attribute(0x00080030, Level.STUDY, Study.study_time, "time"),
-        Attribute(0x00080050, Level.STUDY, Study.accession_number, "text"),
-        Attribute(0x00080061, Level.STUDY, Study.modalities, "modalities"),
-        Attribute(0x00081030, Level.STUDY, Study.study_description, "text"),
-        Attribute(0x00100010, Level.STUDY, Study.patient_name, "pn"),
-        Attribute(0x00100020, Level.STUDY, Study.patient_id, "text"),
-        Attribute(0x00100030, Level.STUDY, Study.patient_birth_date, "date"),
-        Attribute(0x00100040, Level.STUDY, Study.patient_sex, "text"),
-        Attribute(0x0020000D, Level.STUDY, Study.study_instance_uid, "uid"),
-        Attribute(0x00080060, Level.SERIES, Series.modality, "text"),
-        Attribute(0x0008103E, Level.SERIES, Series.series_description, "text"),
-        Attribute(0x00180015, Level.SERIES, Series.body_part, "text"),
-        Attribute(0x0020000E, Level.SERIES, Series.series_instance_uid, "uid"),
-        Attribute(0x00200011, Level.SERIES, Series.series_number, "text"),
-        Attribute(0x00080016, Level.INSTANCE, Instance.sop_class_uid, "uid"),
-        Attribute(0x00080018, Level.INSTANCE, Instance.sop_instance_uid, "uid"),
-        Attribute(0x00083002, Level.INSTANCE, Instance.transfer_syntax_uid, "uid"),
-        Attribute(0x00185101, Level.INSTANCE, Instance.view_position, "text"),
-        Attribute(0x00200013, Level.INSTANCE, Instance.instance_number, "text"),
-    )
+    for a in (*(_of_key(k) for k in KEYS.values()), _AVAILABLE_TRANSFER_SYNTAX)
+    if a is not None
 }
 """Attributes kept in the store, by tag."""
 

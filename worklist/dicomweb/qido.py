@@ -3,7 +3,10 @@
 :func:`search` takes the query parameters as given (``StudyDate=20240101-``, ``00100020=P1``,
 ``limit``, ``offset``, ``includefield``, ``fuzzymatching``), matches stored attributes in one
 SQL query (SQLAlchemy Core) and returns DICOM JSON datasets plus the warnings a ``Warning``
-header carries.
+header carries. Matching is the C-FIND SCP's (:mod:`worklist.query.matching`, PS3.4 C.2.2.2,
+which PS3.18 8.3.4 refers to); what is particular to HTTP is parsed here: lists of UIDs and of
+modalities separated by commas as well as backslashes, ``fuzzymatching`` (accepted, not
+supported: a warning says literal matching was used), paging and ``includefield``.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from worklist.dicomweb.attributes import (
     DEFAULTS,
     FILE_ALL,
     RETRIEVE_URL,
+    Attribute,
     Level,
 )
 from worklist.dicomweb.dicomjson import DicomJson, element, parse_tag, tag_key
 from worklist.dicomweb.errors import WrongQueryError
-from worklist.dicomweb.matching import condition
+from worklist.query.matching import key_condition
 from worklist.reading.imagelimits import ImageLimits, ImageTooLargeError, check_inflated
 
 __all__ = ["MAX_RESULTS", "SearchResult", "search"]
@@ -88,7 +92,14 @@ def _control(query: _Query, name: str, value: str) -> None:
                 query.include.add(parse_tag(item.strip()))
 
 
-def _parse(level: Level, params: Sequence[tuple[str, str]]) -> _Query:
+def _listed(attribute: Attribute, value: str) -> str:
+    r"""Return ``value`` with the lists QIDO-RS separates by commas joined by ``\`` as in DICOM."""
+    if attribute.vr == "UI" or attribute.keyword == "ModalitiesInStudy":
+        return value.replace(",", "\\")
+    return value
+
+
+def _parse(level: Level, params: Sequence[tuple[str, str]], dialect: str) -> _Query:
     query = _Query(level)
     ignored: list[str] = []
     for name, value in params:
@@ -100,7 +111,13 @@ def _parse(level: Level, params: Sequence[tuple[str, str]]) -> _Query:
         if attribute is None or attribute.level > level:
             ignored.append(name)
             continue
-        cond = condition(attribute, value)
+        cond = key_condition(
+            attribute.keyword,
+            attribute.column,
+            _listed(attribute, value),
+            attribute.vr,
+            dialect=dialect,
+        )
         if cond is not None:
             query.conditions.append(cond)
         query.include.add(tag)
@@ -241,8 +258,10 @@ def search(
     ------
     WrongQueryError
         If a parameter is not a DICOM keyword or tag, or limit/offset are not integers.
+    InvalidKeyError
+        If a value cannot be matched (a malformed date or time range).
     """
-    query = _parse(level, params)
+    query = _parse(level, params, session.get_bind().dialect.name)
     statement = _base_select(level).where(*query.conditions)
     if study_uid is not None:
         statement = statement.where(Study.study_instance_uid == study_uid)

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, select
 
 from worklist.db.engine import Database
 from worklist.db.schema import Instance, Series, Study
 from worklist.query.keys import KEYS, UNRECORDED, Key, Level
-from worklist.query.matching import InvalidKeyError, any_of, condition
+from worklist.query.matching import InvalidKeyError, is_universal, key_condition
 
 __all__ = ["InstanceRef", "find", "parse_level", "retrieve"]
 
@@ -74,17 +74,10 @@ def _conditions(
     for key in keys:
         value = identifier[key.keyword]
         if not key.matchable or key.column is None:
-            if key.keyword in UNRECORDED and value.strip() not in ("", "*"):
+            if key.keyword in UNRECORDED and not is_universal(value):
                 logger.info("key %s is not recorded: its value %r is not matched", key, value)
             continue
-        if key.keyword == "ModalitiesInStudy":
-            modality = any_of(Series.modality, value, "CS", dialect=dialect)
-            if modality is not None:
-                conditions.append(
-                    exists(select(Series.id).where(Series.study_id == Study.id, modality))
-                )
-            continue
-        one = condition(key.column, value, key.vr, dialect=dialect)
+        one = key_condition(key.keyword, key.column, value, key.vr, dialect=dialect)
         if one is not None:
             conditions.append(one)
     return conditions

@@ -1,5 +1,10 @@
 """Attribute matching of PS3.4 C.2.2.2 as SQLAlchemy Core conditions (SQLite and PostgreSQL).
 
+The one matcher of the store: the C-FIND SCP (:mod:`worklist.query.find`, for
+:mod:`dicom_gateway.qr`) and QIDO-RS (:mod:`worklist.dicomweb.qido`, which PS3.18 8.3.4 bases
+on the same rules) both match with it. What is particular to HTTP (``fuzzymatching``,
+comma-separated lists, ``limit``/``offset``/``includefield``) stays in :mod:`worklist.dicomweb`.
+
 One key's value becomes one condition on one column, or ``None`` for universal matching:
 
 - universal matching: an empty value, or ``*`` alone, matches every entity;
@@ -9,6 +14,9 @@ One key's value becomes one condition on one column, or ``None`` for universal m
 - wild card matching: a value of a VR other than DA, DT, TM, UI or a number with ``*`` (any
   run of characters) or ``?`` (one character);
 - single value matching: anything else matches equal values.
+
+ModalitiesInStudy is matched against the modalities of the study's series
+(:func:`key_condition`): a study matches when a series of it matches any of the values.
 
 Matching is case-sensitive except for PN, which the standard lets an SCP match insensitive to
 case (C.2.2.2.1): person names match whatever their case. Leading and trailing spaces of a
@@ -21,12 +29,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from models.errors import Invalid
+from worklist.db.schema import Series, Study
 from worklist.domain import StoreError
 
-__all__ = ["InvalidKeyError", "any_of", "condition", "glob_pattern", "is_universal", "like_pattern"]
+__all__ = [
+    "InvalidKeyError",
+    "any_of",
+    "condition",
+    "glob_pattern",
+    "is_universal",
+    "key_condition",
+    "like_pattern",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +67,26 @@ def is_universal(value: str) -> bool:
     return stripped in ("", "*")
 
 
-def like_pattern(value: str) -> str:
-    """Return a SQL ``LIKE`` pattern (escape ``!``) of a DICOM wild card value."""
+def like_pattern(value: str, *, wild: bool = True) -> str:
+    """Return a SQL ``LIKE`` pattern (escape ``!``) of a DICOM value.
+
+    Parameters
+    ----------
+    value
+        The value.
+    wild
+        Whether ``*`` and ``?`` are wild cards (``False``: every character is literal).
+
+    Returns
+    -------
+    str
+        The pattern.
+    """
     out: list[str] = []
     for ch in value:
-        if ch == "*":
+        if wild and ch == "*":
             out.append("%")
-        elif ch == "?":
+        elif wild and ch == "?":
             out.append("_")
         elif ch in ("%", "_", _LIKE_ESCAPE):
             out.append(_LIKE_ESCAPE + ch)
@@ -93,8 +123,9 @@ def _range(column: Any, value: str, vr: str) -> ColumnElement[bool]:
 
 
 def _single(column: Any, value: str, vr: str, *, fold_case: bool) -> ColumnElement[bool]:
-    if vr == "TM":  # 1200 matches 1200, 120000 and 120000.000000
-        return or_(column == value, column.like(like_pattern(value) + "%", escape=_LIKE_ESCAPE))
+    if vr == "TM":  # 1200 matches 1200, 120000 and 120000.000000; no wild cards in a TM
+        prefix = like_pattern(value, wild=False) + "%"
+        return or_(column == value, column.like(prefix, escape=_LIKE_ESCAPE))
     if fold_case:
         return func.lower(column) == value.lower()
     return column == value  # type: ignore[no-any-return]
@@ -160,3 +191,31 @@ def any_of(column: Any, values: str, vr: str, *, dialect: str) -> ColumnElement[
             return None
         conditions.append(one)
     return or_(*conditions)
+
+
+def key_condition(
+    keyword: str, column: Any, value: str, vr: str, *, dialect: str
+) -> ColumnElement[bool] | None:
+    r"""Return the condition a key of the Study Root model puts on a query, ``None`` if universal.
+
+    ``ModalitiesInStudy`` matches a study with a series of any of its values (``CT\MR``,
+    ``M?``); every other key is matched by :func:`condition` on ``column``.
+
+    Parameters
+    ----------
+    keyword
+        The key's DICOM keyword (``"PatientName"``, ``"ModalitiesInStudy"``).
+    column, value, vr, dialect
+        As for :func:`condition` (``column`` is not used for ``ModalitiesInStudy``).
+
+    Returns
+    -------
+    sqlalchemy.ColumnElement or None
+        What :func:`condition` returns, which raises :class:`InvalidKeyError` likewise.
+    """
+    if keyword != "ModalitiesInStudy":
+        return condition(column, value, vr, dialect=dialect)
+    modality = any_of(Series.modality, value, vr, dialect=dialect)
+    if modality is None:
+        return None
+    return exists(select(Series.id).where(Series.study_id == Study.id, modality))

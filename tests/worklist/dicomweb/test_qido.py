@@ -17,6 +17,8 @@ from worklist.dicomweb.attributes import Level
 from worklist.dicomweb.errors import WrongQueryError
 from worklist.dicomweb.qido import SearchResult, search
 from worklist.ingest.recorder import Ingestor
+from worklist.query.matching import InvalidKeyError
+from worklist.web.errors import status_for
 
 BASE = "http://server/dicom-web"
 
@@ -51,10 +53,8 @@ def _study(
     return study_uid
 
 
-@pytest.fixture
-def stored(sqlite_db: Database, tmp_path: Path) -> tuple[Database, Path, dict[str, str]]:
-    archive = tmp_path / "archive"
-    ingestor = Ingestor(sqlite_db, Archive(archive))
+def _store(db: Database, archive: Path) -> tuple[Database, Path, dict[str, str]]:
+    ingestor = Ingestor(db, Archive(archive))
     uids = {
         "doe": _study(ingestor, name="DOE^JOHN", date="20240105", modalities=("CR",)),
         "doe2": _study(ingestor, name="Doe^Jane", date="20240220", modalities=("CT", "DX")),
@@ -62,7 +62,19 @@ def stored(sqlite_db: Database, tmp_path: Path) -> tuple[Database, Path, dict[st
             ingestor, name="ROE^RICHARD", date="20231231", modalities=("MR",), time="231000"
         ),
     }
-    return sqlite_db, archive, uids
+    return db, archive, uids
+
+
+@pytest.fixture
+def stored(sqlite_db: Database, tmp_path: Path) -> tuple[Database, Path, dict[str, str]]:
+    """Three studies on SQLite (for tests that are not about the backend)."""
+    return _store(sqlite_db, tmp_path / "archive")
+
+
+@pytest.fixture
+def stored_on_both(db: Database, tmp_path: Path) -> tuple[Database, Path, dict[str, str]]:
+    """The same three studies on SQLite and on PostgreSQL."""
+    return _store(db, tmp_path / "archive")
 
 
 def _run(
@@ -189,3 +201,48 @@ def test_malformed_queries_are_refused(
 ) -> None:
     with pytest.raises(WrongQueryError):
         _run(stored, params)
+
+
+def test_matching_follows_ps3_4_as_c_find_does(
+    stored_on_both: tuple[Database, Path, dict[str, str]],
+) -> None:
+    """QIDO-RS matches with the C-FIND SCP's matcher (PS3.4 C.2.2.2, as PS3.18 8.3.4 asks).
+
+    Before one matcher served both, QIDO-RS ignored case in wild cards on SQLite (LIKE), took
+    ``*`` and ``?`` as wild cards in dates, times and numbers, and matched a list of modalities
+    only literally.
+    """
+    uids = stored_on_both[2]
+
+    def found(*params: tuple[str, str]) -> set[str]:
+        by_uid = {uid: name for name, uid in uids.items()}
+        return {by_uid[u] for u in _uids(_run(stored_on_both, list(params)))}
+
+    everyone = {"doe", "doe2", "roe"}
+    # Wild cards are case-sensitive, except in person names (C.2.2.2.1, C.2.2.2.4).
+    assert found(("StudyDescription", "synthetic*")) == set()
+    assert found(("StudyDescription", "Synthetic*")) == everyone
+    assert found(("PatientName", "doe*")) == {"doe", "doe2"}
+    # No wild cards in DA, TM or IS values: "*" and "?" are single value matching there.
+    assert found(("StudyDate", "2024*")) == set()
+    assert found(("StudyTime", "23????")) == set()
+    # Several modalities (commas or backslashes), each with wild cards.
+    assert found(("ModalitiesInStudy", "C?,MR")) == everyone
+    assert found(("ModalitiesInStudy", "D*\\M?")) == {"doe2", "roe"}
+    doe2 = uids["doe2"]
+    series = _run(stored_on_both, [("Modality", "c?")], Level.SERIES, study_uid=doe2)
+    assert series.items == []
+    series = _run(stored_on_both, [("SeriesNumber", "?")], Level.SERIES, study_uid=doe2)
+    assert series.items == []
+    series = _run(stored_on_both, [("SeriesNumber", "2")], Level.SERIES, study_uid=doe2)
+    assert [i["00080060"]["Value"] for i in series.items] == [["DX"]]
+
+
+@pytest.mark.parametrize("value", ["-", "2024-01-01", "20240101-20240131-"])
+def test_malformed_ranges_are_refused_as_c_find_refuses_them(
+    stored: tuple[Database, Path, dict[str, str]], value: str
+) -> None:
+    """A date range with no bound or more than one hyphen is refused (it matched before)."""
+    with pytest.raises(InvalidKeyError, match="range") as refused:
+        _run(stored, [("StudyDate", value)])
+    assert status_for(refused.value) == 422

@@ -98,6 +98,14 @@ def test_date_and_time_ranges(db: Database, rows: dict[str, QueryRows]) -> None:
     assert _studies(db, rows, StudyTime="1430") == {"john"}
 
 
+def test_times_hold_no_wild_cards(db: Database, rows: dict[str, QueryRows]) -> None:
+    """``*`` and ``?`` in a TM value are literal (C.2.2.2.4): a time's prefix match took them as
+    SQL wild cards, so ``14??`` matched 14:30."""
+    assert _studies(db, rows, StudyTime="14??") == set()
+    assert _studies(db, rows, StudyTime="1*") == set()
+    assert _studies(db, rows, StudyTime="14") == {"john"}  # every time of that hour
+
+
 def test_uid_lists_modalities_in_study_and_the_triage_priority(
     db: Database, rows: dict[str, QueryRows]
 ) -> None:
@@ -169,4 +177,5 @@ def test_refusals(db: Database, rows: dict[str, QueryRows]) -> None:
 
 def test_patterns() -> None:
     assert like_pattern("a*b?c%d_e!") == "a%b_c!%d!_e!!"
+    assert like_pattern("a*b?c%d_e!", wild=False) == "a*b?c!%d!_e!!"
     assert glob_pattern("[x]*?") == "[[]x]*?"
