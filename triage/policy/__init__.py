@@ -11,6 +11,8 @@ from triage.policy.decide import (
     clinical_priority,
     decide,
     escalate,
+    escalated_at,
+    ordering_deadline,
 )
 from triage.policy.schema import (
     DEFAULT_POLICY_FILE,
@@ -39,7 +41,9 @@ __all__ = [
     "clinical_priority",
     "decide",
     "escalate",
+    "escalated_at",
     "load_policy",
+    "ordering_deadline",
     "parse_duration",
     "parse_policy",
 ]

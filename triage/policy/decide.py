@@ -10,6 +10,11 @@ Order of reasoning (``../shared/DESIGN.md``, rules that protect patients):
 3. Waiting: the study moves one class up after waiting a fraction of its class's target, at most
    to the cap for its base class.
 
+The list orders a class by ``order_at``: the due time, or, for a study that waiting raised, the
+moment it entered its current class if that came first (:func:`ordering_deadline`). A study
+raised by waiting has waited as long as the policy allows, so it counts as due from then: it goes
+before the studies of its new class that are not yet overdue, and after those overdue earlier.
+
 Each step adds a JSON-able explanation entry naming its ``rule``; AI entries name the finding,
 probability, threshold and model ``name@version``.
 """
@@ -34,6 +39,8 @@ __all__ = [
     "clinical_priority",
     "decide",
     "escalate",
+    "escalated_at",
+    "ordering_deadline",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,8 +113,10 @@ class Decision:
     """The policy's verdict on a study.
 
     ``due_at`` is ``arrived_at`` plus the target of the base class (escalation by waiting does
-    not move the deadline). ``next_escalation_at`` is when waiting would next raise the study,
-    ``None`` when it cannot rise further.
+    not move the deadline). ``order_at`` is the deadline the list orders the study's class by:
+    ``due_at``, or the moment waiting raised the study into ``priority`` if that came first
+    (:func:`ordering_deadline`). ``next_escalation_at`` is when waiting would next raise the
+    study, ``None`` when it cannot rise further.
     """
 
     priority: Priority
@@ -115,6 +124,7 @@ class Decision:
     base_priority: Priority
     due_at: datetime
     next_escalation_at: datetime | None
+    order_at: datetime
     explanation: list[Entry] = field(default_factory=list)
 
 
@@ -270,21 +280,80 @@ def escalate(
         The escalated class, one entry per step taken, and when the next step would happen
         (``None`` when at the cap).
     """
+    current, entries, next_at, _ = _escalation(policy, base, arrived_at, now)
+    return current, entries, next_at
+
+
+def escalated_at(
+    policy: Policy, base: Priority, arrived_at: datetime, now: datetime
+) -> datetime | None:
+    """Return when waiting raised a study of class ``base`` into its class at ``now``.
+
+    Parameters
+    ----------
+    policy
+        The policy.
+    base
+        The class before waiting.
+    arrived_at
+        When the study arrived.
+    now
+        The time of evaluation.
+
+    Returns
+    -------
+    datetime or None
+        The moment of the last escalation step taken by ``now`` (the policy's moment, not when
+        a sweep noticed it); ``None`` when waiting has not raised the study.
+    """
+    return _escalation(policy, base, arrived_at, now)[3]
+
+
+def ordering_deadline(due_at: datetime, raised_at: datetime | None) -> datetime:
+    """Return the deadline that orders a study within its current class.
+
+    A study that waiting raised has waited as long as the policy allows in its old class: it is
+    treated as due from the moment it was raised, unless its own due time came first. So it is
+    read before the studies of its new class that are not yet overdue, and after those that
+    became overdue before it. The result is never later than ``due_at``: escalation never moves
+    a study down its class.
+
+    Parameters
+    ----------
+    due_at
+        Arrival plus the target of the study's class before waiting.
+    raised_at
+        When waiting raised the study into its current class (:func:`escalated_at`), ``None``
+        when it has not.
+
+    Returns
+    -------
+    datetime
+        ``min(due_at, raised_at)``, or ``due_at``.
+    """
+    return due_at if raised_at is None else min(due_at, raised_at)
+
+
+def _escalation(
+    policy: Policy, base: Priority, arrived_at: datetime, now: datetime
+) -> tuple[Priority, list[Entry], datetime | None, datetime | None]:
+    """Escalation by waiting: class, entries, next step and when the current class was entered."""
     rule = policy.escalation.get(base)
     if rule is None:
-        return base, [], None
+        return base, [], None, None
     cap = rule.max
     current = base
     entered = arrived_at
+    raised: datetime | None = None
     entries: list[Entry] = []
     while current.rank > cap.rank:
         step = policy.escalation.get(current)
         if step is None:
-            return current, entries, None
+            return current, entries, None, raised
         wait = policy.target(current) * step.after
         moves_at = entered + wait
         if now < moves_at:
-            return current, entries, moves_at
+            return current, entries, moves_at, raised
         upper = Priority(f"P{current.rank - 1}")
         entries.append(
             {
@@ -300,8 +369,8 @@ def escalate(
                 f"{policy.describe(upper)}; waiting can raise it at most to {cap}",
             }
         )
-        current, entered = upper, moves_at
-    return current, entries, None
+        current, entered, raised = upper, moves_at, moves_at
+    return current, entries, None, raised
 
 
 def decide(policy: Policy, facts: StudyFacts, now: datetime) -> Decision:
@@ -347,19 +416,25 @@ def decide(policy: Policy, facts: StudyFacts, now: datetime) -> Decision:
             }
         )
     base = clinical.priority if top is None else clinical.priority.more_urgent(top)
-    priority, steps, next_at = escalate(policy, base, facts.arrived_at, now)
+    priority, steps, next_at, raised = _escalation(policy, base, facts.arrived_at, now)
     explanation.extend(steps)
     due_at = facts.arrived_at + policy.target(base)
-    explanation.append(
-        {
-            "rule": "result",
-            "priority": str(priority),
-            "due_at": due_at.isoformat(),
-            "text": f"Priority {policy.describe(priority)}; target "
-            f"{_human(policy.target(base))} for {base}, due {due_at:%Y-%m-%d %H:%M} UTC",
-        }
-    )
-    return Decision(priority, clinical, base, due_at, next_at, explanation)
+    order_at = ordering_deadline(due_at, raised)
+    result: Entry = {
+        "rule": "result",
+        "priority": str(priority),
+        "due_at": due_at.isoformat(),
+        "text": f"Priority {policy.describe(priority)}; target "
+        f"{_human(policy.target(base))} for {base}, due {due_at:%Y-%m-%d %H:%M} UTC",
+    }
+    if order_at != due_at:
+        result["order_at"] = order_at.isoformat()
+        result["text"] += (
+            f"; raised by waiting, so listed in {priority} as due since "
+            f"{order_at:%Y-%m-%d %H:%M} UTC"
+        )
+    explanation.append(result)
+    return Decision(priority, clinical, base, due_at, next_at, order_at, explanation)
 
 
 def _human(delta: timedelta) -> str:
