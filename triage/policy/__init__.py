@@ -10,9 +10,6 @@ from triage.policy.decide import (
     ai_priority,
     clinical_priority,
     decide,
-    escalate,
-    escalated_at,
-    ordering_deadline,
 )
 from triage.policy.schema import (
     DEFAULT_POLICY_FILE,
@@ -25,6 +22,7 @@ from triage.policy.schema import (
     parse_duration,
     parse_policy,
 )
+from triage.policy.waiting import escalate, escalated_at, ordering_deadline
 
 __all__ = [
     "DEFAULT_POLICY_FILE",
