@@ -72,6 +72,7 @@ def _study_row(rng: random.Random, now: datetime, seed: int, i: int) -> dict[str
         "completed_at": received,
         "triaged_at": received,
         "due_at": received + timedelta(minutes=TARGET_MIN[priority]),
+        "order_at": received + timedelta(minutes=TARGET_MIN[priority]),
     }
 
 

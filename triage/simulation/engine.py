@@ -4,13 +4,17 @@ Studies arrive at given times into one shared list. Each reader is one SimPy pro
 follows its roster: while on duty it takes the first study of the list, reads it, and takes the
 next; a read starts only while its reader is on duty (a read begun before the end of a shift
 runs to its end). The list is ordered as the worklist orders it
-(:func:`worklist.reading.queries.worklist_page`): the current class first, then the due time
-(arrival plus the target of the study's class before waiting), then the arrival.
+(:func:`worklist.reading.queries.worklist_page`): the current class first, then the ordering
+deadline (:func:`triage.policy.ordering_deadline`: the due time, arrival plus the target of the
+study's class before waiting, or the moment waiting raised the study into its current class if
+that came first), then the arrival.
 
 The current class is the study's base class, raised by waiting when the policy's escalation
-applies (``steps``). Studies of one base class keep their arrival order, and within a base class
-the oldest study is both the most escalated and the first due, so only the head of each base
-class can be the next study to read: picking one is at most three comparisons.
+applies (``steps``). Studies of one base class keep their arrival order; within a base class the
+oldest study is the most escalated, and among studies of one base and current class the
+ordering deadline is the arrival plus a constant, so the oldest is also the first due. Only the
+head of each base class can be the next study to read: picking one is at most three
+comparisons.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ def simulate_queue(
     base_rank
         Each study's class before waiting: 1 (P1) to 3 (P3).
     due
-        Each study's due time (minutes), the second key of the list's order.
+        Each study's due time (minutes): the second key of the list's order, or, once waiting
+        raised the study, the earlier of it and the moment it was raised.
     intervals
         Per reader, the ascending, disjoint ``[start, end)`` intervals when it is on duty.
     until
@@ -144,11 +149,13 @@ class _Run:
             i = q[0]
             rank = b + 1
             age = now - arr[i]
+            order = dues[i]
             for after, raised in steps[b]:
                 if age < after:
                     break
                 rank = raised
-            key = (rank, dues[i], arr[i])
+                order = min(dues[i], arr[i] + after)
+            key = (rank, order, arr[i])
             if best_key is None or key < best_key:
                 best, best_key, best_q = i, key, q
         if best_q is not None:

@@ -22,6 +22,7 @@ from triage.simulation.defaults import (
     DEFAULT_READ_TIME,
     DEFAULT_ROSTER,
     DEFAULT_SOURCES,
+    ROSTERS,
 )
 
 __all__ = [
@@ -188,7 +189,8 @@ class SimulationSettings(_Frozen):
     ``days`` of arrivals are simulated; studies arriving in the first ``warmup_days`` are left
     out of the statistics; after the last arrival the readers go on with their rosters for at
     most ``drain_days`` so that what is left gets reported. ``policy_file`` is the project's
-    priority policy (default: the bundled ``triage/rules/policy.yaml``).
+    priority policy (default: the bundled ``triage/rules/policy.yaml``). ``roster`` is a list of
+    shifts or the name of a bundled roster (``network``, the default, or ``day-only``).
     """
 
     version: Literal[1] = 1
@@ -213,6 +215,16 @@ class SimulationSettings(_Frozen):
     grid: GridSettings = Field(default_factory=GridSettings)
     backlog_step_min: float = Field(default=15.0, gt=0.0)
     event_log: Literal["first", "all", "none"] = "first"
+
+    @field_validator("roster", mode="before")
+    @classmethod
+    def _named_roster(cls, value: Any) -> Any:
+        """Accept a bundled roster's name (:data:`triage.simulation.defaults.ROSTERS`)."""
+        if isinstance(value, str):
+            if value not in ROSTERS:
+                raise ValueError(f"unknown roster {value!r}; named rosters: {', '.join(ROSTERS)}")
+            return ROSTERS[value]
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -114,16 +114,17 @@ def _ai_finding(f: FindingRecord | Finding) -> AIFinding:
 
 
 def apply_decision(study: Study, decision: Decision) -> bool:
-    """Write a decision onto a study row; return whether anything the worklist shows changed."""
-    before = (study.priority, study.due_at, study.priority_explanation)
+    """Write a decision onto a study row; return whether its class, due time or order changed."""
+    before = (study.priority, study.due_at, study.order_at, study.priority_explanation)
     study.priority = str(decision.priority)
     study.priority_explanation = list(decision.explanation)
     study.due_at = decision.due_at
+    study.order_at = decision.order_at
     if decision.clinical.source != "api":
         study.clinical_priority = str(decision.clinical.priority)
         study.clinical_priority_source = decision.clinical.source
-    changed = before[:2] != (study.priority, study.due_at)
-    if changed or before[2] != study.priority_explanation:
+    changed = before[:3] != (study.priority, study.due_at, study.order_at)
+    if changed or before[3] != study.priority_explanation:
         study.version = (study.version or 0) + 1
     return changed
 

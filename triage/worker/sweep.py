@@ -1,10 +1,12 @@
 """The periodic sweep: re-apply the policy so waiting studies escalate.
 
-Only unreported, triaged studies that are not yet P1 and have waited at least the shortest
-escalation delay of the policy are candidates. A cheap check on their columns alone finds those
-whose escalation by waiting changed since they were last written; the policy is re-evaluated in
-full for those, and the rows whose priority or due time changed are written (with a ``system``
-event). A large worklist of studies already at their cap costs one narrow query per sweep.
+Only unreported, triaged studies that have waited at least the shortest escalation delay of the
+policy are candidates, except P1 studies already raised into P1 (their ``order_at`` is earlier
+than their ``due_at``), which waiting cannot change further. A cheap check on their columns
+alone finds those whose escalation by waiting (the class, or ``order_at``: the moment waiting
+raised it) differs from what is stored; the policy is re-evaluated in full for those, and the
+rows whose priority, due time or order changed are written (with a ``system`` event). A large
+worklist of studies already at their cap costs one narrow query per sweep.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from triage.policy import Policy, decide, escalate
+from triage.policy import Policy, decide, escalate, escalated_at, ordering_deadline
 from triage.worker.store import UNREPORTED, apply_decision, facts_of, stored_findings
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
@@ -40,22 +42,25 @@ def _base_by_target(policy: Policy) -> dict[timedelta, Priority]:
 def _may_change(
     policy: Policy,
     bases: dict[timedelta, Priority],
-    priority: str,
-    arrived: datetime,
-    due: datetime | None,
+    row: tuple[str, datetime, datetime | None, datetime | None],
     now: datetime,
 ) -> bool:
-    """Say, from columns alone, whether waiting could change this study's priority now.
+    """Say, from columns alone, whether waiting could change this study's priority or order now.
 
-    ``due_at - first_received_at`` is the target of the study's class before waiting, which
-    gives that class; if waiting from it yields the stored priority, nothing changes. Anything
-    unexpected (no due time, a target the policy no longer has) is re-evaluated in full.
+    ``row`` is ``(priority, first_received_at, due_at, order_at)``. ``due_at -
+    first_received_at`` is the target of the study's class before waiting, which gives that
+    class; if waiting from it yields the stored priority and ``order_at``, nothing changes (a
+    store migrated from before ``order_at`` existed holds ``order_at = due_at`` on rows already
+    raised: they are re-evaluated once). Anything unexpected (no due time, a target the policy
+    no longer has) is re-evaluated in full.
     """
+    priority, arrived, due, order = row
     base = bases.get(due - arrived) if due is not None else None
-    if base is None:
+    if base is None or due is None:
         return True
     escalated, _, _ = escalate(policy, base, arrived, now)
-    return str(escalated) != priority
+    expected = ordering_deadline(due, escalated_at(policy, base, arrived, now))
+    return str(escalated) != priority or order != expected
 
 
 def sweep(db: Database, policy: Policy, now: datetime, *, chunk: int = 500, actor: str = "") -> int:
@@ -84,20 +89,25 @@ def sweep(db: Database, policy: Policy, now: datetime, *, chunk: int = 500, acto
         return 0
     with db.read() as session:
         rows = session.execute(
-            select(Study.id, Study.priority, Study.first_received_at, Study.due_at)
+            select(Study.id, Study.priority, Study.first_received_at, Study.due_at, Study.order_at)
             .where(
                 Study.state == StudyState.TRIAGED,
                 Study.read_status.in_([str(s) for s in UNREPORTED]),
-                Study.priority != str(Priority.P1),
                 Study.first_received_at <= now - delay,
+                # A P1 study already raised into P1 (order_at before due_at) cannot change.
+                or_(
+                    Study.priority != str(Priority.P1),
+                    Study.order_at.is_(None),
+                    Study.order_at == Study.due_at,
+                ),
             )
             .order_by(Study.id)
         ).all()
     bases = _base_by_target(policy)
     ids = [
         sid
-        for sid, prio, arrived, due in rows
-        if _may_change(policy, bases, prio, arrived, due, now)
+        for sid, prio, arrived, due, order in rows
+        if _may_change(policy, bases, (prio, arrived, due, order), now)
     ]
     changed = 0
     for start in range(0, len(ids), chunk):

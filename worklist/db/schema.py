@@ -61,6 +61,12 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}  # noqa: RUF012
 
 
+def _due_at_of_insert(context: Any) -> datetime | None:
+    """Column default of ``order_at``: the row's ``due_at`` (a study not raised by waiting)."""
+    value: datetime | None = context.get_current_parameters().get("due_at")
+    return value
+
+
 class Study(Base):
     """One study as the ICS worklist sees it."""
 
@@ -105,12 +111,18 @@ class Study(Base):
     due_at: Mapped[datetime | None] = mapped_column(
         default=None, index=True, doc="When the study breaches its priority's target."
     )
+    order_at: Mapped[datetime | None] = mapped_column(
+        default=_due_at_of_insert,
+        doc="What orders the study within its class: due_at, or when escalation by waiting "
+        "raised it into its class if that came first (triage.policy.ordering_deadline). "
+        "An insert that does not set it takes due_at.",
+    )
     version: Mapped[int] = mapped_column(Integer, default=0)
 
     series: Mapped[list[Series]] = relationship(back_populates="study")
     findings: Mapped[list[Finding]] = relationship(back_populates="study")
 
-    __table_args__ = (Index("ix_studies_worklist", "read_status", "priority", "due_at"),)
+    __table_args__ = (Index("ix_studies_worklist", "read_status", "priority", "order_at"),)
 
 
 class Series(Base):

@@ -1,9 +1,11 @@
 """Read queries of the worklist shared by the JSON API and the HTML pages.
 
-The worklist order is: priority class (P1 first), then how close a study is to breaching its
-target (``due_at``, earliest first; studies without a target after those with one, by arrival),
-then arrival (``first_received_at``), then id. The query walks the ``ix_studies_worklist`` index
-(``read_status, priority, due_at``) one (status, class) range at a time with a ``LIMIT``, and
+The worklist order is: priority class (P1 first), then the study's ordering deadline
+(``order_at``, earliest first: its due time, or, for a study that escalation by waiting raised,
+the moment it was raised if that came first, so it goes before the studies of its new class
+that are not yet overdue; studies without one after those with one, by arrival), then arrival
+(``first_received_at``), then id. The query walks the ``ix_studies_worklist`` index
+(``read_status, priority, order_at``) one (status, class) range at a time with a ``LIMIT``, and
 merges the few rows in Python, so the first page costs a handful of index range scans whatever
 the size of the store, and the NULL ordering is the same on SQLite and PostgreSQL.
 """
@@ -134,11 +136,11 @@ def worklist_page(
                 ]
                 order: list[Any] = [Study.first_received_at, Study.id]
                 if with_target:
-                    cond.append(Study.due_at.is_not(None))
-                    order.insert(0, Study.due_at)
+                    cond.append(Study.order_at.is_not(None))
+                    order.insert(0, Study.order_at)
                 else:
-                    cond.append(Study.due_at.is_(None))
-                query = select(Study.due_at, Study.first_received_at, Study.id).where(*cond)
+                    cond.append(Study.order_at.is_(None))
+                query = select(Study.order_at, Study.first_received_at, Study.id).where(*cond)
                 query = _filtered(query, flt).order_by(*order).limit(remaining)
                 for row in session.execute(query):
                     batch.append((row[0] or _EPOCH, row[1], row[2]))

@@ -13,7 +13,9 @@ from triage.policy import (
     clinical_priority,
     decide,
     escalate,
+    escalated_at,
     load_policy,
+    ordering_deadline,
     parse_duration,
     parse_policy,
 )
@@ -202,6 +204,29 @@ def test_escalated_study_keeps_its_due_time_and_explains() -> None:
         "escalation",
         "result",
     ]
+
+
+def test_a_raised_study_is_ordered_as_due_from_the_moment_it_was_raised() -> None:
+    # Issue 12: the order within the new class counts the study due since it was raised.
+    before = decide(POLICY, StudyFacts(arrived_at=T0), T0 + timedelta(weeks=3, seconds=-1))
+    assert before.priority is P3 and before.order_at == before.due_at
+    d = decide(POLICY, StudyFacts(arrived_at=T0), T0 + timedelta(weeks=4))
+    assert d.priority is P2 and d.order_at == T0 + timedelta(weeks=3) < d.due_at
+    assert escalated_at(POLICY, P3, T0, T0 + timedelta(weeks=4)) == d.order_at
+    assert d.explanation[-1]["order_at"] == d.order_at.isoformat()
+    assert "due since" in d.explanation[-1]["text"]
+    # Two steps: the moment of the last one.
+    policy = parse_policy(
+        policy_data(
+            escalation={"P3": {"after": 0.5, "max": "P1"}, "P2": {"after": 0.5, "max": "P1"}}
+        )
+    )
+    late = decide(policy, StudyFacts(arrived_at=T0), T0 + timedelta(weeks=5))
+    assert late.priority is P1
+    assert late.order_at == T0 + timedelta(weeks=3, hours=12)
+    # Never later than the due time, whatever the policy's steps.
+    assert ordering_deadline(T0, T0 + timedelta(days=1)) == T0
+    assert ordering_deadline(T0, None) == T0
 
 
 def test_escalation_never_lowers_and_ai_escalation_uses_base_cap() -> None:

@@ -107,3 +107,13 @@ def test_simulate_needs_a_model(
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o" / "simulation.json").exists()
+
+
+def test_simulate_passes_the_roster_name_to_the_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The named rosters themselves are checked in test_inputs.py; a full run costs seconds.
+    argv = ["simulate", "--config", str(_config(tmp_path)), "--out", str(tmp_path / "out")]
+    rates = ["--sensitivity", "0.9", "--specificity", "0.9"]
+    assert main([*argv, *rates, "--roster", "nights-only"]) != 0
+    assert "unknown roster 'nights-only'" in capsys.readouterr().err

@@ -71,6 +71,7 @@ def test_yaml_settings_resolve_paths_beside_the_file_and_take_overrides(tmp_path
         ("model: {sensitivity: 0.9}\n", "go together"),
         ("nonsense: 1\n", "nonsense"),
         ("- a list\n", "must be a mapping"),
+        ("roster: nights-only\n", "unknown roster 'nights-only'; named rosters: network, day-only"),
     ],
 )
 def test_invalid_settings_say_what_is_wrong(tmp_path: Path, text: str, where: str) -> None:
@@ -100,6 +101,27 @@ def test_reader_intervals_follow_the_roster_and_merge_touching_shifts() -> None:
     # Started on a Wednesday, the first Friday is day 2.
     _, [spans] = reader_intervals((late,), 3, start_weekday=2)
     assert spans == [(2 * 1440.0 + 1200.0, 3 * 1440.0 + 120.0)]
+
+
+def _uncovered_minutes(roster: tuple[Shift, ...]) -> list[float]:
+    """Minutes of days 1 to 7 (a whole week, after a Monday day 0) with nobody on duty."""
+    _, intervals = reader_intervals(roster, 9)
+    spans = [span for reader in intervals for span in reader]
+    return [
+        t for t in np.arange(1440.0, 8 * 1440.0, 1.0) if not any(on <= t < off for on, off in spans)
+    ]
+
+
+def test_the_default_roster_has_a_reader_at_every_hour_and_day_only_has_none_at_night() -> None:
+    # The decision of 2026-12-02 (defaults.py): the ICS's network reports out of hours.
+    assert _uncovered_minutes(SimulationSettings().roster) == []
+    day_only = load_settings(None, roster="day-only").roster
+    assert [s.name for s in day_only] == ["day", "evening", "weekend"]
+    gaps = _uncovered_minutes(day_only)
+    # Weeknights 22:00-08:00 (09:00 into Saturday and Sunday) and weekend evenings from 17:00.
+    assert len(gaps) == (5 * 10 + 2 * 11 + 2 * 5) * 60
+    assert 1440.0 + 22 * 60 in gaps and 1440.0 + 7 * 60 + 59 in gaps
+    assert 1440.0 + 12 * 60 not in gaps
 
 
 @pytest.mark.parametrize("distribution", ["lognormal", "gamma", "exponential", "fixed"])
