@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from worklist.domain import StoreUnavailableError
@@ -24,6 +24,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Alembic's command API works through module-level proxies: one migration at a time per process.
 _MIGRATE_LOCK = threading.Lock()
+
+MIGRATE_LOCK_KEY = 0x7472696167650001
+"""Key of the PostgreSQL advisory lock that serialises migrations across processes."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -80,6 +83,9 @@ def _alembic_config(url: str) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with Alembic (idempotent).
 
+    On PostgreSQL the upgrade holds a transaction-level advisory lock
+    (:data:`MIGRATE_LOCK_KEY`), so processes started together on an empty store do not race.
+
     Parameters
     ----------
     engine
@@ -89,6 +95,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """
     cfg = _alembic_config(engine.url.render_as_string(hide_password=False))
     with _MIGRATE_LOCK, engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # The processes of a region start together and each migrates: one at a time (the
+            # lock is released at commit), so the others find the schema at head.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
