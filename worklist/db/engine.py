@@ -12,6 +12,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worklist.domain import StoreUnavailableError
@@ -112,6 +113,12 @@ class Database:
         SQLAlchemy URL.
     create
         Run the migrations to head on open.
+
+    Raises
+    ------
+    StoreUnavailableError
+        If the store cannot be reached (the message names it without its password), or has
+        no schema and ``create`` is false.
     """
 
     def __init__(self, url: str, *, create: bool = True) -> None:
@@ -121,12 +128,18 @@ class Database:
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write = sessionmaker(bind=writer, expire_on_commit=False)
-        if create:
-            migrate(self.engine)
-        elif not inspect(self.engine).has_table("studies"):
-            raise StoreUnavailableError(
-                f"the store at {url} has no schema; run the migrations first"
-            )
+        where = self.engine.url.render_as_string(hide_password=True)
+        try:
+            if create:
+                migrate(self.engine)
+            elif not inspect(self.engine).has_table("studies"):
+                raise StoreUnavailableError(
+                    f"the store at {where} has no schema; run the migrations first"
+                )
+        except OperationalError as exc:  # not reachable (down, restarting, wrong address)
+            self.engine.dispose()
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise StoreUnavailableError(f"cannot reach the store at {where}: {reason}") from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -16,6 +16,7 @@ import pytest
 import typer
 
 from tests.builders import REPO
+from tests.builders.peers import free_port
 from triage.cli import app, main
 from triage.settings import AppConfig
 from worklist.settings import WorklistSettings
@@ -99,3 +100,13 @@ def test_every_region_process_takes_the_database_url(
     worklist = [a.worklist if isinstance(a, AppConfig) else a for a in args]
     (settings,) = [w for w in worklist if isinstance(w, WorklistSettings)]
     assert settings.database_url == url
+
+
+def test_a_process_started_while_the_store_is_down_exits_with_one_line(
+    clean_cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"postgresql+psycopg://triage:s3cret@127.0.0.1:{free_port()}/triage"
+    assert main(["worker", "--database-url", url]) != 0
+    err = capsys.readouterr().err
+    assert "error: cannot reach the store at" in err and "Traceback" not in err
+    assert "s3cret" not in err
