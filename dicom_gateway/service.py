@@ -29,7 +29,7 @@ from dicom_gateway.scp import start_listener
 from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
 from dicom_gateway.tls import listener_context
 from models.errors import Invalid, Unavailable
-from worklist.archive import Archive
+from worklist.archive import STALE_TMP_S, Archive
 from worklist.db.engine import Database
 from worklist.ingest.recorder import Ingestor
 from worklist.logsafe import protect
@@ -168,7 +168,7 @@ class Gateway:
         """Migrate the store, start the listener(s) and the assembler; return when listening."""
         self._db = Database(self.worklist.effective_database_url)
         archive = Archive(self.worklist.effective_archive_dir)
-        archive.sweep_temporary()
+        archive.sweep_temporary(older_than_s=STALE_TMP_S)  # others may share the archive
         allowed = self.gateway.allowed_calling_aets
         if allowed:
             logger.info("calling AE titles allowed: %s", ", ".join(allowed))

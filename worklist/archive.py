@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from models.errors import Invalid, Unavailable
 from worklist.domain import StoreError, StoreUnavailableError
 
 __all__ = [
+    "STALE_TMP_S",
     "Archive",
     "ArchiveFullError",
     "InvalidUIDError",
@@ -46,6 +48,13 @@ logger = logging.getLogger(__name__)
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 UID_MAX = 64
 TMP_SUFFIX = ".tmp"
+
+STALE_TMP_S = 600.0
+"""Age after which a temporary file of the archive is taken as left by a crashed writer.
+
+Gateways and workers share the archive in a region: one starting up must not remove the file
+another is writing this moment."""
+
 _LOCK_STRIPES = 256
 
 
@@ -355,16 +364,29 @@ class Archive:
         with contextlib.suppress(FileNotFoundError):
             self.absolute(relative).unlink()
 
-    def sweep_temporary(self) -> int:
+    def sweep_temporary(self, older_than_s: float = 0.0) -> int:
         """Remove temporary files left by a crashed writer; return how many.
 
-        Call only when no writer is running (at gateway start-up).
+        Parameters
+        ----------
+        older_than_s
+            Only files not modified for this long. A writer renames its temporary file within
+            one call, so an old one is an interrupted write; a recent one may belong to a
+            writer still running, such as another gateway on a shared archive
+            (:data:`STALE_TMP_S`). 0 removes every one: only when no writer can be running.
+
+        Returns
+        -------
+        int
+            The files removed.
         """
         removed = 0
+        cutoff = time.time() - older_than_s
         for tmp in self.root.rglob(f".*{TMP_SUFFIX}"):
             with contextlib.suppress(OSError):
-                tmp.unlink()
-                removed += 1
+                if older_than_s <= 0 or tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
         if removed:
             logger.warning("removed %d temporary file(s) left by an interrupted write", removed)
         return removed

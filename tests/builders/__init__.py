@@ -10,6 +10,9 @@
   and below threshold, other models) and DICOM Study Date/Time values.
 - :mod:`~tests.builders.audit`: reading audit events back.
 - :mod:`~tests.builders.peers`: free ports, DCMTK's echoscu/storescu, a throwaway PostgreSQL.
+- :mod:`~tests.builders.postgres`: a throwaway PostgreSQL server a test can crash and restart.
+- :mod:`~tests.builders.chaos`: the scale-out as processes killed and restarted, storescu
+  senders that re-send what was not acknowledged, the driver that kills.
 - :mod:`~tests.builders.gateway`: in-process gateways on free ports.
 - :mod:`~tests.builders.tls`: a test PKI (CA, server and client certificates, an expired one,
   one from another CA) for the DICOM TLS tests.

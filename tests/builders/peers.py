@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from tests.builders.postgres import PostgresServer
 
 __all__ = [
     "dcmtk",
@@ -192,16 +191,6 @@ def storescu(port: int, files: list[Path], *args: str) -> tuple[int, dict[str, s
     return proc.returncode, responses
 
 
-def _pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    if initdb:
-        return Path(initdb).resolve().parent
-    raise RuntimeError("PostgreSQL is not installed: run scripts/install-system-deps.sh")
-
-
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a PostgreSQL server on a loopback port in a temporary directory; yield its URL.
@@ -213,72 +202,11 @@ def postgres_server() -> Iterator[str]:
     str
         The SQLAlchemy URL of its ``triage`` database; the server stops afterwards.
     """
-    bindir = _pg_bin()
-    root = Path(tempfile.mkdtemp(prefix="triage-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data = root / "data"
-    port = free_port()
-    env = {**os.environ, "LC_ALL": "C.UTF-8"}
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "triage",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    opts = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            opts,
-            "-l",
-            str(root / "log"),
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
+    server = PostgresServer(free_port())
     try:
-        subprocess.run(
-            [
-                str(bindir / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "triage",
-                "triage",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgresql+psycopg://triage@127.0.0.1:{port}/triage"
+        yield server.create()
     finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        server.destroy()
 
 
 def fresh_postgres_db(server_url: str) -> str:

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from worklist.archive import Archive, ArchiveFullError, InvalidUIDError, validate_uid
+from worklist.archive import (
+    STALE_TMP_S,
+    Archive,
+    ArchiveFullError,
+    InvalidUIDError,
+    validate_uid,
+)
 
 STUDY, SERIES, SOP = "1.2.3", "1.2.3.4", "1.2.3.4.5"
 
@@ -105,3 +112,17 @@ def test_lock_serialises_the_same_uid(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert peak == 1
+
+
+def test_sweep_keeps_a_write_in_progress_of_another_process(tmp_path: Path) -> None:
+    archive = Archive(tmp_path / "a")
+    folder = tmp_path / "a" / STUDY
+    folder.mkdir(parents=True)
+    writing = folder / f".{SOP}.dcm.123.tmp"  # another gateway on the shared archive, now
+    writing.write_bytes(b"being written")
+    crashed = folder / f".{SOP}.dcm.456.tmp"
+    crashed.write_bytes(b"half")
+    old = time.time() - STALE_TMP_S - 60
+    os.utime(crashed, (old, old))
+    assert archive.sweep_temporary(older_than_s=STALE_TMP_S) == 1
+    assert writing.exists() and not crashed.exists()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
-from triage.cli.options import ConfigOption, DataDirOption
+from triage.cli.options import ConfigOption, DatabaseUrlOption, DataDirOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -228,6 +228,7 @@ def gateway_cmd(
     host: Annotated[str | None, typer.Option("--host", help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="DICOM port.")] = None,
     data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
     processes: Annotated[
         int | None, typer.Option("--processes", help="Listener processes; 0 = one per core.")
     ] = None,

@@ -29,6 +29,7 @@ __all__ = [
     "SETTING_PARAMS",
     "ConfigOption",
     "DataDirOption",
+    "DatabaseUrlOption",
     "ModelsDirOption",
 ]
 
@@ -40,6 +41,7 @@ CONFIG_PARAM = "config_file"
 
 SETTING_PARAMS: dict[str, tuple[str, str]] = {
     "data_dir": ("worklist", "data_dir"),
+    "database_url": ("worklist", "database_url"),
     "models_dir": ("models", "models_dir"),
 }
 """Parameter name -> (settings section, field) that the option overrides."""
@@ -72,6 +74,20 @@ DataDirOption = Annotated[
     ),
 ]
 """``--data-dir DIR``: the worklist's ``data_dir``."""
+
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        metavar="URL",
+        show_default=False,
+        help="SQLAlchemy URL of the store, e.g. postgresql+psycopg://triage@db/triage; "
+        "overrides $TRIAGE_WORKLIST_DATABASE_URL and worklist.database_url of the settings file. "
+        "Default: SQLite DATA_DIR/triage.db. A password here shows in the process list: "
+        "prefer the variable or the settings file.",
+    ),
+]
+"""``--database-url URL``: the worklist's ``database_url`` (the scaled mode's PostgreSQL)."""
 
 ModelsDirOption = Annotated[
     Path | None,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
-from triage.cli.options import ConfigOption, DataDirOption, ModelsDirOption
+from triage.cli.options import ConfigOption, DatabaseUrlOption, DataDirOption, ModelsDirOption
 
 __all__ = ["web"]
 
@@ -33,6 +33,7 @@ def web(
         ),
     ] = 1,
     data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
     models_dir: ModelsDirOption = None,
     config_file: ConfigOption = None,
 ) -> None:

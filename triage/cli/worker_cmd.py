@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
-from triage.cli.options import ConfigOption, DataDirOption, ModelsDirOption
+from triage.cli.options import ConfigOption, DatabaseUrlOption, DataDirOption, ModelsDirOption
 
 __all__ = ["worker"]
 
@@ -19,9 +19,7 @@ logger = logging.getLogger(__name__)
 def worker(
     ctx: typer.Context,
     data_dir: DataDirOption = None,
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", help="SQLAlchemy URL of the store.")
-    ] = None,
+    database_url: DatabaseUrlOption = None,
     models_dir: ModelsDirOption = None,
     worker_id: Annotated[
         str | None, typer.Option("--worker-id", help="Name in job leases (default host:pid).")
@@ -36,7 +34,6 @@ def worker(
 
     config = config_from(
         ctx,
-        worklist={"database_url": database_url},
         triage={"worker_id": worker_id, "worker_batch_jobs": batch_jobs},
     )
     stop = stop_on_signals()

@@ -11,7 +11,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worklist.domain import StoreUnavailableError
@@ -24,6 +25,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Alembic's command API works through module-level proxies: one migration at a time per process.
 _MIGRATE_LOCK = threading.Lock()
+
+MIGRATE_LOCK_KEY = 0x7472696167650001
+"""Key of the PostgreSQL advisory lock that serialises migrations across processes."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -80,6 +84,9 @@ def _alembic_config(url: str) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with Alembic (idempotent).
 
+    On PostgreSQL the upgrade holds a transaction-level advisory lock
+    (:data:`MIGRATE_LOCK_KEY`), so processes started together on an empty store do not race.
+
     Parameters
     ----------
     engine
@@ -89,6 +96,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """
     cfg = _alembic_config(engine.url.render_as_string(hide_password=False))
     with _MIGRATE_LOCK, engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # The processes of a region start together and each migrates: one at a time (the
+            # lock is released at commit), so the others find the schema at head.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -102,6 +113,12 @@ class Database:
         SQLAlchemy URL.
     create
         Run the migrations to head on open.
+
+    Raises
+    ------
+    StoreUnavailableError
+        If the store cannot be reached (the message names it without its password), or has
+        no schema and ``create`` is false.
     """
 
     def __init__(self, url: str, *, create: bool = True) -> None:
@@ -111,12 +128,18 @@ class Database:
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write = sessionmaker(bind=writer, expire_on_commit=False)
-        if create:
-            migrate(self.engine)
-        elif not inspect(self.engine).has_table("studies"):
-            raise StoreUnavailableError(
-                f"the store at {url} has no schema; run the migrations first"
-            )
+        where = self.engine.url.render_as_string(hide_password=True)
+        try:
+            if create:
+                migrate(self.engine)
+            elif not inspect(self.engine).has_table("studies"):
+                raise StoreUnavailableError(
+                    f"the store at {where} has no schema; run the migrations first"
+                )
+        except OperationalError as exc:  # not reachable (down, restarting, wrong address)
+            self.engine.dispose()
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise StoreUnavailableError(f"cannot reach the store at {where}: {reason}") from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -7,9 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
+from tests.builders.peers import free_port
 from worklist.db.engine import Database
 from worklist.db.schema import Base, Instance, Series, Study
-from worklist.domain import StoreError
+from worklist.domain import StoreError, StoreUnavailableError
 
 
 def test_migrations_match_the_models(db: Database) -> None:
@@ -77,3 +78,12 @@ def test_foreign_keys_are_enforced(db: Database) -> None:
     with pytest.raises(IntegrityError), db.write() as s:
         s.add(Series(study_id=999, series_instance_uid="9.9"))
         s.flush()
+
+
+def test_an_unreachable_store_is_named_without_its_password() -> None:
+    port = free_port()  # nothing listens there
+    url = f"postgresql+psycopg://triage:s3cret@127.0.0.1:{port}/triage"
+    with pytest.raises(StoreUnavailableError, match="cannot reach the store") as caught:
+        Database(url)
+    assert f"127.0.0.1:{port}/triage" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
