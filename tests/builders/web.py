@@ -19,6 +19,7 @@ from tests.builders.store import PASSWORD
 from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
 from worklist.web.app import create_app, run_web
+from worklist.web.transport import url_scheme
 
 
 @contextmanager
@@ -144,7 +145,7 @@ def run_web_thread(settings: WorklistSettings, models: ModelsSettings) -> Iterat
     Yields
     ------
     str
-        ``http://127.0.0.1:PORT``.
+        ``http://127.0.0.1:PORT``, or ``https://`` when the settings name a TLS certificate.
     """
     port = free_port()
     stop, ready = threading.Event(), threading.Event()
@@ -157,7 +158,7 @@ def run_web_thread(settings: WorklistSettings, models: ModelsSettings) -> Iterat
     thread.start()
     try:
         assert ready.wait(30), "the web app did not start"
-        yield f"http://127.0.0.1:{port}"
+        yield f"{url_scheme(settings)}://127.0.0.1:{port}"
     finally:
         stop.set()
         thread.join(timeout=15)
