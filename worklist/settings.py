@@ -119,6 +119,25 @@ class WorklistSettings(BaseSettings):
         description="Most bytes one web request may decode: a deflated dataset inflated, or the "
         "frames decoded (Rows x Columns x Samples x bytes x frames); more: 422, not decoded.",
     )
+    web_stow_max_request_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=1,
+        description="Largest STOW-RS request body (after any Content-Encoding is undone), "
+        "streamed to an unnamed temporary file in archive_dir/.stow, never held in memory; "
+        "larger: 413 as soon as Content-Length or the bytes received pass it.",
+    )
+    web_stow_max_instance_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=1,
+        description="Largest instance (body part) of a STOW-RS request; larger: refused with "
+        "0xA700, not read. Parts stored at once hold at most this much memory between them.",
+    )
+    web_stow_max_inflated_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=1,
+        description="Largest inflated dataset of a STOW-RS instance in Deflated Explicit VR "
+        "Little Endian (inflated in 1 MiB steps to count); larger: refused with 0xA700.",
+    )
     web_page_size: int = Field(default=50, ge=1, le=500, description="Worklist rows per page.")
     web_poll_s: float = Field(default=5.0, gt=0, description="Worklist page refresh interval.")
     web_list_cache_s: float = Field(
