@@ -64,7 +64,10 @@ async def _store(
         return refusal(415, exc)
     except RequestTooLargeError as exc:
         logger.warning("STOW-RS request from %s refused (413): %s", principal.source, exc)
-        return refusal(413, exc)
+        response = refusal(413, exc)
+        # Close the connection after the answer, rather than read and drop the rest of the body.
+        response.headers["Connection"] = "close"
+        return response
     archive = Archive(
         archive_dir, quota_bytes=settings.quota_bytes, min_free_bytes=settings.min_free_bytes
     )
