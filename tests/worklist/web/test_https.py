@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -116,7 +117,7 @@ def test_https_in_process_sends_hsts_and_secure_cookies(tmp_path: Path, pki: Pki
 
 def test_hsts_settings_are_honoured(sqlite_db: Database, tmp_path: Path) -> None:
     """max-age, includeSubDomains and preload as set (any HTTPS request: here a test client's)."""
-    overrides = {
+    overrides: dict[str, Any] = {
         "web_hsts_max_age_s": 600,
         "web_hsts_include_subdomains": True,
         "web_hsts_preload": True,
