@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,3 +166,34 @@ def run_web_thread(settings: WorklistSettings, models: ModelsSettings) -> Iterat
     finally:
         stop.set()
         thread.join(timeout=15)
+
+
+def wait_for_web_process(
+    proc: subprocess.Popen[bytes], port: int, stderr: Path, timeout: float = 180.0
+) -> None:
+    """Wait until a ``triage web`` process listens on ``port``; fail at once if it exits.
+
+    The timeout is generous: on the shared 2-core machine under a full test run, starting the
+    command line (imports, migrations) has taken a minute.
+
+    Parameters
+    ----------
+    proc : subprocess.Popen
+        The process.
+    port : int
+        Its port on 127.0.0.1.
+    stderr : pathlib.Path
+        The file its stderr goes to (shown if it fails).
+    timeout : float, optional
+        Seconds to wait.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"triage web exited ({proc.returncode}): {stderr.read_text(errors='replace')}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"triage web did not listen on {port} in {timeout} s")

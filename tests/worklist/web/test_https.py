@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
 from models.settings import ModelsSettings
-from tests.builders.peers import free_port, wait_for, wait_for_port
+from tests.builders.peers import free_port, wait_for
 from tests.builders.store import PASSWORD, add_users
 from tests.builders.tls import Pki, make_pki
-from tests.builders.web import csrf_of, make_app, run_web_thread
+from tests.builders.web import csrf_of, make_app, run_web_thread, wait_for_web_process
 from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
 
@@ -199,7 +199,7 @@ def workers(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Work
             start_new_session=True,
         )
     try:
-        wait_for_port(port, 60)
+        wait_for_web_process(proc, port, stderr)
         yield Workers(f"https://127.0.0.1:{port}", stderr)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -25,8 +25,9 @@ from sqlalchemy import func, select
 
 from tests.builders.dicomweb import encode_multipart, encoded, make_instances
 from tests.builders.hostile import deflate_bomb
-from tests.builders.peers import free_port, wait_for_port
+from tests.builders.peers import free_port
 from tests.builders.store import add_users
+from tests.builders.web import wait_for_web_process
 from worklist.db.engine import Database
 from worklist.db.schema import Instance
 
@@ -99,7 +100,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
         )
     try:
-        wait_for_port(port, 60)
+        wait_for_web_process(proc, port, stderr)
         yield Server(proc, port, token, db_url)
     finally:
         proc.send_signal(signal.SIGTERM)
