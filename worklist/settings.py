@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["WorklistSettings"]
@@ -41,8 +42,48 @@ class WorklistSettings(BaseSettings):
     )
     web_cookie_secure: bool = Field(
         default=False,
-        description="Send the session cookie only over HTTPS; turn on behind TLS "
-        "(off by default so plain-http localhost works).",
+        description="Send the session cookie only over HTTPS, whatever the request came over. "
+        "Requests that arrive over HTTPS (web_tls_certificate, or X-Forwarded-Proto: https "
+        "from a proxy of web_forwarded_allow_ips) get Secure cookies without it; off by "
+        "default so plain-http localhost works.",
+    )
+    web_tls_certificate: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) of the web app: set, it serves HTTPS only "
+        "(uvicorn's TLS, TLS 1.2+ with the BCP 195 suites). None: plain HTTP.",
+    )
+    web_tls_private_key: Path | None = Field(
+        default=None,
+        description="PEM private key of web_tls_certificate (None: it is in the certificate file).",
+    )
+    web_tls_private_key_password: SecretStr | None = Field(
+        default=None,
+        description="Password of an encrypted web_tls_private_key (better given as "
+        "TRIAGE_WORKLIST_WEB_TLS_PRIVATE_KEY_PASSWORD than in the settings file).",
+    )
+    web_tls_ca_bundle: Path | None = Field(
+        default=None,
+        description="PEM CA certificates that sign clients' certificates (with "
+        "web_tls_require_client_certificate).",
+    )
+    web_tls_require_client_certificate: bool = Field(
+        default=False,
+        description="Refuse HTTPS clients without a certificate signed by web_tls_ca_bundle "
+        "(mutual TLS, e.g. for machine clients of /dicom-web; browsers need one installed).",
+    )
+    web_hsts_max_age_s: int = Field(
+        default=365 * 24 * 3600,
+        ge=0,
+        description="max-age of Strict-Transport-Security, sent on responses to HTTPS requests "
+        "only (one year by default; 0 tells browsers to forget it).",
+    )
+    web_hsts_include_subdomains: bool = Field(
+        default=False, description="Add includeSubDomains to Strict-Transport-Security."
+    )
+    web_hsts_preload: bool = Field(
+        default=False,
+        description="Add preload to Strict-Transport-Security (only for a host name meant for "
+        "browsers' preload lists, which is hard to undo).",
     )
     web_forwarded_allow_ips: list[str] = Field(
         default_factory=list,
@@ -77,6 +118,25 @@ class WorklistSettings(BaseSettings):
         ge=1,
         description="Most bytes one web request may decode: a deflated dataset inflated, or the "
         "frames decoded (Rows x Columns x Samples x bytes x frames); more: 422, not decoded.",
+    )
+    web_stow_max_request_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=1,
+        description="Largest STOW-RS request body (after any Content-Encoding is undone), "
+        "streamed to an unnamed temporary file in archive_dir/.stow, never held in memory; "
+        "larger: 413 as soon as Content-Length or the bytes received pass it.",
+    )
+    web_stow_max_instance_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=1,
+        description="Largest instance (body part) of a STOW-RS request; larger: refused with "
+        "0xA700, not read. Parts stored at once hold at most this much memory between them.",
+    )
+    web_stow_max_inflated_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=1,
+        description="Largest inflated dataset of a STOW-RS instance in Deflated Explicit VR "
+        "Little Endian (inflated in 1 MiB steps to count); larger: refused with 0xA700.",
     )
     web_page_size: int = Field(default=50, ge=1, le=500, description="Worklist rows per page.")
     web_poll_s: float = Field(default=5.0, gt=0, description="Worklist page refresh interval.")
@@ -124,6 +184,27 @@ class WorklistSettings(BaseSettings):
         ge=1,
         description="Scores needed in both the reference and the window before drift is judged.",
     )
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Self:
+        """Refuse TLS settings that name a key, CA or client check without a certificate."""
+        if self.web_tls_certificate is None:
+            orphans = [
+                name
+                for name in (
+                    "web_tls_private_key",
+                    "web_tls_private_key_password",
+                    "web_tls_ca_bundle",
+                )
+                if getattr(self, name) is not None
+            ]
+            if self.web_tls_require_client_certificate:
+                orphans.append("web_tls_require_client_certificate")
+            if orphans:
+                raise ValueError(f"{', '.join(orphans)} set without web_tls_certificate")
+        if self.web_tls_require_client_certificate and self.web_tls_ca_bundle is None:
+            raise ValueError("web_tls_require_client_certificate needs web_tls_ca_bundle")
+        return self
 
     @property
     def effective_database_url(self) -> str:

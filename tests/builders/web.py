@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +23,7 @@ from tests.builders.store import PASSWORD
 from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
 from worklist.web.app import create_app, run_web
+from worklist.web.transport import url_scheme
 
 
 @contextmanager
@@ -144,7 +149,7 @@ def run_web_thread(settings: WorklistSettings, models: ModelsSettings) -> Iterat
     Yields
     ------
     str
-        ``http://127.0.0.1:PORT``.
+        ``http://127.0.0.1:PORT``, or ``https://`` when the settings name a TLS certificate.
     """
     port = free_port()
     stop, ready = threading.Event(), threading.Event()
@@ -157,7 +162,38 @@ def run_web_thread(settings: WorklistSettings, models: ModelsSettings) -> Iterat
     thread.start()
     try:
         assert ready.wait(30), "the web app did not start"
-        yield f"http://127.0.0.1:{port}"
+        yield f"{url_scheme(settings)}://127.0.0.1:{port}"
     finally:
         stop.set()
         thread.join(timeout=15)
+
+
+def wait_for_web_process(
+    proc: subprocess.Popen[bytes], port: int, stderr: Path, timeout: float = 180.0
+) -> None:
+    """Wait until a ``triage web`` process listens on ``port``; fail at once if it exits.
+
+    The timeout is generous: on the shared 2-core machine under a full test run, starting the
+    command line (imports, migrations) has taken a minute.
+
+    Parameters
+    ----------
+    proc : subprocess.Popen
+        The process.
+    port : int
+        Its port on 127.0.0.1.
+    stderr : pathlib.Path
+        The file its stderr goes to (shown if it fails).
+    timeout : float, optional
+        Seconds to wait.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"triage web exited ({proc.returncode}): {stderr.read_text(errors='replace')}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"triage web did not listen on {port} in {timeout} s")

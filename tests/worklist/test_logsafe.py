@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
+import logging.config
+from collections.abc import Iterator
 
-from worklist.logsafe import EscapeControls, escape_controls, protect
+import pytest
+import uvicorn.config
+
+from worklist.logsafe import EscapeControls, escape_controls, protect, uvicorn_log_config
 
 
 def _logged(emit: object) -> str:
@@ -50,3 +55,34 @@ def test_nul_bytes_and_tracebacks_are_escaped() -> None:
     assert "\x00" not in "".join(lines)
     # A newline in an exception message cannot start a record: it stays indented.
     assert lines[-2:] == ["    ValueError: UID 1.2\\x00", "    ERROR forged"]
+
+
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
+@pytest.fixture
+def uvicorn_loggers() -> Iterator[None]:
+    """Restore uvicorn's loggers after a test reconfigures them."""
+    loggers = [logging.getLogger(n) for n in UVICORN_LOGGERS]
+    saved = [(lg.handlers[:], lg.propagate, lg.level, lg.disabled) for lg in loggers]
+    try:
+        yield
+    finally:
+        for lg, (handlers, propagate, level, disabled) in zip(loggers, saved, strict=True):
+            lg.handlers, lg.propagate, lg.level, lg.disabled = handlers, propagate, level, disabled
+
+
+@pytest.mark.usefixtures("uvicorn_loggers")
+def test_uvicorn_records_reach_the_protected_root_handler() -> None:
+    """uvicorn's default configuration gives its loggers raw handlers; ours routes them to root."""
+    out = io.StringIO()
+    handler = protect(logging.StreamHandler(out))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)  # as uvicorn would by default
+        logging.config.dictConfig(uvicorn_log_config())  # the web app's, in the CLI's process
+        logging.getLogger("uvicorn.error").error("bad request from %s", "a\nFORGED LINE")
+    finally:
+        root.removeHandler(handler)
+    assert out.getvalue() == "bad request from a\\nFORGED LINE\n"

@@ -18,7 +18,7 @@ from models.errors import TriageError
 from triage.cli.options import CONFIG_PARAM, SETTING_PARAMS, ConfigOption
 from triage.settings import AppConfig
 from triage.settings_load import load_config
-from worklist.logsafe import protect
+from worklist.logsafe import LOG_FORMAT, QUIET_LOGGERS, protect
 
 __all__ = [
     "DISTRIBUTION",
@@ -82,14 +82,12 @@ def setup_logging(level: str) -> None:
     root = logging.getLogger()
     if not any(getattr(h, "_triage", False) for h in root.handlers):
         handler = _CurrentStderrHandler()
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
         protect(handler)  # peer data (AE titles, UIDs, user names) cannot forge lines
         handler._triage = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("pynetdicom", "alembic", "sqlalchemy"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -31,6 +31,11 @@ __all__ = [
     "DataDirOption",
     "DatabaseUrlOption",
     "ModelsDirOption",
+    "WebTlsCaOption",
+    "WebTlsCertificateOption",
+    "WebTlsKeyOption",
+    "WebTlsRequireClientOption",
+    "web_tls_overrides",
 ]
 
 PRECEDENCE = "command-line option > TRIAGE_* environment variable > settings file > default"
@@ -101,3 +106,72 @@ ModelsDirOption = Annotated[
     ),
 ]
 """``--models-dir DIR``: the model registry's ``models_dir``."""
+
+WebTlsCertificateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-cert",
+        metavar="FILE",
+        show_default=False,
+        help="Serve the web app over HTTPS with this PEM certificate (chain); overrides "
+        "worklist.web_tls_certificate. Responses then carry Strict-Transport-Security and "
+        "cookies are Secure.",
+    ),
+]
+"""``--tls-cert FILE``: the worklist's ``web_tls_certificate`` (``triage web``, ``serve``)."""
+
+WebTlsKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-key",
+        metavar="FILE",
+        show_default=False,
+        help="PEM private key of --tls-cert (default: in the certificate file); an encrypted "
+        "key's password: $TRIAGE_WORKLIST_WEB_TLS_PRIVATE_KEY_PASSWORD.",
+    ),
+]
+"""``--tls-key FILE``: the worklist's ``web_tls_private_key``."""
+
+WebTlsCaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca",
+        metavar="FILE",
+        show_default=False,
+        help="PEM CA certificates that sign clients' certificates (checked when offered).",
+    ),
+]
+"""``--tls-ca FILE``: the worklist's ``web_tls_ca_bundle``."""
+
+WebTlsRequireClientOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--tls-require-client-cert/--no-tls-require-client-cert",
+        show_default=False,
+        help="Refuse HTTPS clients without a certificate signed by --tls-ca.",
+    ),
+]
+"""``--tls-require-client-cert``: the worklist's ``web_tls_require_client_certificate``."""
+
+
+def web_tls_overrides(
+    certificate: Path | None, key: Path | None, ca: Path | None, require_client: bool | None
+) -> dict[str, object]:
+    """Return the ``worklist`` overrides of the web TLS options (``None``: not given).
+
+    Parameters
+    ----------
+    certificate, key, ca, require_client
+        The values of ``--tls-cert``, ``--tls-key``, ``--tls-ca``, ``--tls-require-client-cert``.
+
+    Returns
+    -------
+    dict
+        For :func:`triage.cli.app.config_from`'s ``worklist=``.
+    """
+    return {
+        "web_tls_certificate": certificate,
+        "web_tls_private_key": key,
+        "web_tls_ca_bundle": ca,
+        "web_tls_require_client_certificate": require_client,
+    }

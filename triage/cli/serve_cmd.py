@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
-from triage.cli.options import ConfigOption, DataDirOption, ModelsDirOption
+from triage.cli.options import (
+    ConfigOption,
+    DataDirOption,
+    ModelsDirOption,
+    WebTlsCaOption,
+    WebTlsCertificateOption,
+    WebTlsKeyOption,
+    WebTlsRequireClientOption,
+    web_tls_overrides,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -83,6 +92,10 @@ def serve(
     host: Annotated[
         str | None, typer.Option("--host", help="Address both listeners bind (127.0.0.1).")
     ] = None,
+    tls_cert: WebTlsCertificateOption = None,
+    tls_key: WebTlsKeyOption = None,
+    tls_ca: WebTlsCaOption = None,
+    tls_require_client_cert: WebTlsRequireClientOption = None,
     models_dir: ModelsDirOption = None,
     config_file: ConfigOption = None,
 ) -> int:
@@ -90,11 +103,13 @@ def serve(
     from dicom_gateway.service import Gateway
     from worklist.db.engine import Database
     from worklist.web.app import run_web
+    from worklist.web.transport import url_scheme
 
     config = config_from(
         ctx,
         gateway={"port": dicom_port, "host": host},
         triage={"http_port": http_port, "http_host": host},
+        worklist=web_tls_overrides(tls_cert, tls_key, tls_ca, tls_require_client_cert),
     )
     stop = stop_on_signals()
     # Create or migrate the store once, before the parts open it concurrently.
@@ -117,10 +132,11 @@ def serve(
         gateway.start()
         if web_ready.wait(60):
             logger.info(
-                "serving: DICOM %s@%s:%d, web http://%s:%d, data %s",
+                "serving: DICOM %s@%s:%d, web %s://%s:%d, data %s",
                 config.gateway.ae_title,
                 config.gateway.host,
                 gateway.port,
+                url_scheme(config.worklist),
                 config.triage.http_host,
                 config.triage.http_port,
                 config.worklist.data_dir,

@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from triage.cli.app import app, config_from, stop_on_signals
-from triage.cli.options import ConfigOption, DatabaseUrlOption, DataDirOption, ModelsDirOption
+from triage.cli.options import (
+    ConfigOption,
+    DatabaseUrlOption,
+    DataDirOption,
+    ModelsDirOption,
+    WebTlsCaOption,
+    WebTlsCertificateOption,
+    WebTlsKeyOption,
+    WebTlsRequireClientOption,
+    web_tls_overrides,
+)
 
 __all__ = ["web"]
 
@@ -32,6 +42,10 @@ def web(
             help="uvicorn worker processes (one per core; 1: a single process).",
         ),
     ] = 1,
+    tls_cert: WebTlsCertificateOption = None,
+    tls_key: WebTlsKeyOption = None,
+    tls_ca: WebTlsCaOption = None,
+    tls_require_client_cert: WebTlsRequireClientOption = None,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
     models_dir: ModelsDirOption = None,
@@ -41,7 +55,9 @@ def web(
     from worklist.web.app import run_web
     from worklist.web.processes import serve_workers
 
-    config = config_from(ctx)
+    config = config_from(
+        ctx, worklist=web_tls_overrides(tls_cert, tls_key, tls_ca, tls_require_client_cert)
+    )
     if workers > 1:
         serve_workers(
             config.worklist,
@@ -49,6 +65,7 @@ def web(
             host or config.triage.http_host,
             port if port is not None else config.triage.http_port,
             workers,
+            log_level=config.triage.log_level,
         )
         return
     stop = stop_on_signals()

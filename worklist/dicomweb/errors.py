@@ -7,6 +7,7 @@ from models.errors import Invalid, NotFound, TriageError
 __all__ = [
     "DicomWebError",
     "NotAcceptableError",
+    "RequestTooLargeError",
     "ResourceNotFoundError",
     "UnsupportedMediaTypeError",
     "WrongQueryError",
@@ -31,3 +32,7 @@ class NotAcceptableError(DicomWebError):
 
 class UnsupportedMediaTypeError(DicomWebError):
     """A STOW-RS request is not ``multipart/related; type="application/dicom"`` (HTTP 415)."""
+
+
+class RequestTooLargeError(DicomWebError):
+    """A STOW-RS request body (announced, received or inflated) passes the limit (HTTP 413)."""

@@ -9,19 +9,28 @@ are completed and queued for triage (:func:`worklist.ingest.completion.complete_
 The response (DICOM JSON) lists stored instances in Referenced SOP Sequence (0008,1199) and
 refused ones in Failed SOP Sequence (0008,1198) with a Failure Reason (0008,1197): ``0xC000``
 cannot be parsed, ``0xA900`` Study Instance UID differs from the one in the URL, ``0xA700`` out
-of space, ``0x0110`` any other processing failure. An instance already stored with other bytes
+of space, or larger than :class:`StowLimits` allow (the part itself, or its deflated dataset
+once inflated), ``0x0110`` any other processing failure. An instance already stored with other bytes
 (the first copy is kept) is referenced with Warning Reason (0008,1196) ``0xB000``. The status is
 200 when all were stored without warning, 202 when some were stored (with failures or warnings),
 409 when none was.
+
+The body is read from a file (:mod:`worklist.dicomweb.spool` put it there): its parts are located
+in bounded steps and each is read only when it is stored, the parts stored at once holding at
+most ``max_instance_bytes`` of memory between them (a larger part is refused unread).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,10 +39,15 @@ from worklist.archive import ArchiveFullError
 from worklist.db.engine import Database
 from worklist.dicomweb.dicomjson import DicomJson, element, tag_key
 from worklist.dicomweb.errors import UnsupportedMediaTypeError, WrongQueryError
-from worklist.dicomweb.multipart import Part, media_type, split_parts
+from worklist.dicomweb.multipart import FilePart, locate_parts, media_type
 from worklist.ingest.associations import close_association, open_association, record_refusal
 from worklist.ingest.completion import complete_studies
-from worklist.ingest.header import InstanceHeader, parse_instance
+from worklist.ingest.header import (
+    MAX_INFLATED_BYTES,
+    InstanceHeader,
+    InstanceTooLargeError,
+    parse_instance,
+)
 from worklist.ingest.recorder import Ingestor, IngestOutcome
 
 __all__ = [
@@ -41,7 +55,9 @@ __all__ = [
     "OUT_OF_RESOURCES",
     "PROCESSING_FAILURE",
     "STUDY_MISMATCH",
+    "StowLimits",
     "StowResult",
+    "boundary_of",
     "file_format",
     "store_request",
 ]
@@ -56,6 +72,50 @@ COERCED = 0xB000
 CALLED_AE = "DICOMWEB"
 PARALLEL_PARTS = 8
 """Parts of one request stored at once, so that a group-commit ingestor batches their syncs."""
+
+
+@dataclass(frozen=True)
+class StowLimits:
+    """What one STOW-RS instance may take (the web app's ``web_stow_*`` settings)."""
+
+    max_instance_bytes: int = 512 * 1024 * 1024
+    """Largest body part; larger: ``0xA700``, not read. Also the memory parts share."""
+    max_inflated_bytes: int = MAX_INFLATED_BYTES
+    """Largest inflated dataset of Deflated Explicit VR Little Endian; larger: ``0xA700``."""
+
+
+class _Budget:
+    """Bytes of parts held in memory at once: a part waits until it fits (or none is held)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self.changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, size: int) -> Iterator[None]:
+        with self.changed:
+            self.changed.wait_for(lambda: self.used == 0 or self.used + size <= self.total)
+            self.used += size
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.used -= size
+                self.changed.notify_all()
+
+
+def _read_at(fd: int, offset: int, length: int) -> bytes:
+    """Read ``length`` bytes at ``offset`` (``pread``: no shared file position between threads)."""
+    pieces: list[bytes] = []
+    while length > 0:
+        piece = os.pread(fd, min(length, 1 << 30), offset)
+        if not piece:
+            break
+        pieces.append(piece)
+        offset += len(piece)
+        length -= len(piece)
+    return b"".join(pieces)
 
 
 @dataclass
@@ -97,7 +157,16 @@ def _item(sop_class: str, sop_uid: str) -> dict[str, Any]:
     }
 
 
-def _boundary(content_type: str) -> str:
+def boundary_of(content_type: str) -> str:
+    """Return the boundary of a STOW-RS request's Content-Type.
+
+    Raises
+    ------
+    UnsupportedMediaTypeError
+        If it is not ``multipart/related; type="application/dicom"``.
+    WrongQueryError
+        If it has no boundary.
+    """
     main, params = media_type(content_type)
     root = params.get("type", "application/dicom").lower()
     if main != "multipart/related" or root != "application/dicom":
@@ -121,12 +190,21 @@ class _Store:
     """Stores the parts of one request, tallying the outcome of each."""
 
     def __init__(
-        self, ingestor: Ingestor, study_uid: str | None, base_url: str, sender: _Sender
+        self,
+        ingestor: Ingestor,
+        study_uid: str | None,
+        base_url: str,
+        sender: _Sender,
+        body: BinaryIO,
+        limits: StowLimits,
     ) -> None:
         self.ingestor = ingestor
         self.study_uid = study_uid
         self.base_url = base_url
         self.sender = sender
+        self.fd = body.fileno()
+        self.limits = limits
+        self.budget = _Budget(limits.max_instance_bytes)
 
     def fail(
         self, tally: _Tally, reason: int, why: str, header: InstanceHeader | None = None
@@ -149,14 +227,24 @@ class _Store:
         )
         return tally
 
-    def part(self, part: Part) -> _Tally:
+    def part(self, part: FilePart) -> _Tally:
         """Store one part (safe to call from several threads); return its own tally."""
-        tally, sender = _Tally(), self.sender
+        tally = _Tally()
         if part.content_type not in ("", "application/dicom"):
             return self.fail(tally, CANNOT_UNDERSTAND, f"part of type {part.content_type!r}")
-        data = file_format(part.content)
+        limit = self.limits.max_instance_bytes
+        if part.length > limit:
+            why = f"instance of {part.length} bytes is larger than {limit} bytes (the limit)"
+            return self.fail(tally, OUT_OF_RESOURCES, why)
+        with self.budget.hold(part.length):
+            return self._store(tally, file_format(_read_at(self.fd, part.offset, part.length)))
+
+    def _store(self, tally: _Tally, data: bytes) -> _Tally:
+        sender = self.sender
         try:
-            header, _ = parse_instance(data)
+            header, _ = parse_instance(data, max_inflated=self.limits.max_inflated_bytes)
+        except InstanceTooLargeError as exc:
+            return self.fail(tally, OUT_OF_RESOURCES, str(exc))
         except TriageError as exc:
             return self.fail(tally, CANNOT_UNDERSTAND, str(exc))
         if self.study_uid is not None and header.study_uid != self.study_uid:
@@ -209,15 +297,31 @@ def _body(tally: _Tally, study_url: str) -> DicomJson:
     return body
 
 
+def _store_all(store: _Store, first: FilePart, rest: Iterator[FilePart]) -> _Tally:
+    """Store the parts, :data:`PARALLEL_PARTS` at a time, located only as they are needed."""
+    slots = threading.BoundedSemaphore(2 * PARALLEL_PARTS)
+    futures: list[Future[_Tally]] = []
+    with ThreadPoolExecutor(PARALLEL_PARTS, "stow") as pool:
+        part: FilePart | None = first
+        while part is not None:
+            slots.acquire()
+            future = pool.submit(store.part, part)
+            future.add_done_callback(lambda _f: slots.release())
+            futures.append(future)
+            part = next(rest, None)
+    return _merge([f.result() for f in futures])
+
+
 def store_request(
     ingestor: Ingestor,
-    body: bytes,
+    body: BinaryIO,
     content_type: str,
     *,
     study_uid: str | None,
     base_url: str,
     calling_aet: str,
     source: str,
+    limits: StowLimits | None = None,
 ) -> StowResult:
     """Store every instance of a STOW-RS request; complete and queue its studies.
 
@@ -227,7 +331,7 @@ def store_request(
         The ingest door (store and archive); with group commit, the parts stored at once
         (:data:`PARALLEL_PARTS`) share one archive sync and one transaction.
     body
-        The request body.
+        The request body, a seekable file with a descriptor (the spooled body).
     content_type
         The request's Content-Type.
     study_uid
@@ -238,6 +342,8 @@ def store_request(
         Recorded as the sender (the site of a radiographer's account, else ``DICOMWEB``).
     source
         The client's address.
+    limits
+        Per-instance limits (default :class:`StowLimits`).
 
     Returns
     -------
@@ -251,19 +357,19 @@ def store_request(
     WrongQueryError
         If it has no boundary or no part.
     """
-    parts = split_parts(body, _boundary(content_type))
-    if not parts:
+    parts = locate_parts(body, boundary_of(content_type))
+    first = next(parts, None)
+    if first is None:
         raise WrongQueryError("the request has no body part")
     db: Database = ingestor.db
     sender = _Sender(calling_aet[:16], source, str(uuid.uuid4()))
     open_association(
         db, sender.association_id, calling_aet=sender.calling_aet, called_aet=CALLED_AE, peer=source
     )
-    store = _Store(ingestor, study_uid, base_url, sender)
+    store = _Store(ingestor, study_uid, base_url, sender, body, limits or StowLimits())
     outcome = "aborted"
     try:
-        with ThreadPoolExecutor(min(PARALLEL_PARTS, len(parts)), "stow") as pool:
-            tally = _merge(list(pool.map(store.part, parts)))
+        tally = _store_all(store, first, parts)
         outcome = "released"
     finally:
         close_association(db, sender.association_id, outcome)

@@ -7,7 +7,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import uvicorn
 from anyio import to_thread
@@ -42,8 +41,14 @@ from worklist.web.routers import (
 )
 from worklist.web.security import LoginLimiter, QueryLimits, session_secret
 from worklist.web.templating import STATIC_DIR
+from worklist.web.transport import (
+    TransportSecurity,
+    hsts_value,
+    server_options,
+    url_scheme,
+)
 
-__all__ = ["SESSION_COOKIE", "PrefixCORS", "create_app", "proxy_options", "run_web"]
+__all__ = ["SESSION_COOKIE", "PrefixCORS", "create_app", "run_web"]
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +177,8 @@ def create_app(
         same_site="lax",
         https_only=worklist.web_cookie_secure,
     )
+    # Outside the session middleware, to mark its cookie Secure on HTTPS requests.
+    app.add_middleware(TransportSecurity, hsts=hsts_value(worklist))
 
     if worklist.web_cors_origins:
         app.add_middleware(PrefixCORS, prefix="/dicom-web", origins=worklist.web_cors_origins)
@@ -208,30 +215,6 @@ def worker_threads(db: Database) -> int:
     return max(2, min(40, int(pooled) - 1)) if pooled else 40
 
 
-def proxy_options(worklist: WorklistSettings) -> dict[str, Any]:
-    """Return uvicorn's options for forwarded headers: trusted only from configured proxies.
-
-    uvicorn itself trusts ``X-Forwarded-For`` from 127.0.0.1 (or ``$FORWARDED_ALLOW_IPS``) by
-    default, which lets any local client choose the address the login limit and the audit log
-    see. Here proxy headers are off unless ``web_forwarded_allow_ips`` names the proxies.
-
-    Parameters
-    ----------
-    worklist
-        Settings holding ``web_forwarded_allow_ips``.
-
-    Returns
-    -------
-    dict
-        ``proxy_headers`` and ``forwarded_allow_ips`` for :class:`uvicorn.Config`.
-    """
-    trusted = worklist.web_forwarded_allow_ips
-    if not trusted:
-        # An explicit (unused) value, so that $FORWARDED_ALLOW_IPS cannot turn trust back on.
-        return {"proxy_headers": False, "forwarded_allow_ips": ""}
-    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(trusted)}
-
-
 def run_web(
     worklist: WorklistSettings,
     models: ModelsSettings,
@@ -255,15 +238,7 @@ def run_web(
         Set once the server listens.
     """
     app = create_app(worklist, models)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        **proxy_options(worklist),
-    )
+    config = uvicorn.Config(app, host=host, port=port, lifespan="on", **server_options(worklist))
     server = uvicorn.Server(config)
 
     def watch() -> None:
@@ -274,7 +249,7 @@ def run_web(
 
     watcher = threading.Thread(target=watch, name="web-stop-watcher", daemon=True)
     watcher.start()
-    logger.info("web app on http://%s:%d", host, port)
+    logger.info("web app on %s://%s:%d", url_scheme(worklist), host, port)
     try:
         server.run()
     finally:

@@ -115,6 +115,7 @@ _DESCRIPTIONS: Mapping[int, str] = MappingProxyType(
         status.HTTP_404_NOT_FOUND: "No such resource",
         status.HTTP_406_NOT_ACCEPTABLE: "No representation the Accept header allows",
         status.HTTP_409_CONFLICT: "The resource's state does not allow this",
+        status.HTTP_413_CONTENT_TOO_LARGE: "The request body is larger than the server accepts",
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "The request body's media type is not served",
         status.HTTP_422_UNPROCESSABLE_CONTENT: "The request or the data it names is invalid",
         status.HTTP_503_SERVICE_UNAVAILABLE: "A resource the request needs cannot be used now",

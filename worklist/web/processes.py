@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from models.settings import ModelsSettings
 from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
-from worklist.web.app import create_app, proxy_options
+from worklist.web.app import create_app
+from worklist.web.transport import server_options, url_scheme
 
 __all__ = ["SETTINGS_ENV", "app_from_env", "serve_workers"]
 
@@ -44,7 +45,13 @@ def app_from_env() -> FastAPI:
 
 
 def serve_workers(
-    worklist: WorklistSettings, models: ModelsSettings, host: str, port: int, workers: int
+    worklist: WorklistSettings,
+    models: ModelsSettings,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    log_level: str = "INFO",
 ) -> None:
     """Serve the app with ``workers`` uvicorn processes until SIGINT or SIGTERM (blocks).
 
@@ -56,19 +63,29 @@ def serve_workers(
         Where to listen.
     workers
         How many processes (one per core is the usual choice).
+    log_level
+        Level of each worker's log handler (stderr, control characters escaped as in the
+        command line's own process: :func:`worklist.logsafe.uvicorn_log_config`).
     """
     Database(worklist.effective_database_url).dispose()  # migrate once, before the workers
+    # The key's password reaches the workers inside uvicorn's own configuration (TLS is
+    # uvicorn's, not the app's), never in the environment.
+    dumped = worklist.model_dump(mode="json", exclude={"web_tls_private_key_password"})
     os.environ[SETTINGS_ENV] = json.dumps(
-        {"worklist": worklist.model_dump(mode="json"), "models": models.model_dump(mode="json")}
+        {"worklist": dumped, "models": models.model_dump(mode="json")}
     )
-    logger.info("web app on http://%s:%d with %d worker processes", host, port, workers)
+    logger.info(
+        "web app on %s://%s:%d with %d worker processes",
+        url_scheme(worklist),
+        host,
+        port,
+        workers,
+    )
     uvicorn.run(
         "worklist.web.processes:app_from_env",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
-        access_log=False,
-        **proxy_options(worklist),
+        **server_options(worklist, log_level=log_level),
     )

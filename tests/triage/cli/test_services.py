@@ -128,3 +128,28 @@ def test_serve_creates_its_store_in_the_data_dir(
     _points_at(started.value.worklist, data)
     assert (data / "triage.db").is_file()
     assert not (clean_cli_env / "var").exists()
+
+
+@pytest.mark.usefixtures("no_signals")
+def test_web_and_serve_take_the_tls_options(
+    tmp_path: Path, clean_cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+    monkeypatch.setattr(
+        "worklist.web.app.run_web", lambda worklist, *_a, **_k: seen.append(worklist)
+    )
+    monkeypatch.setattr("dicom_gateway.service.Gateway", _FakeGateway)
+    pem, key, ca = tmp_path / "web.pem", tmp_path / "web.key", tmp_path / "ca.pem"
+    tls = ["--tls-cert", str(pem), "--tls-key", str(key), "--tls-ca", str(ca)]
+    assert main(["web", "--data-dir", str(tmp_path / "d"), *tls, "--tls-require-client-cert"]) == 0
+    with pytest.raises(_StartedError) as started:
+        main(["serve", "--data-dir", str(tmp_path / "d"), *tls])
+    web, serve = seen[0], started.value.worklist
+    assert (web.web_tls_certificate, web.web_tls_private_key, web.web_tls_ca_bundle) == (
+        pem,
+        key,
+        ca,
+    )
+    assert web.web_tls_require_client_certificate
+    assert (serve.web_tls_certificate, serve.web_tls_private_key) == (pem, key)
+    assert not serve.web_tls_require_client_certificate

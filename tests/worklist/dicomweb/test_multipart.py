@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from tests.builders.dicomweb import encode_multipart, read_multipart
 from worklist.dicomweb.errors import WrongQueryError
 from worklist.dicomweb.frames import frame_numbers
-from worklist.dicomweb.multipart import media_type, split_parts, stream_files
+from worklist.dicomweb.multipart import locate_parts, media_type, split_parts, stream_files
 
 
 def test_streamed_files_parse_back_byte_for_byte(tmp_path: Path) -> None:
@@ -38,6 +39,18 @@ def test_split_parts_reads_what_clients_send(lead: bytes) -> None:
     )
     parts = split_parts(lead + body, "zz")
     assert [p.content for p in parts] == contents
+    assert {p.content_type for p in parts} == {"application/dicom"}
+
+
+@pytest.mark.parametrize("shift", range(-40, 41, 8))
+def test_parts_located_in_a_file_across_read_steps(shift: int) -> None:
+    """A body scanned in 1 MiB steps: delimiters straddling a step are found, contents exact."""
+    first = os.urandom(1024 * 1024 - 60 + shift)  # its delimiter lies across the first step
+    contents = [first, b"\r\n-- z\r\n\r\n", b"", os.urandom(3 * 1024 * 1024 + 7)]
+    body, _ = encode_multipart(contents, boundary="zz")
+    handle = io.BytesIO(body)
+    parts = list(locate_parts(handle, "zz"))
+    assert [body[p.offset : p.offset + p.length] for p in parts] == contents
     assert {p.content_type for p in parts} == {"application/dicom"}
 
 

@@ -74,6 +74,7 @@ def login(
     keys = (f"user:{username.lower()}", f"ip:{source}")
     wait = limiter.blocked(*keys)
     if wait > 0:
+        logger.warning("login for user %s from %s blocked for %.0f s", username, source, wait)
         with db.write() as session:
             record_event(
                 session,
@@ -98,6 +99,9 @@ def login(
             outcome="success" if user else "failure",
         )
     if user is None:
+        # For log watchers (fail2ban and the like); the user name is the client's text, which
+        # the log filter escapes (worklist.logsafe) in this process and in every worker.
+        logger.warning("failed login for user %s from %s", username, source)
         limiter.failed(*keys)
         ctx["error"] = "Wrong username or password."
         return render(request, "login.html", None, ctx, status_code=status.HTTP_401_UNAUTHORIZED)
