@@ -203,10 +203,15 @@ def _pg_bin() -> Path:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
+def postgres_server(*, durable: bool = False) -> Iterator[str]:
     """Start a PostgreSQL server on a loopback port in a temporary directory; yield its URL.
 
     As root (CI), the server runs as the ``postgres`` system user, which refuses root.
+
+    Parameters
+    ----------
+    durable : bool, optional
+        Keep PostgreSQL's own ``fsync=on`` (benchmarks); tests run with ``fsync=off``.
 
     Yields
     ------
@@ -239,7 +244,9 @@ def postgres_server() -> Iterator[str]:
         capture_output=True,
         env=env,
     )
-    opts = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
+    opts = f"-h 127.0.0.1 -p {port} -k {root} -c max_connections=200"
+    if not durable:
+        opts += " -c fsync=off"
     subprocess.run(
         [
             *prefix,
