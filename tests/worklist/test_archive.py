@@ -159,7 +159,12 @@ def test_adopt_moves_a_received_file_into_place_durably(
     received.chmod(0o600)  # as NamedTemporaryFile creates it
     fsynced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (fsynced.append(fd), real_fsync(fd))[1])
+
+    def spy(fd: int) -> None:
+        fsynced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
     rel = archive.relative_path(STUDY, SERIES, SOP)
     digest = hashlib.sha256(b"DICM" * 100).hexdigest()
     stored = archive.adopt(rel, received, digest, 400)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pydicom.config
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -107,6 +108,7 @@ def test_pixel_data_is_checked_by_its_length_without_being_copied() -> None:
     header, parsed = parse_instance(data)
     assert header.sop_uid == ds.SOPInstanceUID
     raw = parsed.get_item(0x7FE00010, keep_deferred=True)
+    assert isinstance(raw, RawDataElement)
     assert raw.value is None  # deferred: not read out of the received bytes
     assert raw.length == 256 * 256 * 2 > DEFER_BYTES
     with pytest.raises(UndecodableInstanceError, match="truncated dataset: element 7FE00010"):
