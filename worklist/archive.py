@@ -47,6 +47,7 @@ UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 UID_MAX = 64
 TMP_SUFFIX = ".tmp"
 _LOCK_STRIPES = 256
+_OWN_PATH_RE = re.compile(r"[0-9.]{1,64}/[0-9.]{1,64}/[0-9.]{1,64}(\.[0-9a-f]{1,64})?\.dcm")
 _WRITE_CHUNK = 1 << 20  # written, then hashed while still in the CPU's cache
 
 
@@ -189,6 +190,17 @@ class Archive:
         name = f"{sop}.{variant}.dcm" if variant else f"{sop}.dcm"
         return f"{study}/{series}/{name}"
 
+    def _own(self, relative: str) -> Path:
+        """Return the path of ``relative`` when it has the form :meth:`relative_path` makes.
+
+        Its parts are validated UIDs (digits and dots) and one file name, so it cannot leave
+        the root and needs no ``resolve()`` (a system call per path component); anything else
+        goes through :meth:`absolute`.
+        """
+        if _OWN_PATH_RE.fullmatch(relative) and ".." not in relative:
+            return self.root / relative
+        return self.absolute(relative)
+
     def absolute(self, relative: str) -> Path:
         """Return the absolute path of a relative archive path, refusing any escape."""
         path = (self.root / relative).resolve()
@@ -236,7 +248,7 @@ class Archive:
 
     def exists(self, relative: str) -> bool:
         """Whether a file is at ``relative`` (a path from :meth:`relative_path`)."""
-        return self.absolute(relative).exists()
+        return self._own(relative).exists()
 
     def write(
         self, relative: str, data: bytes, sha256: str | None = None, *, sync: bool = True
@@ -270,7 +282,7 @@ class Archive:
         StoreUnavailableError
             On any other I/O error.
         """
-        dest = self.absolute(relative)
+        dest = self._own(relative)
         directory = dest.parent
         tmp = directory / f".{dest.name}.{os.getpid()}{TMP_SUFFIX}"
         digest = None if sha256 else hashlib.sha256()
@@ -333,7 +345,7 @@ class Archive:
         StoreUnavailableError
             On any other I/O error, or when ``source`` is on another filesystem.
         """
-        dest = self.absolute(relative)
+        dest = self._own(relative)
         directory = dest.parent
         try:
             new_dirs = self._makedirs(directory)

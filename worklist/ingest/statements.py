@@ -24,6 +24,8 @@ from sqlalchemy.sql.expression import Executable
 
 __all__ = ["Prepared"]
 
+_DRIVER = "worklist.ingest.statements.driver"
+
 
 @dataclass(frozen=True)
 class _Compiled:
@@ -87,9 +89,15 @@ class Prepared:
         return tuple(processed[name] for name in compiled.positional)
 
     def _cursor(self, session: Session) -> tuple[Any, _Compiled]:
-        connection = session.connection()
-        compiled = self._for(connection.dialect)
-        return connection.connection.driver_connection.cursor(), compiled  # type: ignore[union-attr]
+        found = session.info.get(_DRIVER)
+        if found is None or found[0] is not session.get_transaction():
+            connection = session.connection()  # begins the transaction if not yet begun
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            found = (session.get_transaction(), connection.dialect, driver)
+            session.info[_DRIVER] = found  # one look-up per transaction, not per statement
+        _, dialect, driver = found
+        return driver.cursor(), self._for(dialect)
 
     def rows(self, session: Session, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute with ``values`` in the session's transaction; return every row."""
