@@ -28,6 +28,7 @@ Run: ``python -m benchmarks.ingest --n 400 --rounds 3`` (``--db postgres`` for P
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -36,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,8 @@ def send(port: int, files: list[Path], senders: int) -> float:
         )
         for chunk in chunks
     ]
-    failed = [p.communicate()[1].decode()[-500:] for p in procs if p.wait() != 0]
+    errors = [p.communicate()[1].decode()[-500:] for p in procs]  # closes every pipe
+    failed = [error for p, error in zip(procs, errors, strict=True) if p.returncode != 0]
     elapsed = time.perf_counter() - start
     if failed:
         raise RuntimeError(f"storescu failed: {failed}")
@@ -128,6 +130,7 @@ class Run:
     cpu_s: float
     n: int
     rss_mb: tuple[float, float, float]  # start, peak, end
+    stored: int
 
     @property
     def rate(self) -> float:
@@ -178,7 +181,7 @@ def run_one(receiver: Receiver, files: list[Path], senders: int) -> Run:
     receiver.cleanup()
     if stored != len(files):
         raise RuntimeError(f"{receiver.name} stored {stored} of {len(files)}")
-    return Run(receiver.name, senders, elapsed, cpu, len(files), rss)
+    return Run(receiver.name, senders, elapsed, cpu, len(files), rss, stored)
 
 
 def _receiver(name: str, work: Path, args: argparse.Namespace, db_url: str | None) -> Receiver:
@@ -252,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="our group commit (one sync + one transaction per batch of concurrent instances)",
     )
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="write every run here")
     args = parser.parse_args(argv)
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="ingest-bench-"))
     files = make_instances(work / "in", args.n)
@@ -282,6 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 this[count] = {name: runs[name] for name in args.receivers}
             rounds.append(this)
     print_summary(rounds, args.senders)
+    if args.json:
+        runs_json = [
+            {**asdict(run), "round": number + 1, "rate": run.rate, "cpu_ms": run.cpu_ms}
+            for number, this in enumerate(rounds)
+            for by_name in this.values()
+            for run in by_name.values()
+        ]
+        args.json.write_text(json.dumps({"n": args.n, "db": args.db, "runs": runs_json}, indent=1))
     print("pynetdicom: pynetdicom alone, storing nothing (benchmarks.pynetdicom_noop)")
     shutil.rmtree(work, ignore_errors=True)
     return 0
