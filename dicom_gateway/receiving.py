@@ -55,10 +55,12 @@ def use_receive_dir(archive_root: Path) -> Path:
     Returns
     -------
     pathlib.Path
-        The receiving folder.
+        The receiving folder (absolute, resolved like the archive's root, so that received
+        files can be renamed into the archive).
     """
     directory = archive_root / RECEIVE_DIR
     directory.mkdir(parents=True, exist_ok=True)
+    directory = directory.resolve()  # as the archive's root: a received file is found inside it
     tempfile.tempdir = str(directory)
     _config.STORE_RECV_CHUNKED_DATASET = True
     return directory
