@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pynetdicom import evt
@@ -30,13 +32,23 @@ from dicom_gateway.settings import GatewaySettings
 logger = logging.getLogger(__name__)
 
 
-def _take_and_acknowledge(event: Event) -> int:
+class _Counter:
+    """C-STOREs answered by this process (handlers run in one thread per association)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.lock = threading.Lock()
+
+
+def _take_and_acknowledge(event: Event, counter: _Counter) -> int:
     """Take the received bytes as the gateway does, keep nothing, answer Success."""
     event.encoded_dataset(include_meta=True)
+    with counter.lock:
+        counter.value += 1
     return 0x0000
 
 
-def serve(port: int, ready: Any = None) -> None:
+def serve(port: int, ready: Any = None, count_dir: Path | None = None) -> None:
     """Serve on ``127.0.0.1:port`` (``SO_REUSEPORT``) until SIGTERM or SIGINT.
 
     Parameters
@@ -45,12 +57,15 @@ def serve(port: int, ready: Any = None) -> None:
         The TCP port, shared with the other processes.
     ready
         A :class:`multiprocessing.Event` set once the server is bound, or ``None``.
+    count_dir
+        Where to write ``count-PID``, the number of C-STOREs answered, when stopping.
     """
+    counter = _Counter()
     settings = GatewaySettings(host="127.0.0.1", port=port)
     ae = build_ae(settings)
     server = ae.make_server(
         ("127.0.0.1", port),
-        evt_handlers=[(evt.EVT_C_STORE, _take_and_acknowledge)],
+        evt_handlers=[(evt.EVT_C_STORE, _take_and_acknowledge, [counter])],
         server_class=ReusePortListenerServer,
     )
     ae._servers.append(server)  # as AE.start_server does: server.shutdown() removes it
@@ -63,6 +78,8 @@ def serve(port: int, ready: Any = None) -> None:
         ready.set()
     stop.wait()
     server.shutdown()
+    if count_dir is not None:
+        (count_dir / f"count-{os.getpid()}").write_text(str(counter.value))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,12 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("-j", "--processes", type=int, default=1)
+    parser.add_argument("--count-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     ctx = multiprocessing.get_context("fork")
     children = []
     for _ in range(max(args.processes, 1)):
         ready = ctx.Event()
-        child = ctx.Process(target=serve, args=(args.port, ready), daemon=True)
+        child = ctx.Process(target=serve, args=(args.port, ready, args.count_dir), daemon=True)
         child.start()
         if not ready.wait(60):
             raise TimeoutError("a pynetdicom reference process did not start")

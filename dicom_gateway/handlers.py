@@ -14,6 +14,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import cast
 
 from pynetdicom.association import Association
@@ -21,7 +22,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from dicom_gateway.assembler import Assembler
-from dicom_gateway.receiving import read_received
+from dicom_gateway.receiving import read_instance, received_path
 from dicom_gateway.statuses import (
     CANNOT_UNDERSTAND,
     DATASET_MISMATCH,
@@ -188,13 +189,16 @@ def _refuse(ctx: HandlerContext, event: Event, exc: Exception, known: _Known) ->
     return status
 
 
-def _encode(event: Event, max_bytes: int) -> bytes:
-    """Return the received dataset encoded with its file meta, as it came (no decoding)."""
-    received = read_received(event, max_bytes)  # a listener process receives to a file
+def _encode(event: Event, max_bytes: int) -> tuple[bytes, Path | None]:
+    """Return the received dataset encoded with its file meta, as it came (no decoding).
+
+    Also the file it was received to, if any (a listener process receives to files).
+    """
+    received = received_path(event)
     if received is not None:
-        return received
+        return read_instance(received, max_bytes), received
     try:
-        return event.encoded_dataset(include_meta=True)
+        return event.encoded_dataset(include_meta=True), None
     except Exception as exc:  # pynetdicom raises what the encoder raises
         raise UnencodableError(f"cannot encode file meta: {exc}") from exc
 
@@ -232,7 +236,7 @@ def handle_store(event: Event, ctx: HandlerContext) -> int:
     command_sop = str(request.AffectedSOPInstanceUID or "")
     known = _Known()
     try:
-        data = _encode(event, ctx.max_instance_bytes)
+        data, received = _encode(event, ctx.max_instance_bytes)
         known.sop_uid = validate_uid(command_sop, "Affected SOP Instance UID of the command")
         if ctx.max_instance_bytes and len(data) > ctx.max_instance_bytes:
             raise InstanceTooLargeError(
@@ -249,6 +253,7 @@ def handle_store(event: Event, ctx: HandlerContext) -> int:
             association_id=ctx.association_id(event.assoc),
             calling_aet=_calling(event.assoc),
             source=_peer(event.assoc),
+            received=received,
         )
     except Exception as exc:  # every failure is answered with a named status, never raised
         return _refuse(ctx, event, exc, known)

@@ -9,7 +9,8 @@ half-way, costs disk in the archive's filesystem rather than the listener's memo
 
 Both are process-wide, so only listener *processes* (``processes`` other than 1) use them; an
 in-process listener keeps pynetdicom's in-memory buffers (bounded by ``max_instance_bytes``).
-pynetdicom deletes the file after the C-STORE handler; the file of an association that ends
+The handler renames a new instance's file into the archive (no second copy of its bytes);
+pynetdicom deletes any file left after the C-STORE handler; the file of an association that ends
 mid-dataset is left behind, and :func:`sweep_stale` (run by a thread of the listener process,
 and at start) removes files no writer has touched for longer than any association may idle.
 """
@@ -28,7 +29,14 @@ from pynetdicom.events import Event
 
 from worklist.ingest.header import InstanceTooLargeError
 
-__all__ = ["RECEIVE_DIR", "read_received", "start_sweeper", "sweep_stale", "use_receive_dir"]
+__all__ = [
+    "RECEIVE_DIR",
+    "read_instance",
+    "received_path",
+    "start_sweeper",
+    "sweep_stale",
+    "use_receive_dir",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,42 +55,46 @@ def use_receive_dir(archive_root: Path) -> Path:
     Returns
     -------
     pathlib.Path
-        The receiving folder.
+        The receiving folder (absolute, resolved like the archive's root, so that received
+        files can be renamed into the archive).
     """
     directory = archive_root / RECEIVE_DIR
     directory.mkdir(parents=True, exist_ok=True)
+    directory = directory.resolve()  # as the archive's root: a received file is found inside it
     tempfile.tempdir = str(directory)
     _config.STORE_RECV_CHUNKED_DATASET = True
     return directory
 
 
-def read_received(event: Event, max_bytes: int) -> bytes | None:
-    """Return the received file (preamble, file meta, dataset) if pynetdicom wrote one.
+def received_path(event: Event) -> Path | None:
+    """Return the file pynetdicom received the dataset to, or ``None`` (received in memory).
+
+    The file holds the preamble, the file meta and the dataset as received. pynetdicom removes
+    it after the handler returns, ignoring a file that is gone: the handler may rename it into
+    the archive (:meth:`worklist.archive.Archive.adopt`) instead of writing its bytes again.
+    """
+    try:
+        received = event.dataset_path  # None unless pynetdicom received to a file
+    except AttributeError:
+        return None
+    return None if received is None else Path(received)
+
+
+def read_instance(path: Path, max_bytes: int) -> bytes:
+    """Return a received file's bytes, refusing one larger than ``max_bytes`` unread.
 
     Parameters
     ----------
-    event
-        The ``EVT_C_STORE`` event.
+    path
+        The file (from :func:`received_path`).
     max_bytes
         Largest instance read into memory (0: no limit).
-
-    Returns
-    -------
-    bytes or None
-        The file's bytes, or ``None`` when the dataset was received in memory.
 
     Raises
     ------
     InstanceTooLargeError
         If the file is larger than ``max_bytes`` (it is not read).
     """
-    try:
-        received = event.dataset_path  # None unless pynetdicom received to a file
-    except AttributeError:
-        return None
-    if received is None:
-        return None
-    path = Path(received)
     size = path.stat().st_size
     if max_bytes and size > max_bytes:
         raise InstanceTooLargeError(f"instance of {size} bytes is larger than {max_bytes}")

@@ -56,6 +56,8 @@ Gateways and workers share the archive in a region: one starting up must not rem
 another is writing this moment."""
 
 _LOCK_STRIPES = 256
+_OWN_PATH_RE = re.compile(r"[0-9.]{1,64}/[0-9.]{1,64}/[0-9.]{1,64}(\.[0-9a-f]{1,64})?\.dcm")
+_WRITE_CHUNK = 1 << 20  # written, then hashed while still in the CPU's cache
 
 
 class InvalidUIDError(StoreError, Invalid):
@@ -130,6 +132,12 @@ def _load_syncfs() -> Callable[[int], int] | None:
 _syncfs = _load_syncfs()
 
 
+def _write_error(relative: str, exc: OSError) -> StoreError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ArchiveFullError(f"no space left writing {relative}: {exc}")
+    return StoreUnavailableError(f"cannot write {relative}: {exc}")
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -191,6 +199,17 @@ class Archive:
         name = f"{sop}.{variant}.dcm" if variant else f"{sop}.dcm"
         return f"{study}/{series}/{name}"
 
+    def _own(self, relative: str) -> Path:
+        """Return the path of ``relative`` when it has the form :meth:`relative_path` makes.
+
+        Its parts are validated UIDs (digits and dots) and one file name, so it cannot leave
+        the root and needs no ``resolve()`` (a system call per path component); anything else
+        goes through :meth:`absolute`.
+        """
+        if _OWN_PATH_RE.fullmatch(relative) and ".." not in relative:
+            return self.root / relative
+        return self.absolute(relative)
+
     def absolute(self, relative: str) -> Path:
         """Return the absolute path of a relative archive path, refusing any escape."""
         path = (self.root / relative).resolve()
@@ -236,10 +255,17 @@ class Archive:
         finally:
             os.close(fd)  # closing releases the flock
 
+    def exists(self, relative: str) -> bool:
+        """Whether a file is at ``relative`` (a path from :meth:`relative_path`)."""
+        return self._own(relative).exists()
+
     def write(
         self, relative: str, data: bytes, sha256: str | None = None, *, sync: bool = True
     ) -> StoredFile:
         """Write ``data`` durably at ``relative`` (replacing any file there).
+
+        The SHA-256 is computed while writing, one chunk at a time, as each chunk is handed
+        to the kernel (the bytes are read once), unless the caller passes it.
 
         Parameters
         ----------
@@ -248,7 +274,7 @@ class Archive:
         data
             The whole file.
         sha256
-            Its SHA-256 when the caller has it already (computed otherwise).
+            Its SHA-256 when the caller has it already (computed while writing otherwise).
         sync
             ``False`` skips the fsyncs: the file is NOT durable on return, and the caller must
             pass it to :meth:`make_durable` before relying on it (group commit).
@@ -265,16 +291,19 @@ class Archive:
         StoreUnavailableError
             On any other I/O error.
         """
-        dest = self.absolute(relative)
+        dest = self._own(relative)
         directory = dest.parent
         tmp = directory / f".{dest.name}.{os.getpid()}{TMP_SUFFIX}"
+        digest = None if sha256 else hashlib.sha256()
         try:
             new_dirs = self._makedirs(directory)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 view = memoryview(data)
                 while view:
-                    written = os.write(fd, view)
+                    written = os.write(fd, view[:_WRITE_CHUNK])
+                    if digest is not None:  # what was just written, while in the CPU's cache
+                        digest.update(view[:written])
                     view = view[written:]
                 if sync:
                     os.fsync(fd)
@@ -288,10 +317,62 @@ class Archive:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise ArchiveFullError(f"no space left writing {relative}: {exc}") from exc
-            raise StoreUnavailableError(f"cannot write {relative}: {exc}") from exc
-        return StoredFile(path=relative, size_bytes=len(data), sha256=sha256 or sha256_hex(data))
+            raise _write_error(relative, exc) from exc
+        checksum = sha256 or (digest.hexdigest() if digest is not None else sha256_hex(data))
+        return StoredFile(path=relative, size_bytes=len(data), sha256=checksum)
+
+    def adopt(
+        self, relative: str, source: Path, sha256: str, size_bytes: int, *, sync: bool = True
+    ) -> StoredFile:
+        """Move a complete file already in the archive's filesystem to ``relative`` (no copy).
+
+        A listener process receives each dataset to a file under the archive root
+        (:mod:`dicom_gateway.receiving`); renaming that file into place replaces writing its
+        bytes again. Like :meth:`write`, the file is durable on return unless ``sync`` is
+        false (then :meth:`make_durable` must follow), and any file at ``relative`` is replaced.
+
+        Parameters
+        ----------
+        relative
+            A path from :meth:`relative_path`.
+        source
+            The file, on the same filesystem (it is gone afterwards).
+        sha256, size_bytes
+            Its checksum and size, computed by the caller from the bytes it checked.
+        sync
+            ``False``: not durable on return (group commit).
+
+        Returns
+        -------
+        StoredFile
+            Its path, size and SHA-256.
+
+        Raises
+        ------
+        ArchiveFullError
+            If the filesystem is full (ENOSPC, EDQUOT).
+        StoreUnavailableError
+            On any other I/O error, or when ``source`` is on another filesystem.
+        """
+        dest = self._own(relative)
+        directory = dest.parent
+        try:
+            new_dirs = self._makedirs(directory)
+            fd = os.open(source, os.O_RDONLY)
+            try:
+                os.fchmod(fd, 0o644)  # as write() creates them (a temporary file is 0600)
+                if sync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            source.replace(dest)
+            if sync:
+                _fsync_dir(directory)
+                for parent in new_dirs:
+                    _fsync_dir(parent)
+        except OSError as exc:
+            raise _write_error(relative, exc) from exc
+        return StoredFile(path=relative, size_bytes=size_bytes, sha256=sha256)
 
     def make_durable(self, relatives: list[str]) -> None:
         """Make files written with ``sync=False`` durable, with their directory entries.

@@ -192,17 +192,22 @@ def storescu(port: int, files: list[Path], *args: str) -> tuple[int, dict[str, s
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
+def postgres_server(*, durable: bool = False) -> Iterator[str]:
     """Start a PostgreSQL server on a loopback port in a temporary directory; yield its URL.
 
     As root (CI), the server runs as the ``postgres`` system user, which refuses root.
+
+    Parameters
+    ----------
+    durable : bool, optional
+        Keep PostgreSQL's own ``fsync=on`` (benchmarks); tests run with ``fsync=off``.
 
     Yields
     ------
     str
         The SQLAlchemy URL of its ``triage`` database; the server stops afterwards.
     """
-    server = PostgresServer(free_port())
+    server = PostgresServer(free_port(), durable=durable)
     try:
         yield server.create()
     finally:

@@ -46,10 +46,13 @@ class PostgresServer:
     ----------
     port
         The TCP port.
+    durable
+        Keep PostgreSQL's fsync on (benchmarks); tests run it with ``fsync=off``.
     """
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, durable: bool = False) -> None:
         self.port = port
+        self.durable = durable
         self.bindir = pg_bin()
         self.root = Path(tempfile.mkdtemp(prefix="triage-pg-"))
         self.data = self.root / "data"
@@ -111,7 +114,9 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start the server (again) and wait until it accepts connections."""
-        opts = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200"
+        opts = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200"
+        if not self.durable:  # tests need no crash safety of the server itself
+            opts += " -c fsync=off"
         self._ctl("-o", opts, "-l", str(self.root / "log"), "-w", "start")
 
     def kill(self) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -126,3 +127,70 @@ def test_sweep_keeps_a_write_in_progress_of_another_process(tmp_path: Path) -> N
     os.utime(crashed, (old, old))
     assert archive.sweep_temporary(older_than_s=STALE_TMP_S) == 1
     assert writing.exists() and not crashed.exists()
+
+
+def test_hash_while_writing_is_the_sha256_of_the_file_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checksum is taken chunk by chunk as the bytes are written, short writes included."""
+    archive = Archive(tmp_path / "a")
+    rel = archive.relative_path(STUDY, SERIES, SOP)
+    data = bytes(range(256)) * 12_289  # 3 MiB and a bit: several chunks
+    real_write = os.write
+    calls: list[int] = []
+
+    def short_write(fd: int, chunk: bytes | memoryview) -> int:
+        calls.append(len(chunk))
+        return real_write(fd, chunk[:700_001])  # the kernel may take less than asked
+
+    real_sha256 = hashlib.sha256
+    hashed: list[int] = []
+
+    class Spy:
+        def __init__(self, data: bytes = b"") -> None:
+            self.inner = real_sha256(data)
+            hashed.append(len(data))
+
+        def update(self, chunk: bytes) -> None:
+            hashed.append(len(chunk))
+            self.inner.update(chunk)
+
+        def hexdigest(self) -> str:
+            return self.inner.hexdigest()
+
+    monkeypatch.setattr(os, "write", short_write)
+    monkeypatch.setattr(hashlib, "sha256", Spy)
+    stored = archive.write(rel, data, sync=False)
+    monkeypatch.undo()
+    on_disk = (archive.root / rel).read_bytes()
+    assert on_disk == data
+    assert stored.sha256 == hashlib.sha256(on_disk).hexdigest()
+    assert len(calls) > 4  # written in parts...
+    assert [n for n in hashed if n] == [min(n, 700_001) for n in calls]  # ...each hashed once
+
+
+def test_adopt_moves_a_received_file_into_place_durably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = Archive(tmp_path / "a")
+    received = archive.root / ".receiving" / "tmpabc.dcm"
+    received.parent.mkdir()
+    received.write_bytes(b"DICM" * 100)
+    received.chmod(0o600)  # as NamedTemporaryFile creates it
+    fsynced: list[int] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        fsynced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    rel = archive.relative_path(STUDY, SERIES, SOP)
+    digest = hashlib.sha256(b"DICM" * 100).hexdigest()
+    stored = archive.adopt(rel, received, digest, 400)
+    assert not received.exists()
+    assert archive.read(rel) == b"DICM" * 100
+    assert (stored.path, stored.size_bytes, stored.sha256) == (rel, 400, digest)
+    assert stat.S_IMODE((archive.root / rel).stat().st_mode) == 0o644
+    # the file, its directory and the two new parents' entries
+    assert len(fsynced) == 4

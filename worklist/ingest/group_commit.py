@@ -2,17 +2,20 @@
 
 Each receiving thread writes its file without fsync (temporary file, rename) and calls
 :meth:`GroupCommitter.submit` with the file's archive path and a function that records it in a
-session. One flusher thread takes everything submitted so far as a batch and
+session. The first submitter to find nobody flushing becomes the leader: it takes everything
+submitted so far (its own instance included) as a batch and, in its own thread (no hand-off to
+another thread and back)
 
 1. makes every file of the batch durable at once (:meth:`~worklist.archive.Archive.make_durable`:
    one ``syncfs`` on Linux), and only then
 2. runs every record function in ONE write transaction, each inside its own SAVEPOINT, so a
    failing instance is rolled back alone and the others are committed, and
-3. wakes each waiter with its own result or exception, only after the commit has returned.
+3. wakes each waiter with its own result or exception, only after the commit has returned;
+   a waiter whose instance was not in that batch becomes the next leader.
 
 So when :meth:`submit` returns, the file is on disk and its row is committed, exactly as with a
 per-instance fsync and transaction (patient-safety rule 1), while N waiters share two syncs. A
-batch starts as soon as the flusher is idle: a lone sender waits for no timer, and senders that
+batch starts as soon as nobody is flushing: a lone sender waits for no timer, and senders that
 arrive during a flush form the next batch. If the sync or the commit fails, every instance of
 the batch gets that error (none of them is acknowledged).
 """
@@ -66,7 +69,7 @@ class GroupCommitter:
         self.max_batch = max_batch
         self._queue: list[_Pending[object]] = []
         self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._leading = False
         self._closed = False
         self.batches = 0
         """How many batches were flushed (for tests and logs)."""
@@ -101,44 +104,41 @@ class GroupCommitter:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="GroupCommit", daemon=True)
-                self._thread.start()
             self._queue.append(item)  # type: ignore[arg-type]
-            self._cond.notify()
-        item.done.wait()
+            while not item.done.is_set():
+                if self._leading:  # another submitter is flushing: wait for it
+                    self._cond.wait()
+                    continue
+                self._leading = True  # this thread flushes what is queued, its own included
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                self._cond.release()
+                try:
+                    self._flush_batch(batch)
+                finally:
+                    self._cond.acquire()
+                    self._leading = False
+                    self._cond.notify_all()  # the answered, and the next leader
         if item.error is not None:
             raise item.error
         return item.result  # type: ignore[return-value]
 
     def close(self) -> None:
-        """Flush what is queued and stop the flusher thread."""
+        """Refuse new instances; those already submitted are still flushed by their threads."""
         with self._cond:
             self._closed = True
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=30)
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-            try:
-                self._flush(batch)
-            except BaseException as exc:  # never leave a waiter hanging
-                for item in batch:
-                    if item.error is None:
-                        item.error = exc
-                        item.result = None
-            finally:
-                for item in batch:
-                    item.done.set()
+    def _flush_batch(self, batch: list[_Pending[object]]) -> None:
+        try:
+            self._flush(batch)
+        except BaseException as exc:  # never leave a waiter hanging
+            for item in batch:
+                if item.error is None:
+                    item.error = exc
+                    item.result = None
+        finally:
+            for item in batch:
+                item.done.set()
 
     def _flush(self, batch: list[_Pending[object]]) -> None:
         self.archive.make_durable([item.path for item in batch])

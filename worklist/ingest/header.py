@@ -3,7 +3,8 @@
 :func:`parse_instance` reads a DICOM file held in memory (preamble, file meta and dataset, as
 the listener or STOW-RS receives it), checks that it is complete (no element shorter than its
 declared length, encapsulated pixel data present when the transfer syntax is a compressed one)
-and returns the fields the store records. Pixel data bytes are read, never decompressed.
+and returns the fields the store records. Pixel data is neither decoded nor copied: pydicom
+skips elements longer than :data:`DEFER_BYTES` and only their length is checked.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from worklist.archive import validate_uid
 from worklist.domain import StoreError
 
 __all__ = [
+    "DEFER_BYTES",
     "MAX_INFLATED_BYTES",
     "MAX_NESTING_DEPTH",
     "InstanceHeader",
@@ -150,13 +152,19 @@ def referral_priority(ds: Dataset) -> str:
     return _text(ds, "RequestedProcedurePriority", 16)
 
 
-def _check_complete(ds: Dataset, transfer_syntax: UID) -> None:
+def _check_complete(ds: Dataset, transfer_syntax: UID, size: int | None) -> None:
+    """Refuse elements shorter than their length (``size``: bytes read, for deferred ones)."""
     for tag, elem in ds._dict.items():
-        if (
-            isinstance(elem, RawDataElement)
-            and elem.length != _UNDEFINED
-            and elem.value is not None
-        ) and len(elem.value) != elem.length:
+        if not isinstance(elem, RawDataElement) or elem.length == _UNDEFINED:
+            continue
+        if elem.value is None:  # deferred (not copied): its bytes must all be there
+            available = elem.length if size is None else size - elem.value_tell
+            if available < elem.length:
+                raise UndecodableInstanceError(
+                    f"truncated dataset: element {tag:08X} has {max(available, 0)} of "
+                    f"{elem.length} bytes"
+                )
+        elif len(elem.value) != elem.length:
             raise UndecodableInstanceError(
                 f"truncated dataset: element {tag:08X} has {len(elem.value)} of {elem.length} bytes"
             )
@@ -170,8 +178,11 @@ def _check_complete(ds: Dataset, transfer_syntax: UID) -> None:
 
 def _check_native_pixel_length(ds: Dataset) -> None:
     """Refuse native Pixel Data shorter than Rows x Columns x samples x bits x frames."""
-    elem = ds.get_item(0x7FE00010)
-    actual = len(elem.value) if elem.value is not None else 0
+    elem = ds.get_item(0x7FE00010, keep_deferred=True)
+    if isinstance(elem, RawDataElement) and elem.value is None:  # deferred, checked complete
+        actual = elem.length
+    else:
+        actual = len(elem.value) if elem.value is not None else 0
     try:
         expected = get_expected_length(ds)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -194,6 +205,11 @@ MAX_INFLATED_BYTES = 512 * 1024 * 1024
 """Default largest inflated dataset of Deflated Explicit VR Little Endian (a deflate bomb's cap)."""
 
 _INFLATE_CHUNK = 1024 * 1024
+_DEFLATED = str(DeflatedExplicitVRLittleEndian).encode()
+
+DEFER_BYTES = 64 * 1024
+"""Elements longer than this (pixel data) are not copied out of the received bytes: pydicom
+skips them (``defer_size``) and only their length is checked against the bytes received."""
 
 
 def _meta_end(data: bytes) -> int:
@@ -225,6 +241,17 @@ def _check_inflated_size(data: bytes, limit: int) -> None:
         raise UndecodableInstanceError(f"deflated dataset does not inflate: {exc}") from exc
 
 
+def _is_deflated(data: bytes) -> bool:
+    """Whether the file meta names Deflated Explicit VR Little Endian (read only if it may)."""
+    try:
+        end = _meta_end(data)
+    except UndecodableInstanceError:
+        return False  # dcmread will say what is wrong with the file
+    if _DEFLATED not in data[144:end]:  # the usual case: no need to parse the meta group
+        return False
+    return _transfer_syntax(data) == DeflatedExplicitVRLittleEndian
+
+
 def _transfer_syntax(data: bytes) -> str:
     """Return the Transfer Syntax UID of the file meta ('' if it cannot be read)."""
     try:
@@ -235,7 +262,7 @@ def _transfer_syntax(data: bytes) -> str:
 
 
 def _sequence_vr(ds: Dataset, tag: int) -> bool:
-    raw = ds.get_item(tag)
+    raw = ds.get_item(tag, keep_deferred=True)
     vr = getattr(raw, "VR", None)
     if vr is None:  # implicit VR: the dictionary's (private and unknown tags are not sequences)
         try:
@@ -279,7 +306,8 @@ def parse_instance(
     Returns
     -------
     tuple of InstanceHeader and Dataset
-        The recorded fields, and the parsed dataset (pixel data left compressed).
+        The recorded fields, and the parsed dataset (pixel data left compressed; elements
+        longer than :data:`DEFER_BYTES` are read from ``data`` only when accessed).
 
     Raises
     ------
@@ -291,10 +319,11 @@ def parse_instance(
     InvalidUIDError
         If the Study, Series or SOP Instance UID, or the SOP Class UID, is missing or invalid.
     """
-    if _transfer_syntax(data) == DeflatedExplicitVRLittleEndian:
+    deflated = _is_deflated(data)
+    if deflated:
         _check_inflated_size(data, max_inflated)
-    try:
-        ds = dcmread(io.BytesIO(data), force=False)
+    try:  # a deflated dataset is read from its inflated copy: nothing deferred there
+        ds = dcmread(io.BytesIO(data), force=False, defer_size=None if deflated else DEFER_BYTES)
     except RecursionError as exc:  # undefined-length sequences are parsed while reading
         raise UndecodableInstanceError(_too_deep(max_depth)) from exc
     except Exception as exc:
@@ -303,7 +332,7 @@ def parse_instance(
     transfer_syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
     try:
         _check_depth(ds, max_depth)
-        _check_complete(ds, transfer_syntax)
+        _check_complete(ds, transfer_syntax, None if deflated else len(data))
     except UndecodableInstanceError:
         raise
     except RecursionError as exc:

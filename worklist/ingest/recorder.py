@@ -13,19 +13,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from worklist.archive import Archive, StoredFile, sha256_hex
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
-from worklist.db.schema import Instance, Series, Study
+from worklist.db.schema import Instance, Study
 from worklist.db.types import utcnow
-from worklist.domain import StudyState
 from worklist.ingest.associations import (
     close_association,
     open_association,
@@ -34,6 +32,7 @@ from worklist.ingest.associations import (
 )
 from worklist.ingest.group_commit import GroupCommitter
 from worklist.ingest.header import InstanceHeader
+from worklist.ingest.rows import AlreadyRecordedError, insert_new_instance, series_id, touch_study
 
 __all__ = [
     "IngestOutcome",
@@ -65,19 +64,6 @@ class IngestResult:
     instance_id: int
     path: str
     sha256: str
-
-
-def _insert(session: Session, model: Any) -> Any:
-    """Return an INSERT for ``model`` that supports ``on_conflict_do_nothing``."""
-    dialect = session.get_bind().dialect.name
-    return pg_insert(model) if dialect == "postgresql" else sqlite_insert(model)
-
-
-def _merge_modalities(current: str, modality: str) -> str:
-    items = [m for m in current.split("\\") if m]
-    if modality and modality not in items:
-        items.append(modality)
-    return "\\".join(items)[:64]
 
 
 class Ingestor:
@@ -134,8 +120,16 @@ class Ingestor:
         association_id: str | None = None,
         calling_aet: str = "",
         source: str = "",
+        received: Path | None = None,
     ) -> IngestResult:
         """Write one instance to the archive and record it; both are durable on return.
+
+        A new instance (no file at its archive path: the usual case) is written, or its
+        received file renamed into place, and recorded with ``INSERT ... ON CONFLICT DO
+        NOTHING`` in the write transaction, which is the duplicate check: no separate read
+        comes first. Only when a file is already at that path, or the INSERT finds the SOP
+        instance recorded (under another path), is the stored row looked up and the
+        duplicate policy applied; the SOP instance's archive lock is held throughout.
 
         Parameters
         ----------
@@ -150,6 +144,10 @@ class Ingestor:
             The sender's AE title.
         source
             The sender's address, for events.
+        received
+            The file ``data`` was read from, when it is in the archive's filesystem (a
+            listener process receives there): renamed into place instead of written again.
+            It is left alone when the instance is a duplicate.
 
         Returns
         -------
@@ -166,32 +164,29 @@ class Ingestor:
             On other archive errors (database errors propagate as SQLAlchemy errors).
         """
         relative = self.archive.relative_path(header.study_uid, header.series_uid, header.sop_uid)
-        digest = sha256_hex(data)
         with self.archive.lock(header.sop_uid):
+            if not self.archive.exists(relative):
+                new = self._store_new(
+                    data, header, relative, received, association_id, calling_aet, source
+                )
+                if isinstance(new, IngestResult):
+                    return new
+                digest = new  # recorded already, under another path: ours is removed
+            else:
+                digest = sha256_hex(data)
             with self.db.read() as session:
                 existing = session.execute(
                     select(Instance.id, Instance.sha256, Instance.path, Instance.study_id).where(
                         Instance.sop_instance_uid == header.sop_uid
                     )
                 ).first()
-            if existing is None:
-                self.archive.check_space(len(data), self._used_bytes())
-                stored = self.archive.write(relative, data, digest, sync=self.group is None)
-
-                def record(session: Session) -> tuple[int, int]:
-                    return self._record_new(
-                        session, header, stored, association_id, calling_aet, source
-                    )
-
-                if self.group is None:
-                    with self.db.write() as session:
-                        study_id, instance_id = record(session)
-                else:  # the file is made durable, then recorded, with concurrent ones
-                    key = f"{header.study_uid}/{header.series_uid}"  # lock order
-                    study_id, instance_id = self.group.submit(stored.path, record, key=key)
-                return IngestResult(
-                    IngestOutcome.STORED, study_id, instance_id, stored.path, digest
+            if existing is None:  # a file left by a crash before its row: written again
+                new = self._store_new(
+                    data, header, relative, None, association_id, calling_aet, source
                 )
+                if isinstance(new, IngestResult):
+                    return new
+                raise AlreadyRecordedError(f"SOP instance {header.sop_uid} changed meanwhile")
             instance_id, old_sha, old_path, study_id = existing
             if old_sha == digest:
                 outcome = IngestOutcome.IDENTICAL
@@ -211,38 +206,51 @@ class Ingestor:
             )
             return IngestResult(outcome, study_id, instance_id, old_path, old_sha)
 
-    def _record_new(
+    def _store_new(
         self,
-        session: Session,
+        data: bytes,
         header: InstanceHeader,
-        stored: StoredFile,
+        relative: str,
+        received: Path | None,
         association_id: str | None,
         calling_aet: str,
         source: str,
-    ) -> tuple[int, int]:
-        """Record a new instance (its study and series too); return the study and row ids."""
-        study_id = self._touch_study(session, header, calling_aet, source, 1)
-        series_id = self._series_id(session, header, study_id)
-        instance_id = session.execute(
-            insert(Instance)
-            .values(
-                study_id=study_id,
-                series_id=series_id,
-                sop_instance_uid=header.sop_uid,
-                sop_class_uid=header.sop_class_uid,
-                transfer_syntax_uid=header.transfer_syntax_uid,
-                instance_number=header.instance_number,
-                view_position=header.view_position,
-                path=stored.path,
-                size_bytes=stored.size_bytes,
-                sha256=stored.sha256,
+    ) -> IngestResult | str:
+        """Write and record a new instance; return its result, or its sha256 if a duplicate.
+
+        A duplicate (the INSERT found the SOP instance recorded) rolls its rows back and its
+        file is removed: the caller applies the duplicate policy.
+        """
+        self.archive.check_space(len(data), self._used_bytes())
+        sync = self.group is None
+        if received is not None and received.is_relative_to(self.archive.root):
+            digest = sha256_hex(data)
+            stored = self.archive.adopt(relative, received, digest, len(data), sync=sync)
+        else:
+            stored = self.archive.write(relative, data, sync=sync)
+
+        def record(session: Session) -> tuple[int, int]:
+            return insert_new_instance(
+                session,
+                header,
+                stored,
                 association_id=association_id,
-                calling_aet=calling_aet[:16],
-                received_at=utcnow(),
+                calling_aet=calling_aet,
+                source=source,
+                reopen=self.reopen,
             )
-            .returning(Instance.id)
-        ).scalar_one()
-        return study_id, int(instance_id)
+
+        try:
+            if self.group is None:
+                with self.db.write() as session:
+                    study_id, instance_id = record(session)
+            else:  # the file is made durable, then recorded, with concurrent ones
+                key = f"{header.study_uid}/{header.series_uid}"  # lock order
+                study_id, instance_id = self.group.submit(stored.path, record, key=key)
+        except AlreadyRecordedError:
+            self.archive.remove(stored.path)  # no row points at it (the lock is held)
+            return stored.sha256
+        return IngestResult(IngestOutcome.STORED, study_id, instance_id, stored.path, stored.sha256)
 
     def _replace(
         self,
@@ -261,8 +269,11 @@ class Ingestor:
         self.archive.check_space(len(data), self._used_bytes())
         stored: StoredFile = self.archive.write(relative, data, digest)
         with self.db.write() as session:
-            study_id = self._touch_study(session, header, calling_aet, "", 0)
-            series_id = self._series_id(session, header, study_id)
+            study_id = touch_study(
+                session, header, calling_aet=calling_aet, source="", count_delta=0,
+                reopen=self.reopen,
+            )  # fmt: skip
+            series = series_id(session, header, study_id)
             instance = session.get(Instance, instance_id, with_for_update=True)
             assert instance is not None
             if instance.study_id != study_id:  # the replacement moved it to another study
@@ -273,7 +284,7 @@ class Ingestor:
                         .values(instance_count=Study.instance_count + delta)
                     )
             instance.study_id = study_id
-            instance.series_id = series_id
+            instance.series_id = series
             instance.sop_class_uid = header.sop_class_uid
             instance.transfer_syntax_uid = header.transfer_syntax_uid
             instance.instance_number = header.instance_number
@@ -308,93 +319,3 @@ class Ingestor:
         if old_path != stored.path:
             self.archive.remove(old_path)
         return IngestResult(IngestOutcome.REPLACED, study_id, instance_id, stored.path, digest)
-
-    def _touch_study(
-        self,
-        session: Session,
-        header: InstanceHeader,
-        calling_aet: str,
-        source: str,
-        count_delta: int,
-    ) -> int:
-        """Create the study if new, lock it, merge the header in, mark it receiving.
-
-        Core statements only (this runs once per received instance). Returns the study's id.
-        """
-        now = utcnow()
-        fields = header.study_fields()
-        columns = [getattr(Study, name) for name in fields]
-        query = (
-            select(
-                Study.id,
-                Study.state,
-                Study.modalities,
-                Study.site,
-                Study.last_received_at,
-                *columns,
-            )
-            .where(Study.study_instance_uid == header.study_uid)
-            .with_for_update()
-        )
-        row = session.execute(query).first()  # usually there: one statement less
-        if row is None:
-            session.execute(
-                _insert(session, Study)
-                .values(
-                    study_instance_uid=header.study_uid,
-                    site=calling_aet[:64],
-                    first_received_at=now,
-                    last_received_at=now,
-                    state=StudyState.RECEIVING.value,
-                )
-                .on_conflict_do_nothing(index_elements=["study_instance_uid"])
-            )
-            row = session.execute(query).one()
-        values: dict[str, Any] = {
-            name: value for name, value in fields.items() if value and not getattr(row, name)
-        }
-        modalities = _merge_modalities(row.modalities, header.modality)
-        if modalities != row.modalities:
-            values["modalities"] = modalities
-        if not row.site:
-            values["site"] = calling_aet[:64]
-        values["last_received_at"] = max(row.last_received_at, now)
-        if count_delta:
-            values["instance_count"] = Study.instance_count + count_delta
-        if row.state != StudyState.RECEIVING and self.reopen:
-            logger.info("study %s reopened: an instance arrived after completion", row.id)
-            record_event(
-                session,
-                EventCategory.INGEST,
-                "study.reopened",
-                actor=calling_aet,
-                source=source,
-                study_instance_uid=header.study_uid,
-                sop_instance_uid=header.sop_uid,
-                details={"previous_state": row.state},
-            )
-            values["state"] = StudyState.RECEIVING.value
-            values["completed_at"] = None
-            values["version"] = Study.version + 1
-        session.execute(update(Study).where(Study.id == row.id).values(**values))
-        return int(row.id)
-
-    def _series_id(self, session: Session, header: InstanceHeader, study_id: int) -> int:
-        query = select(Series.id).where(Series.series_instance_uid == header.series_uid)
-        series_id = session.scalar(query)
-        if series_id is None:
-            session.execute(
-                _insert(session, Series)
-                .values(
-                    study_id=study_id,
-                    series_instance_uid=header.series_uid,
-                    modality=header.modality[:16],
-                    body_part=header.body_part[:64],
-                    series_number=header.series_number[:12],
-                    series_description=header.series_description[:64],
-                )
-                .on_conflict_do_nothing(index_elements=["series_instance_uid"])
-            )
-            series_id = session.scalar(query)
-        assert series_id is not None
-        return int(series_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pydicom.config
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -18,6 +19,7 @@ from tests.builders.dicom import encode, make_dataset
 from tests.builders.hostile import deflate_bomb, nested_instance
 from worklist.archive import InvalidUIDError
 from worklist.ingest.header import (
+    DEFER_BYTES,
     MAX_NESTING_DEPTH,
     InstanceTooLargeError,
     UndecodableInstanceError,
@@ -96,3 +98,18 @@ def test_a_deflate_bomb_is_refused_without_inflating_it() -> None:
     assert isinstance(InstanceTooLargeError("x"), Unavailable)
     small, data = deflate_bomb(4096)  # an ordinary deflated instance still parses
     assert parse_instance(data)[0].sop_uid == small.SOPInstanceUID
+
+
+def test_pixel_data_is_checked_by_its_length_without_being_copied() -> None:
+    """A large Pixel Data element is skipped by the reader (deferred), not copied or decoded,
+    and a file cut inside it is still refused as truncated."""
+    ds = make_dataset(study_uid=generate_uid(), size=256)  # 128 KiB of pixels
+    data = encode(ds)
+    header, parsed = parse_instance(data)
+    assert header.sop_uid == ds.SOPInstanceUID
+    raw = parsed.get_item(0x7FE00010, keep_deferred=True)
+    assert isinstance(raw, RawDataElement)
+    assert raw.value is None  # deferred: not read out of the received bytes
+    assert raw.length == 256 * 256 * 2 > DEFER_BYTES
+    with pytest.raises(UndecodableInstanceError, match="truncated dataset: element 7FE00010"):
+        parse_instance(data[:-1000])
