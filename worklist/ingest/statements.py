@@ -27,6 +27,21 @@ __all__ = ["Prepared"]
 _DRIVER = "worklist.ingest.statements.driver"
 
 
+class _DefaultContext:
+    """What a context-sensitive column default asks of SQLAlchemy's execution context.
+
+    ``get_current_parameters()`` gives the row's values so far, as SQLAlchemy gives them to a
+    Python-side default (e.g. ``studies.order_at`` defaults to the row's ``due_at``).
+    """
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def get_current_parameters(self, isolate_multiinsert_groups: bool = True) -> dict[str, Any]:
+        """Return the parameters of the row being inserted."""
+        return self._values
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
@@ -78,9 +93,10 @@ class Prepared:
 
     def _params(self, compiled: _Compiled, values: Mapping[str, Any]) -> Any:
         processed = {**compiled.fixed, **values}
+        context = _DefaultContext(processed)
         for name, default in compiled.defaults.items():
             if name not in processed:  # as SQLAlchemy runs a Python-side default
-                processed[name] = default.arg(None) if default.is_callable else default.arg
+                processed[name] = default.arg(context) if default.is_callable else default.arg
         for name, processor in compiled.processors.items():
             if name in processed:
                 processed[name] = processor(processed[name])
