@@ -8,6 +8,7 @@ __all__ = [
     "DicomWebError",
     "NotAcceptableError",
     "ResourceNotFoundError",
+    "UndecodableImageError",
     "UnsupportedMediaTypeError",
     "WrongQueryError",
 ]
@@ -23,6 +24,10 @@ class ResourceNotFoundError(DicomWebError, NotFound):
 
 class WrongQueryError(DicomWebError, Invalid):
     """A query parameter, frame list or UID in the request is malformed."""
+
+
+class UndecodableImageError(DicomWebError, Invalid):
+    """A stored instance's pixel data cannot be decoded (its header misleads the decoder)."""
 
 
 class NotAcceptableError(DicomWebError):
