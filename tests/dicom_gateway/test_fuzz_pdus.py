@@ -199,10 +199,11 @@ def listener(gateway_factory: GatewayFactory) -> tuple[Gateway, Database, Workli
 def thread_exceptions(gw: Gateway) -> Iterator[list[threading.ExceptHookArgs]]:
     """Collect the exceptions that end threads, until the fuzzer's associations have all ended.
 
-    pynetdicom's DUL reactor thread raises :class:`InvalidEventError` when the peer closes the
-    connection while the listener answers its A-RELEASE-RQ (its state machine is already waiting
-    for the close): the thread ends, the association and its slot are released (checked here),
-    and the exception goes to ``threading.excepthook``, which pytest turns into a failure.
+    pynetdicom's DUL reactor thread raises :class:`InvalidEventError` when a peer follows an
+    A-RELEASE-RQ at once with bytes that make the listener abort (the release answer then comes
+    in state Sta13, awaiting the close): the thread ends, the association and its slot are
+    released (checked here), and the exception goes to ``threading.excepthook``, which pytest
+    would turn into a failure.
     """
     seen: list[threading.ExceptHookArgs] = []
     previous = threading.excepthook
