@@ -43,6 +43,9 @@ FOUND: list[tuple[str, list[Mutation], str]] = [
     # Study Time's VR flipped from TM to 'UM' (unknown): pydicom's to_json_dict raised
     # NotImplementedError out of WADO-RS metadata (HTTP 500); found by the long profile.
     ("CT-explicit", [Flip(at=96, xor=1)], "unknown VR in metadata"),
+    # A flipped byte in an item length of the RLE seed's Pixel Data: pydicom raised struct.error,
+    # which the key image did not catch (500 on the study page's key image); long profile.
+    ("CT-rle", [Flip(at=498, xor=236)], "struct.error in the key image"),
 ]
 """Stored files the fuzzer found that made a decode raise a non-domain error."""
 
@@ -94,6 +97,7 @@ def _check(root: Path, data: bytes) -> None:
 @example(case=(FOUND[0][0], FOUND[0][1]))
 @example(case=(FOUND[1][0], FOUND[1][1]))
 @example(case=(FOUND[2][0], FOUND[2][1]))
+@example(case=(FOUND[3][0], FOUND[3][1]))
 def test_stored_images_decode_or_raise_a_domain_error(
     tmp_path: Path, case: tuple[str, list[Mutation]]
 ) -> None:
