@@ -9,7 +9,7 @@ other binary value over 64 KiB) replaced by a BulkDataURI that :func:`bulk_value
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,10 +237,27 @@ def _to_json(ds: Dataset, bulk: Callable[[DataElement], str]) -> DicomJson:
     return out
 
 
+def _elements(ds: Dataset) -> Iterator[DataElement]:
+    """Yield every element depth first, as ``Dataset.iterall``, skipping one that does not decode.
+
+    ``iterall`` stops at the first element pydicom cannot read (an unknown VR: fuzz-found).
+    """
+    for key in list(ds.keys()):  # iterating a Dataset would decode every element
+        try:
+            elem = ds[key]
+        except Exception as exc:  # pydicom raises many kinds on a misleading element
+            logger.info("tolerated: element %s does not decode (%s)", tag_key(int(key)), exc)
+            continue
+        yield elem
+        if elem.VR == "SQ":
+            for item in elem.value:
+                yield from _elements(item)
+
+
 def _find(ds: Dataset, tag: int) -> DataElement | None:
     if tag in ds:
         return ds[tag]
-    for elem in ds.iterall():
+    for elem in _elements(ds):
         if elem.tag == tag:
             return elem
     return None

@@ -16,7 +16,16 @@ import pytest
 from hypothesis import example, given, settings
 
 from models.errors import Invalid, NotFound, TriageError, meaning_of
-from tests.builders.fuzz import Delete, Flip, Insert, Mutation, build, examples, mutated
+from tests.builders.fuzz import (
+    Delete,
+    Flip,
+    Insert,
+    Mutation,
+    Truncate,
+    build,
+    examples,
+    mutated,
+)
 from worklist.dicomweb import frames as frame_ops
 from worklist.dicomweb import wado
 from worklist.dicomweb.errors import NotAcceptableError
@@ -46,6 +55,13 @@ FOUND: list[tuple[str, list[Mutation], str]] = [
     # A flipped byte in an item length of the RLE seed's Pixel Data: pydicom raised struct.error,
     # which the key image did not catch (500 on the study page's key image); long profile.
     ("CT-rle", [Flip(at=498, xor=236)], "struct.error in the key image"),
+    # Pixel Data cut away and Patient ID's VR flipped to 'MO': bulk data's search of the whole
+    # dataset (Dataset.iterall) raised NotImplementedError (500); long profile.
+    (
+        "CR-bigendian",
+        [Flip(at=502, xor=1, raw=True), Truncate(at=460)],
+        "unknown VR while searching bulk data",
+    ),
 ]
 """Stored files the fuzzer found that made a decode raise a non-domain error."""
 
@@ -98,6 +114,7 @@ def _check(root: Path, data: bytes) -> None:
 @example(case=(FOUND[1][0], FOUND[1][1]))
 @example(case=(FOUND[2][0], FOUND[2][1]))
 @example(case=(FOUND[3][0], FOUND[3][1]))
+@example(case=(FOUND[4][0], FOUND[4][1]))
 def test_stored_images_decode_or_raise_a_domain_error(
     tmp_path: Path, case: tuple[str, list[Mutation]]
 ) -> None:
