@@ -37,7 +37,7 @@ from worklist.dicomweb.errors import (
     WrongQueryError,
 )
 from worklist.dicomweb.wado import Wanted
-from worklist.reading.imagelimits import ImageLimits, check_header, read_image
+from worklist.reading.imagelimits import ImageLimits, check_header, is_decoder_panic, read_image
 from worklist.reading.keyimage import window_to_uint8
 
 __all__ = ["Frames", "frame_numbers", "frames", "render"]
@@ -204,6 +204,10 @@ def frames(
             raise
         except Exception as exc:  # pydicom's decoders raise many kinds on a misleading header
             raise _undecodable(path, exc) from exc
+        except BaseException as exc:
+            if not is_decoder_panic(exc):
+                raise
+            raise _undecodable(path, exc) from exc
         if found is not None:
             return found
     raise NotAcceptableError(
@@ -255,6 +259,10 @@ def render(
         image = Image.fromarray(window_to_uint8(ds))
     except Exception as exc:  # pydicom's decoders raise many kinds on a misleading header
         raise _undecodable(path, exc) from exc
+    except BaseException as exc:
+        if not is_decoder_panic(exc):
+            raise
+        raise _undecodable(path, exc) from exc
     box = _viewport(viewport) or ((THUMBNAIL_SIDE, THUMBNAIL_SIDE) if thumbnail else None)
     if box is not None:
         image.thumbnail(box, Image.Resampling.LANCZOS)
@@ -263,7 +271,7 @@ def render(
     return out.getvalue(), media
 
 
-def _undecodable(path: Path, exc: Exception) -> UndecodableImageError:
+def _undecodable(path: Path, exc: BaseException) -> UndecodableImageError:
     """Log why a stored instance did not decode; return the error the web app answers 422."""
     logger.warning("instance %s not decoded: %s: %s", path, type(exc).__name__, exc)
     return UndecodableImageError(f"the instance's pixel data cannot be decoded: {exc}")

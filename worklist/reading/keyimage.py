@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from models.errors import Invalid, NotFound, TriageError
 from worklist.db.schema import Finding, Instance, Study
-from worklist.reading.imagelimits import ImageLimits, read_image
+from worklist.reading.imagelimits import ImageLimits, is_decoder_panic, read_image
 from worklist.reading.queries import findings_for, instances_of
 
 __all__ = [
@@ -162,6 +162,10 @@ def render_rgb(
     except TriageError:
         raise
     except Exception as exc:  # pydicom's readers raise many kinds (struct.error: fuzz-found)
+        raise UnreadableKeyImageError(f"cannot render {key.path}: {exc}") from exc
+    except BaseException as exc:
+        if not is_decoder_panic(exc):
+            raise
         raise UnreadableKeyImageError(f"cannot render {key.path}: {exc}") from exc
     base = Image.fromarray(grey)
     if max_side is not None and max(base.size) > max_side:  # shrink first: blend fewer pixels
