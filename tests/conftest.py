@@ -7,10 +7,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.builders.gateway import GatewayFactory, gateways
 from tests.builders.peers import fresh_postgres_db, postgres_server
 from worklist.db.engine import Database
+
+# Hypothesis (the fuzz tests, schemathesis): reproducible in CI, longer on demand.
+# ``ci`` (the default): derandomized (the same examples every run), no example database.
+# ``HYPOTHESIS_PROFILE=long``: random examples, fifty times as many
+# (tests.builders.fuzz.examples), failures kept in .hypothesis/ and replayed first.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "long",
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

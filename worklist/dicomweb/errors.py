@@ -9,6 +9,7 @@ __all__ = [
     "NotAcceptableError",
     "RequestTooLargeError",
     "ResourceNotFoundError",
+    "UndecodableImageError",
     "UnsupportedMediaTypeError",
     "WrongQueryError",
 ]
@@ -24,6 +25,10 @@ class ResourceNotFoundError(DicomWebError, NotFound):
 
 class WrongQueryError(DicomWebError, Invalid):
     """A query parameter, frame list or UID in the request is malformed."""
+
+
+class UndecodableImageError(DicomWebError, Invalid):
+    """A stored instance's pixel data cannot be decoded (its header misleads the decoder)."""
 
 
 class NotAcceptableError(DicomWebError):

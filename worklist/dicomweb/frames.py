@@ -29,9 +29,15 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from worklist.dicomweb.errors import NotAcceptableError, ResourceNotFoundError, WrongQueryError
+from models.errors import TriageError
+from worklist.dicomweb.errors import (
+    NotAcceptableError,
+    ResourceNotFoundError,
+    UndecodableImageError,
+    WrongQueryError,
+)
 from worklist.dicomweb.wado import Wanted
-from worklist.reading.imagelimits import ImageLimits, check_header, read_image
+from worklist.reading.imagelimits import ImageLimits, check_header, is_decoder_panic, read_image
 from worklist.reading.keyimage import window_to_uint8
 
 __all__ = ["Frames", "frame_numbers", "frames", "render"]
@@ -181,6 +187,8 @@ def frames(
         If no acceptable representation can be produced.
     ImageTooLargeError
         If the instance is larger than ``limits`` (nothing decoded).
+    UndecodableImageError
+        If its pixel data cannot be decoded.
     """
     limits = limits or ImageLimits()
     ds = _read(path, limits, len(numbers))  # a frame asked for twice is sent twice
@@ -190,7 +198,16 @@ def frames(
         raise ResourceNotFoundError(f"the instance has {_count(ds)} frame(s)")
     syntax = UID(str(ds.file_meta.TransferSyntaxUID))
     for want in accept:
-        found = _try(ds, syntax, want, numbers, limits)
+        try:
+            found = _try(ds, syntax, want, numbers, limits)
+        except TriageError:
+            raise
+        except Exception as exc:  # pydicom's decoders raise many kinds on a misleading header
+            raise _undecodable(path, exc) from exc
+        except BaseException as exc:
+            if not is_decoder_panic(exc):
+                raise
+            raise _undecodable(path, exc) from exc
         if found is not None:
             return found
     raise NotAcceptableError(
@@ -231,18 +248,33 @@ def render(
     ------
     ImageTooLargeError
         If the instance is larger than ``limits`` (nothing decoded).
+    UndecodableImageError
+        If its pixel data cannot be decoded.
     """
     media = next((m for m in accept if m in RENDER_MEDIA), "image/jpeg")
     ds = _read(path, limits or ImageLimits(), 1)
     if "PixelData" not in ds:
         raise ResourceNotFoundError("the instance has no pixel data to render")
-    image = Image.fromarray(window_to_uint8(ds))
+    try:
+        image = Image.fromarray(window_to_uint8(ds))
+    except Exception as exc:  # pydicom's decoders raise many kinds on a misleading header
+        raise _undecodable(path, exc) from exc
+    except BaseException as exc:
+        if not is_decoder_panic(exc):
+            raise
+        raise _undecodable(path, exc) from exc
     box = _viewport(viewport) or ((THUMBNAIL_SIDE, THUMBNAIL_SIDE) if thumbnail else None)
     if box is not None:
         image.thumbnail(box, Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.save(out, format=RENDER_MEDIA[media])
     return out.getvalue(), media
+
+
+def _undecodable(path: Path, exc: BaseException) -> UndecodableImageError:
+    """Log why a stored instance did not decode; return the error the web app answers 422."""
+    logger.warning("instance %s not decoded: %s: %s", path, type(exc).__name__, exc)
+    return UndecodableImageError(f"the instance's pixel data cannot be decoded: {exc}")
 
 
 def _viewport(text: str) -> tuple[int, int] | None:

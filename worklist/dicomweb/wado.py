@@ -9,6 +9,7 @@ other binary value over 64 KiB) replaced by a BulkDataURI that :func:`bulk_value
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,17 +210,54 @@ def metadata(archive_root: Path, located: Located, base: str) -> DicomJson:
     def bulk(elem: DataElement) -> str:
         return f"{url}/bulk/{tag_key(int(elem.tag))}"
 
-    out: DicomJson = ds.to_json_dict(BULK_THRESHOLD, bulk)
+    out = _to_json(ds, bulk)
     for tag, vr in pixels.items():
         out[tag_key(tag)] = {"vr": vr, "BulkDataURI": f"{url}/bulk/{tag_key(tag)}"}
     out[tag_key(0x00083002)] = {"vr": "UI", "Value": [located.transfer_syntax_uid]}
     return dict(sorted(out.items()))
 
 
+def _to_json(ds: Dataset, bulk: Callable[[DataElement], str]) -> DicomJson:
+    """Return ``ds`` in DICOM JSON, leaving out (and logging) an element that does not decode.
+
+    pydicom's ``Dataset.to_json_dict`` raises on the first such element (an unknown VR, a value
+    of the wrong length), which the lenient header check stores as received.
+    """
+    out: DicomJson = {}
+    for tag in list(ds.keys()):  # iterating a Dataset would decode every element
+        try:
+            out[tag_key(int(tag))] = ds[tag].to_json_dict(bulk, BULK_THRESHOLD)
+        except Exception as exc:  # pydicom raises many kinds on a misleading element
+            logger.info(
+                "tolerated: element %s left out of the metadata (%s: %s)",
+                tag_key(int(tag)),
+                type(exc).__name__,
+                exc,
+            )
+    return out
+
+
+def _elements(ds: Dataset) -> Iterator[DataElement]:
+    """Yield every element depth first, as ``Dataset.iterall``, skipping one that does not decode.
+
+    ``iterall`` stops at the first element pydicom cannot read (an unknown VR: fuzz-found).
+    """
+    for key in list(ds.keys()):  # iterating a Dataset would decode every element
+        try:
+            elem = ds[key]
+        except Exception as exc:  # pydicom raises many kinds on a misleading element
+            logger.info("tolerated: element %s does not decode (%s)", tag_key(int(key)), exc)
+            continue
+        yield elem
+        if elem.VR == "SQ":
+            for item in elem.value:
+                yield from _elements(item)
+
+
 def _find(ds: Dataset, tag: int) -> DataElement | None:
     if tag in ds:
         return ds[tag]
-    for elem in ds.iterall():
+    for elem in _elements(ds):
         if elem.tag == tag:
             return elem
     return None

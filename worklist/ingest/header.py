@@ -24,7 +24,7 @@ from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from models.errors import Invalid, Unavailable
-from worklist.archive import validate_uid
+from worklist.archive import InvalidUIDError, validate_uid
 from worklist.domain import StoreError
 
 __all__ = [
@@ -345,8 +345,11 @@ def parse_instance(
         sop_class = validate_uid(ds.get("SOPClassUID"), "SOP Class UID")
         study_uid = validate_uid(ds.get("StudyInstanceUID"), "Study Instance UID")
         series_uid = validate_uid(ds.get("SeriesInstanceUID"), "Series Instance UID")
-    except (ValueError, TypeError, KeyError) as exc:
-        raise UndecodableInstanceError(f"UIDs do not decode: {exc}") from exc
+    except InvalidUIDError:
+        raise
+    except Exception as exc:  # a UID element whose VR or length misleads pydicom (fuzz-found)
+        reason = f"UIDs do not decode: {type(exc).__name__}: {exc}"
+        raise UndecodableInstanceError(reason) from exc
     fields: dict[str, Any] = {
         "patient_id": _text(ds, "PatientID", _LIMITS["patient_id"]),
         "patient_name": _text(ds, "PatientName", _LIMITS["patient_name"]),

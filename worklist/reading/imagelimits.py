@@ -37,6 +37,7 @@ __all__ = [
     "check_header",
     "check_inflated",
     "image_limits",
+    "is_decoder_panic",
     "read_image",
 ]
 
@@ -193,6 +194,16 @@ def read_image(
         pydicom.dcmread(path, stop_before_pixels=True), limits, frames=frames, name=str(path)
     )
     return pydicom.dcmread(path, defer_size=1024 if defer else None)
+
+
+def is_decoder_panic(exc: BaseException) -> bool:
+    """Return whether ``exc`` is a Rust pixel decoder's panic (pyo3's ``PanicException``).
+
+    pylibjpeg-rle panics on a malformed RLE segment (fuzz-found), and pyo3 raises the panic as a
+    ``BaseException``, which ``except Exception`` does not catch; the decoders of the web app
+    turn it into their domain error like any other decoding failure.
+    """
+    return type(exc).__name__ == "PanicException"
 
 
 def _refused(what: Path | str, reason: str) -> ImageTooLargeError:

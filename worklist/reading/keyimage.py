@@ -18,14 +18,13 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 from PIL import Image
-from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 from pydicom.pixels.utils import pixel_array
 from sqlalchemy.orm import Session
 
 from models.errors import Invalid, NotFound, TriageError
 from worklist.db.schema import Finding, Instance, Study
-from worklist.reading.imagelimits import ImageLimits, read_image
+from worklist.reading.imagelimits import ImageLimits, is_decoder_panic, read_image
 from worklist.reading.queries import findings_for, instances_of
 
 __all__ = [
@@ -160,7 +159,13 @@ def render_rgb(
         grey = window_to_uint8(ds)
     except FileNotFoundError as exc:
         raise KeyImageNotFoundError(f"{key.path} is not in the archive") from exc
-    except (InvalidDicomError, OSError, ValueError, AttributeError, KeyError, RuntimeError) as exc:
+    except TriageError:
+        raise
+    except Exception as exc:  # pydicom's readers raise many kinds (struct.error: fuzz-found)
+        raise UnreadableKeyImageError(f"cannot render {key.path}: {exc}") from exc
+    except BaseException as exc:
+        if not is_decoder_panic(exc):
+            raise
         raise UnreadableKeyImageError(f"cannot render {key.path}: {exc}") from exc
     base = Image.fromarray(grey)
     if max_side is not None and max(base.size) > max_side:  # shrink first: blend fewer pixels

@@ -2,10 +2,11 @@
 answer that breaks the schema on ``/api/v1``, ``/dicom-web`` and ``/fhir``, and the inputs it
 once found stay as regression cases.
 
-Bounded: a few examples per operation, derandomized, no example database, so the run is the same
-every time and takes seconds. Bodies the schema does not describe as JSON (DICOMweb multipart,
-``application/dicom+json``, FHIR resources) are checked for their status only; their content is
-checked by the DICOMweb (dicomweb-client, Orthanc) and FHIR tests.
+Bounded: a few examples per operation, derandomized, no example database (the ``ci`` Hypothesis
+profile of tests/conftest.py), so the run is the same every time and takes seconds;
+``HYPOTHESIS_PROFILE=long`` runs fifty times as many, random. Bodies the schema does not describe
+as JSON (DICOMweb multipart, ``application/dicom+json``, FHIR resources) are checked for their
+status only; their content is checked by the DICOMweb (dicomweb-client, Orthanc) and FHIR tests.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.builders.fuzz import examples
 from tests.builders.store import add_users, seed_study
 from tests.builders.web import make_app
 from worklist.db.engine import Database
+
+pytestmark = pytest.mark.fuzz
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 EXAMPLES_PER_OPERATION = 20
@@ -51,11 +55,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         for operation in operations:
 
             @given(case=operation.as_strategy())
-            @settings(
-                max_examples=EXAMPLES_PER_OPERATION,
+            @settings(  # derandomized, no database: the ci profile (tests/conftest.py)
+                max_examples=examples(EXAMPLES_PER_OPERATION),
                 deadline=None,
-                derandomize=True,
-                database=None,
                 suppress_health_check=list(HealthCheck),
             )
             def run(case: schemathesis.Case[Any]) -> None:
