@@ -38,7 +38,13 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from models.card import InputSpec, Interpolation, NormalisationKind, Preprocessing, Window
 from models.errors import PreprocessError
 
-__all__ = ["decode_first_frame", "preprocess_dataset", "preprocess_plane", "to_grey"]
+__all__ = [
+    "decode_first_frame",
+    "is_decoder_panic",
+    "preprocess_dataset",
+    "preprocess_plane",
+    "to_grey",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +93,26 @@ def _transfer_syntax(ds: Dataset) -> UID:
     return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
 
 
+def is_decoder_panic(exc: BaseException) -> bool:
+    """Return whether ``exc`` is a Rust pixel decoder's panic (pyo3's ``PanicException``).
+
+    pylibjpeg-rle panics on a malformed RLE segment, and pyo3 raises the panic as a
+    ``BaseException``, which ``except Exception`` does not catch. Decoders of received images
+    (the worker's preprocessing, the web app's images) treat it as any other decoding failure.
+
+    Parameters
+    ----------
+    exc
+        The exception raised by a decoder.
+
+    Returns
+    -------
+    bool
+        ``True`` for a decoder's panic.
+    """
+    return type(exc).__name__ == "PanicException"
+
+
 def decode_first_frame(ds: Dataset) -> tuple[npt.NDArray[Any], str]:
     """Decode the first frame of a dataset's pixel data.
 
@@ -122,7 +148,9 @@ def decode_first_frame(ds: Dataset) -> tuple[npt.NDArray[Any], str]:
         )
     try:
         arr, meta = decoder.as_array(ds, index=0)  # YBR is converted to RGB by default
-    except Exception as exc:  # decoders raise many types; the caller needs one
+    except BaseException as exc:  # decoders raise many types (a Rust one panics); one for callers
+        if not isinstance(exc, Exception) and not is_decoder_panic(exc):
+            raise  # KeyboardInterrupt, SystemExit: not a decoding failure
         raise PreprocessError(f"{_describe(ds)}: cannot decode {tsyntax.name}: {exc}") from exc
     return arr, str(meta.get("photometric_interpretation", ds.PhotometricInterpretation))
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import io
 
 import numpy as np
 import pydicom
@@ -12,6 +13,7 @@ from models.card import InputSpec, Interpolation, Normalisation, Preprocessing, 
 from models.errors import PreprocessError
 from models.preprocess import decode_first_frame, preprocess_dataset
 from tests.builders.dicom import chest_dataset
+from tests.builders.fuzz import Flip, build
 
 SPEC = Preprocessing(resize=Resize(size=(64, 64)))
 INPUT = InputSpec(name="image", shape=(-1, 1, 64, 64))
@@ -215,3 +217,13 @@ def test_enhanced_multi_frame_reads_functional_groups() -> None:
     assert (tensor[rescaled > 3500] == 1).all()
     between = (rescaled > 2600) & (rescaled < 3400)
     assert between.any() and ((tensor[between] > 0) & (tensor[between] < 1)).all()
+
+
+@pytest.mark.filterwarnings("ignore")  # pydicom warns about the damaged item, as in production
+def test_a_decoder_panic_is_a_preprocess_error() -> None:
+    """A damaged RLE segment makes pylibjpeg-rle panic (a ``BaseException``, found by the fuzz
+    suite); the worker must see the ``PreprocessError`` it turns into "AI not available" (rule 3),
+    not an exception that passes its ``except Exception`` handlers."""
+    ds = pydicom.dcmread(io.BytesIO(build("CR-rle", [Flip(at=16263, xor=128)])))
+    with pytest.raises(PreprocessError, match="cannot decode"):
+        decode_first_frame(ds)

@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from models.errors import Invalid
+from models.preprocess import is_decoder_panic
 from worklist.settings import WorklistSettings
 
 __all__ = [
@@ -194,16 +195,6 @@ def read_image(
         pydicom.dcmread(path, stop_before_pixels=True), limits, frames=frames, name=str(path)
     )
     return pydicom.dcmread(path, defer_size=1024 if defer else None)
-
-
-def is_decoder_panic(exc: BaseException) -> bool:
-    """Return whether ``exc`` is a Rust pixel decoder's panic (pyo3's ``PanicException``).
-
-    pylibjpeg-rle panics on a malformed RLE segment (fuzz-found), and pyo3 raises the panic as a
-    ``BaseException``, which ``except Exception`` does not catch; the decoders of the web app
-    turn it into their domain error like any other decoding failure.
-    """
-    return type(exc).__name__ == "PanicException"
 
 
 def _refused(what: Path | str, reason: str) -> ImageTooLargeError:
