@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import pytest
 from hypothesis import example, given, settings
@@ -58,10 +61,15 @@ _parts = st.lists(
 )
 
 
-def _body(parts: list[Part], boundary: str, lead: bytes, cut: int | None) -> bytes:
+@contextlib.contextmanager
+def _body(parts: list[Part], boundary: str, lead: bytes, cut: int | None) -> Iterator[BinaryIO]:
+    """The request body as the web app hands it to STOW: a spooled file with a descriptor."""
     contents = [(build(seed, changes), ctype) for seed, changes, ctype in parts]
     body = lead + b"".join(stream_bytes(boundary, contents))
-    return body if cut is None else body[: cut % (len(body) + 1)]
+    with tempfile.TemporaryFile() as spooled:
+        spooled.write(body if cut is None else body[: cut % (len(body) + 1)])
+        spooled.seek(0)
+        yield cast(BinaryIO, spooled)
 
 
 @pytest.fixture
@@ -89,15 +97,16 @@ def test_stow_answers_each_part_or_refuses_the_request(
 ) -> None:
     header = content_type or f'multipart/related; type="application/dicom"; boundary="{boundary}"'
     try:
-        result = store_request(
-            ingestor,
-            _body(parts, boundary, lead, cut),
-            header,
-            study_uid=None,
-            base_url="http://testserver/dicom-web",
-            calling_aet="FUZZ",
-            source="127.0.0.1",
-        )
+        with _body(parts, boundary, lead, cut) as body:
+            result = store_request(
+                ingestor,
+                body,
+                header,
+                study_uid=None,
+                base_url="http://testserver/dicom-web",
+                calling_aet="FUZZ",
+                source="127.0.0.1",
+            )
     except (WrongQueryError, UnsupportedMediaTypeError):
         return
     assert result.status in (200, 202, 409)
@@ -111,15 +120,16 @@ def test_stow_answers_each_part_or_refuses_the_request(
 def test_found_stow_bodies_fail_their_part_with_cannot_understand(
     ingestor: Ingestor, parts: list[Part], what: str
 ) -> None:
-    result = store_request(
-        ingestor,
-        _body(parts, "b0undary", b"", None),
-        'multipart/related; type="application/dicom"; boundary=b0undary',
-        study_uid=None,
-        base_url="http://testserver/dicom-web",
-        calling_aet="FUZZ",
-        source="127.0.0.1",
-    )
+    with _body(parts, "b0undary", b"", None) as body:
+        result = store_request(
+            ingestor,
+            body,
+            'multipart/related; type="application/dicom"; boundary=b0undary',
+            study_uid=None,
+            base_url="http://testserver/dicom-web",
+            calling_aet="FUZZ",
+            source="127.0.0.1",
+        )
     assert result.status == 409
     (failed,) = result.body["00081198"]["Value"]
     assert failed["00081197"]["Value"] == [0xC000]
