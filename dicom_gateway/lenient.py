@@ -15,7 +15,9 @@ of pynetdicom put the decision back with the listener:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from pathlib import Path
 
 from pydicom.uid import UID
 from pynetdicom import _config
@@ -56,6 +58,16 @@ def install_lenient_uid_validation() -> None:
     _config.VALIDATORS["UI"] = lenient_uid
 
 
+def _discard_spooled(message: object) -> None:
+    """Close and remove the file a spooled dataset of an ignored request was written to."""
+    spooled = getattr(message, "_data_set_file", None)  # pynetdicom's, see dicom_gateway.spooling
+    if spooled is None:
+        return
+    with contextlib.suppress(OSError):
+        spooled.close()
+        Path(spooled.name).unlink()
+
+
 def handle_dimse_recv(event: Event, ctx: HandlerContext) -> None:
     """Answer a C-STORE request with an empty Affected SOP Instance UID with 0xC000.
 
@@ -76,6 +88,7 @@ def handle_dimse_recv(event: Event, ctx: HandlerContext) -> None:
     uid = str(command.get("AffectedSOPInstanceUID") or "").rstrip("\x00 ")
     if uid:
         return
+    _discard_spooled(message)
     reason = "Affected SOP Instance UID of the C-STORE command is empty"
     rsp = C_STORE()
     rsp.MessageIDBeingRespondedTo = int(command.get("MessageID") or 0)
@@ -84,7 +97,8 @@ def handle_dimse_recv(event: Event, ctx: HandlerContext) -> None:
     rsp.ErrorComment = reason[:64]  # type: ignore[assignment]  # typed None in pynetdicom
     calling = str(event.assoc.requestor.ae_title).strip()
     peer = f"{event.assoc.requestor.address}:{event.assoc.requestor.port}"
-    logger.warning(
+    full = ctx.refusals.allow(str(event.assoc.requestor.address))
+    (logger.warning if full else logger.debug)(
         "refused C-STORE from %r (%s): %s -> 0x%04X %s",
         calling,
         peer,
@@ -96,6 +110,8 @@ def handle_dimse_recv(event: Event, ctx: HandlerContext) -> None:
         event.assoc.dimse.send_msg(rsp, int(message.context_id or 0))
     except Exception:
         logger.exception("could not answer the C-STORE with an empty Affected SOP Instance UID")
+        return
+    if not full:
         return
     try:
         record_refusal(

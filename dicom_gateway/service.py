@@ -18,14 +18,17 @@ import os
 import signal
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.handlers import HandlerContext
-from dicom_gateway.receiving import start_sweeper, use_receive_dir
-from dicom_gateway.scp import start_listener
+from dicom_gateway.memory import MIN_SHARE_BYTES, MemoryBudget, process_share, resident_bytes
+from dicom_gateway.receiving import RECEIVE_DIR, start_sweeper
+from dicom_gateway.refusals import RefusalLog
+from dicom_gateway.scp import ListenerServer, start_listener
 from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
 from dicom_gateway.tls import listener_context
 from models.errors import Invalid, Unavailable
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 StopEvent = threading.Event | multiprocessing.synchronize.Event
 _START_TIMEOUT_S = 60.0
+_MIN_BUDGET_BYTES = 64 * 1024 * 1024
+"""The least memory budget of an in-process listener (its process holds other parts too)."""
 
 
 class GatewayError(Unavailable):
@@ -66,7 +71,53 @@ def _context(gateway: GatewaySettings, worklist: WorklistSettings, db: Database)
         max_nesting_depth=gateway.max_nesting_depth,
         max_inflated_bytes=gateway.max_inflated_bytes,
         max_instance_bytes=gateway.max_instance_bytes,
+        refusals=RefusalLog(gateway.refusal_log_per_peer, gateway.refusal_log_window_s),
     )
+
+
+def _budget(share: int, floor: int = 0) -> MemoryBudget:
+    """Return this process's memory budget: its share less what it holds now (at least floor)."""
+    held = resident_bytes()
+    if share - held < floor:
+        logger.warning(
+            "this process already holds %d bytes of its %d share of max_memory_bytes; the "
+            "listener keeps a budget of %d for instances",
+            held,
+            share,
+            floor,
+        )
+    return MemoryBudget(max(floor, share - held))
+
+
+def _sweep(gateway: GatewaySettings, archive_root: Path, stop: threading.Event) -> None:
+    """Sweep what ended associations left in the receiving folder, now and periodically."""
+    if gateway.receive_to_file:
+        receiving = archive_root / RECEIVE_DIR
+        receiving.mkdir(parents=True, exist_ok=True)
+        start_sweeper(receiving, gateway.network_timeout_s + gateway.pdu_read_timeout_s, stop)
+
+
+def _start_child_listeners(
+    gateway: GatewaySettings,
+    ctx: HandlerContext,
+    servers: list[ThreadedAssociationServer],
+    ports: tuple[int, int | None],
+    share: int,
+) -> None:
+    """Give a listener process its memory budget and start its listener(s) into ``servers``."""
+    ctx.budget = _budget(share)
+    if ctx.budget.capacity < _MIN_BUDGET_BYTES:
+        raise GatewayError(
+            f"a listener process holds {resident_bytes()} bytes at start, leaving "
+            f"{ctx.budget.capacity} of its {share} share of max_memory_bytes for instances"
+        )
+    port, tls_port = ports
+    servers.append(start_listener(gateway, ctx, port=port, reuse_port=True))
+    if tls_port is not None:
+        servers.append(start_listener(gateway, ctx, port=tls_port, reuse_port=True, tls=True))
+    for server in servers:
+        if isinstance(server, ListenerServer):
+            server.memory_share = share
 
 
 def _listener_process(
@@ -74,6 +125,7 @@ def _listener_process(
     worklist: WorklistSettings,
     port: int,
     tls_port: int | None,
+    share: int,
     log_level: int,
     ready: Any,
     stop: Any,
@@ -93,20 +145,15 @@ def _listener_process(
     for handler in logging.getLogger().handlers:
         protect(handler)  # peer data (AE titles, UIDs) cannot forge log lines
     sweeping = threading.Event()
-    if gateway.receive_to_file:  # datasets to files in the archive's filesystem, not memory
-        receiving = use_receive_dir(worklist.effective_archive_dir)
-        idle_s = gateway.network_timeout_s + gateway.pdu_read_timeout_s
-        start_sweeper(receiving, idle_s, sweeping)
     for noisy in ("pynetdicom", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, log_level))
     parent = os.getppid()
     db = Database(worklist.effective_database_url, create=False)
-    servers = []
+    servers: list[ThreadedAssociationServer] = []
     ctx = _context(gateway, worklist, db)
     try:
-        servers.append(start_listener(gateway, ctx, port=port, reuse_port=True))
-        if tls_port is not None:
-            servers.append(start_listener(gateway, ctx, port=tls_port, reuse_port=True, tls=True))
+        _sweep(gateway, ctx.ingestor.archive.root, sweeping)
+        _start_child_listeners(gateway, ctx, servers, (port, tls_port), share)
         ready.put(("ok", os.getpid()))
         while not stop.poll(0.5):
             if os.getppid() != parent:
@@ -152,6 +199,8 @@ class Gateway:
         self._children: list[multiprocessing.process.BaseProcess] = []
         self._stop_children: Any = None
         self._stop_assembler = threading.Event()
+        self._stop_sweeper = threading.Event()
+        self._share = 0
         self._assembler_thread: threading.Thread | None = None
 
     @property
@@ -174,11 +223,15 @@ class Gateway:
             logger.info("calling AE titles allowed: %s", ", ".join(allowed))
         else:
             logger.warning("no calling AE allow-list: associations from any AE title are accepted")
+        self._plan_memory()
         if self.processes == 1:
             self._ctx = ctx = _context(self.gateway, self.worklist, self._db)
+            ctx.budget = _budget(self._share, _MIN_BUDGET_BYTES)
+            _sweep(self.gateway, ctx.ingestor.archive.root, self._stop_sweeper)
             try:
                 self._start_in_process(ctx)
             except (OSError, Invalid) as exc:
+                self._stop_sweeper.set()
                 self._stop_servers()
                 ctx.ingestor.close()
                 self._db.dispose()
@@ -203,6 +256,26 @@ class Gateway:
                 target=assembler.run, args=(self._stop_assembler,), name="Assembler", daemon=True
             )
             self._assembler_thread.start()
+
+    def _plan_memory(self) -> None:
+        """Split ``max_memory_bytes`` among the listener processes (fewer of them if need be).
+
+        ``processes = 0`` means one per core, but no more than leave each
+        :data:`~dicom_gateway.memory.MIN_SHARE_BYTES`; an explicit number that leaves less is
+        an error.
+        """
+        cap = self.gateway.max_memory_bytes
+        parent = resident_bytes()
+        if self.gateway.processes == 0:
+            fit = process_share(cap, 2, parent) * 2 // MIN_SHARE_BYTES
+            self.processes = max(1, min(self.processes, fit))
+        self._share = process_share(cap, self.processes, parent)
+        if self.processes > 1 and self._share < MIN_SHARE_BYTES:
+            raise GatewayError(
+                f"max_memory_bytes {cap} leaves {self._share} bytes to each of "
+                f"{self.processes} listener processes (each needs {MIN_SHARE_BYTES}); raise it "
+                "or lower processes"
+            )
 
     def _start_in_process(self, ctx: HandlerContext) -> None:
         self._server = start_listener(self.gateway, ctx, port=self.gateway.port)
@@ -255,6 +328,7 @@ class Gateway:
                         self.worklist,
                         self._port,
                         self._tls_port,
+                        self._share,
                         logging.getLogger().getEffectiveLevel(),
                         ready,
                         stop_reader,
@@ -294,6 +368,7 @@ class Gateway:
     def stop(self) -> None:
         """Stop accepting, finish the running associations' handlers, stop the assembler."""
         self._stop_assembler.set()
+        self._stop_sweeper.set()
         self._stop_servers()
         if self._ctx is not None:
             self._ctx.ingestor.close()

@@ -1,0 +1,192 @@
+"""The listener's memory cap: a byte budget per listener process, from ``max_memory_bytes``.
+
+``max_memory_bytes`` bounds the resident memory of the whole listener: the process that runs it
+in-process (``triage serve`` with ``processes = 1``), or the gateway process and its listener
+processes together. Received datasets are spooled to files (:mod:`dicom_gateway.spooling`), so
+what a peer sends costs disk, not memory, until the C-STORE handler reads it; the handler then
+reserves what reading, parsing and storing it will hold (:data:`COST_FACTOR` times its size, and
+as much again for a deflated dataset once inflated) from its process's :class:`MemoryBudget`
+*before* reading a byte. An instance whose reservation cannot fit is refused with
+``0xA700`` Out of Resources and the reason; one that would fit once other instances are done
+waits for them a little first (:data:`WAIT_S`).
+
+The budget of one process is its share of the cap (:func:`process_share`) less the resident
+memory the process already had once it was listening (imports, pynetdicom, the store engine).
+As a second line, a listener process whose resident memory is above its share closes new
+connections at accept (logged) until it is back under it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from worklist.ingest.header import InstanceTooLargeError
+
+__all__ = [
+    "COST_FACTOR",
+    "MIN_SHARE_BYTES",
+    "SLACK_FRACTION",
+    "WAIT_S",
+    "MemoryBudget",
+    "process_share",
+    "resident_bytes",
+]
+
+logger = logging.getLogger(__name__)
+
+COST_FACTOR = 3
+"""Bytes of memory reading, parsing and storing one received byte may take at once (the file's
+bytes, pydicom's copy of its values, the archive write's buffer)."""
+
+MIN_SHARE_BYTES = 256 * 1024 * 1024
+"""The least share of the cap a listener process may have (its imports alone take ~100 MiB)."""
+
+SLACK_FRACTION = 8
+"""1/8 of the cap is kept for what the budget does not count (threads, PDUs in flight, logs)."""
+
+WAIT_S = 5.0
+"""How long an instance waits for others to give their reservations back before 0xA700."""
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_bytes(pid: int | None = None) -> int:
+    """Return the resident memory of a process (this one by default), from ``/proc``.
+
+    Parameters
+    ----------
+    pid
+        The process; ``None``: this one.
+
+    Returns
+    -------
+    int
+        Its resident set size in bytes (0 if it is gone).
+    """
+    try:
+        statm = Path(f"/proc/{pid or 'self'}/statm").read_text(encoding="ascii")
+        return int(statm.split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def process_share(cap: int, processes: int, parent_bytes: int) -> int:
+    """Return the share of ``cap`` one listener process may hold resident.
+
+    Parameters
+    ----------
+    cap
+        ``max_memory_bytes``: the whole listener's cap.
+    processes
+        Listener processes (1: in-process, the calling process is the listener).
+    parent_bytes
+        Resident memory of the gateway's own process when it starts listener *processes*
+        (counted once against the cap); ignored when ``processes`` is 1.
+
+    Returns
+    -------
+    int
+        Bytes; may be below :data:`MIN_SHARE_BYTES` (the caller refuses to start then).
+    """
+    usable = cap - cap // SLACK_FRACTION
+    if processes <= 1:
+        return usable
+    return max(0, usable - parent_bytes) // processes
+
+
+@dataclass
+class MemoryBudget:
+    """Bytes one listener process may still hold for instances being stored (a byte semaphore).
+
+    Parameters
+    ----------
+    capacity
+        Bytes available to instances (the process's share less its resident memory at start).
+    wait_s
+        How long :meth:`reserve` waits for other instances' reservations to come back.
+    """
+
+    capacity: int
+    wait_s: float = WAIT_S
+
+    def __post_init__(self) -> None:
+        self._used = 0
+        self._cond = threading.Condition()
+
+    @property
+    def used(self) -> int:
+        """Bytes reserved now."""
+        with self._cond:
+            return self._used
+
+    def largest_instance(self) -> int:
+        """Return the largest instance (as received) whose reservation can ever fit."""
+        return max(0, self.capacity // COST_FACTOR)
+
+    @contextmanager
+    def reserve(self, nbytes: int, what: str) -> Iterator[int]:
+        """Hold ``nbytes`` of the budget for the ``with`` block; yield what is left beside it.
+
+        Parameters
+        ----------
+        nbytes
+            Bytes to hold.
+        what
+            The instance, for the refusal's reason.
+
+        Yields
+        ------
+        int
+            Bytes of the budget neither held by this reservation nor by others (what a later
+            :meth:`extend` may take).
+
+        Raises
+        ------
+        InstanceTooLargeError
+            If ``nbytes`` is more than the whole budget, or more than is free after
+            :attr:`wait_s` (0xA700 Out of Resources).
+        """
+        if nbytes > self.capacity:
+            raise InstanceTooLargeError(
+                f"{what} needs {nbytes} bytes of memory, more than the listener's budget of "
+                f"{self.capacity} (max_memory_bytes)"
+            )
+        deadline = time.monotonic() + self.wait_s
+        with self._cond:
+            while self._used + nbytes > self.capacity:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise InstanceTooLargeError(
+                        f"{what} needs {nbytes} bytes of memory; {self.capacity - self._used} of "
+                        f"the listener's {self.capacity} are free now (max_memory_bytes)"
+                    )
+                self._cond.wait(left)
+            self._used += nbytes
+            free = self.capacity - self._used
+        try:
+            yield free
+        finally:
+            self.give_back(nbytes)
+
+    def extend(self, nbytes: int) -> int:
+        """Take up to ``nbytes`` more at once, without waiting; return how many were taken.
+
+        The caller gives them back with :meth:`give_back` (a deflated dataset's inflation).
+        """
+        with self._cond:
+            taken = max(0, min(nbytes, self.capacity - self._used))
+            self._used += taken
+            return taken
+
+    def give_back(self, nbytes: int) -> None:
+        """Return bytes taken with :meth:`extend`."""
+        with self._cond:
+            self._used -= nbytes
+            self._cond.notify_all()
