@@ -35,6 +35,8 @@ __all__ = [
     "SLACK_FRACTION",
     "WAIT_S",
     "MemoryBudget",
+    "budget_for_process",
+    "plan_processes",
     "process_share",
     "resident_bytes",
 ]
@@ -99,6 +101,70 @@ def process_share(cap: int, processes: int, parent_bytes: int) -> int:
     if processes <= 1:
         return usable
     return max(0, usable - parent_bytes) // processes
+
+
+def plan_processes(cap: int, requested: int, cpus: int) -> tuple[int, int]:
+    """Return how many listener processes to start, and each one's share of ``cap``.
+
+    Parameters
+    ----------
+    cap
+        ``max_memory_bytes``.
+    requested
+        The ``processes`` setting: 0 means one per core (``cpus``), but no more than leave each
+        :data:`MIN_SHARE_BYTES` (1: the listener runs in the calling process).
+    cpus
+        One per core: the number of cores.
+
+    Returns
+    -------
+    tuple of (int, int)
+        Processes, and the share of each (of the calling process when it is 1).
+
+    Raises
+    ------
+    ValueError
+        If an explicit number of processes leaves each less than :data:`MIN_SHARE_BYTES`.
+    """
+    parent = resident_bytes()  # the gateway's own process, counted once against the cap
+    processes = requested or cpus
+    if requested == 0:
+        fit = process_share(cap, 2, parent) * 2 // MIN_SHARE_BYTES
+        processes = max(1, min(processes, fit))
+    share = process_share(cap, processes, parent)
+    if processes > 1 and share < MIN_SHARE_BYTES:
+        raise ValueError(
+            f"max_memory_bytes {cap} leaves {share} bytes to each of {processes} listener "
+            f"processes (each needs {MIN_SHARE_BYTES}); raise it or lower processes"
+        )
+    return processes, share
+
+
+def budget_for_process(share: int, floor: int = 0) -> MemoryBudget:
+    """Return this process's budget: its ``share`` less what it holds now (at least ``floor``).
+
+    Parameters
+    ----------
+    share
+        The process's share of ``max_memory_bytes`` (:func:`plan_processes`).
+    floor
+        The least budget (an in-process listener shares its process with other parts).
+
+    Returns
+    -------
+    MemoryBudget
+        The budget; below ``floor`` is logged.
+    """
+    held = resident_bytes()
+    if share - held < floor:
+        logger.warning(
+            "this process already holds %d bytes of its %d share of max_memory_bytes; the "
+            "listener keeps a budget of %d for instances",
+            held,
+            share,
+            floor,
+        )
+    return MemoryBudget(max(floor, share - held))
 
 
 @dataclass

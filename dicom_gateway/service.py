@@ -25,7 +25,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.handlers import HandlerContext
-from dicom_gateway.memory import MIN_SHARE_BYTES, MemoryBudget, process_share, resident_bytes
+from dicom_gateway.memory import budget_for_process, plan_processes, resident_bytes
 from dicom_gateway.receiving import RECEIVE_DIR, start_sweeper
 from dicom_gateway.refusals import RefusalLog
 from dicom_gateway.scp import ListenerServer, start_listener
@@ -75,20 +75,6 @@ def _context(gateway: GatewaySettings, worklist: WorklistSettings, db: Database)
     )
 
 
-def _budget(share: int, floor: int = 0) -> MemoryBudget:
-    """Return this process's memory budget: its share less what it holds now (at least floor)."""
-    held = resident_bytes()
-    if share - held < floor:
-        logger.warning(
-            "this process already holds %d bytes of its %d share of max_memory_bytes; the "
-            "listener keeps a budget of %d for instances",
-            held,
-            share,
-            floor,
-        )
-    return MemoryBudget(max(floor, share - held))
-
-
 def _sweep(gateway: GatewaySettings, archive_root: Path, stop: threading.Event) -> None:
     """Sweep what ended associations left in the receiving folder, now and periodically."""
     if gateway.receive_to_file:
@@ -105,7 +91,7 @@ def _start_child_listeners(
     share: int,
 ) -> None:
     """Give a listener process its memory budget and start its listener(s) into ``servers``."""
-    ctx.budget = _budget(share)
+    ctx.budget = budget_for_process(share)
     if ctx.budget.capacity < _MIN_BUDGET_BYTES:
         raise GatewayError(
             f"a listener process holds {resident_bytes()} bytes at start, leaving "
@@ -215,6 +201,12 @@ class Gateway:
 
     def start(self) -> None:
         """Migrate the store, start the listener(s) and the assembler; return when listening."""
+        try:  # max_memory_bytes split among the listener processes (fewer, with processes=0)
+            self.processes, self._share = plan_processes(
+                self.gateway.max_memory_bytes, self.gateway.processes, self.processes
+            )
+        except ValueError as exc:
+            raise GatewayError(str(exc)) from exc
         self._db = Database(self.worklist.effective_database_url)
         archive = Archive(self.worklist.effective_archive_dir)
         archive.sweep_temporary()
@@ -223,10 +215,9 @@ class Gateway:
             logger.info("calling AE titles allowed: %s", ", ".join(allowed))
         else:
             logger.warning("no calling AE allow-list: associations from any AE title are accepted")
-        self._plan_memory()
         if self.processes == 1:
             self._ctx = ctx = _context(self.gateway, self.worklist, self._db)
-            ctx.budget = _budget(self._share, _MIN_BUDGET_BYTES)
+            ctx.budget = budget_for_process(self._share, _MIN_BUDGET_BYTES)
             _sweep(self.gateway, ctx.ingestor.archive.root, self._stop_sweeper)
             try:
                 self._start_in_process(ctx)
@@ -256,26 +247,6 @@ class Gateway:
                 target=assembler.run, args=(self._stop_assembler,), name="Assembler", daemon=True
             )
             self._assembler_thread.start()
-
-    def _plan_memory(self) -> None:
-        """Split ``max_memory_bytes`` among the listener processes (fewer of them if need be).
-
-        ``processes = 0`` means one per core, but no more than leave each
-        :data:`~dicom_gateway.memory.MIN_SHARE_BYTES`; an explicit number that leaves less is
-        an error.
-        """
-        cap = self.gateway.max_memory_bytes
-        parent = resident_bytes()
-        if self.gateway.processes == 0:
-            fit = process_share(cap, 2, parent) * 2 // MIN_SHARE_BYTES
-            self.processes = max(1, min(self.processes, fit))
-        self._share = process_share(cap, self.processes, parent)
-        if self.processes > 1 and self._share < MIN_SHARE_BYTES:
-            raise GatewayError(
-                f"max_memory_bytes {cap} leaves {self._share} bytes to each of "
-                f"{self.processes} listener processes (each needs {MIN_SHARE_BYTES}); raise it "
-                "or lower processes"
-            )
 
     def _start_in_process(self, ctx: HandlerContext) -> None:
         self._server = start_listener(self.gateway, ctx, port=self.gateway.port)
