@@ -29,6 +29,7 @@ from dicom_gateway.assembler import Assembler
 from dicom_gateway.memory import COST_FACTOR, MemoryBudget
 from dicom_gateway.receiving import read_received
 from dicom_gateway.refusals import RefusalLog
+from dicom_gateway.spooling import discard_spooled
 from dicom_gateway.statuses import (
     CANNOT_UNDERSTAND,
     DATASET_MISMATCH,
@@ -344,11 +345,13 @@ def handle_released(event: Event, ctx: HandlerContext) -> None:
 
 def handle_aborted(event: Event, ctx: HandlerContext) -> None:
     """Record an aborted association and assemble its studies now."""
+    discard_spooled(getattr(event.assoc.dimse, "message", None))  # a dataset cut off
     _ended(event, ctx, "aborted")
 
 
 def handle_conn_close(event: Event, ctx: HandlerContext) -> None:
     """Record a connection closed without release or abort."""
+    discard_spooled(getattr(event.assoc.dimse, "message", None))  # a dataset cut off
     _ended(event, ctx, "aborted")
 
 

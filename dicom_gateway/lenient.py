@@ -15,9 +15,7 @@ of pynetdicom put the decision back with the listener:
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from pathlib import Path
 
 from pydicom.uid import UID
 from pynetdicom import _config
@@ -25,6 +23,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from dicom_gateway.handlers import HandlerContext
+from dicom_gateway.spooling import discard_spooled
 from dicom_gateway.statuses import CANNOT_UNDERSTAND, status_name
 from worklist.ingest.associations import record_refusal
 
@@ -58,16 +57,6 @@ def install_lenient_uid_validation() -> None:
     _config.VALIDATORS["UI"] = lenient_uid
 
 
-def _discard_spooled(message: object) -> None:
-    """Close and remove the file a spooled dataset of an ignored request was written to."""
-    spooled = getattr(message, "_data_set_file", None)  # pynetdicom's, see dicom_gateway.spooling
-    if spooled is None:
-        return
-    with contextlib.suppress(OSError):
-        spooled.close()
-        Path(spooled.name).unlink()
-
-
 def handle_dimse_recv(event: Event, ctx: HandlerContext) -> None:
     """Answer a C-STORE request with an empty Affected SOP Instance UID with 0xC000.
 
@@ -88,7 +77,7 @@ def handle_dimse_recv(event: Event, ctx: HandlerContext) -> None:
     uid = str(command.get("AffectedSOPInstanceUID") or "").rstrip("\x00 ")
     if uid:
         return
-    _discard_spooled(message)
+    discard_spooled(message)  # pynetdicom ignores the request: nobody else removes its file
     reason = "Affected SOP Instance UID of the C-STORE command is empty"
     rsp = C_STORE()
     rsp.MessageIDBeingRespondedTo = int(command.get("MessageID") or 0)

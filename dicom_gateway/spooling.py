@@ -25,6 +25,7 @@ such a meta as it is, so that the listener answers the command with 0xC000
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
@@ -36,7 +37,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 from pynetdicom import AE, _config, dimse_messages
 
-__all__ = ["spool_directory", "spool_to", "spooling_available"]
+__all__ = ["discard_spooled", "spool_directory", "spool_to", "spooling_available"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,26 @@ def _spool_meta(fp: Any, file_meta: FileMetaDataset, enforce_standard: bool = Tr
         if spool_directory() is None:
             raise
         write_file_meta_info(fp, file_meta, enforce_standard=False)
+
+
+def discard_spooled(message: object) -> None:
+    """Close and remove the file of a message's spooled dataset that no handler will take.
+
+    pynetdicom removes it after the C-STORE handler; a dataset cut off by an abort or a closed
+    connection, or a request pynetdicom ignores, would keep its file open until garbage
+    collection and on disk until the sweeper's next pass.
+
+    Parameters
+    ----------
+    message
+        pynetdicom's ``DIMSEMessage`` being received (``assoc.dimse.message``), or ``None``.
+    """
+    spooled = getattr(message, "_data_set_file", None)
+    if spooled is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        spooled.close()
+        Path(spooled.name).unlink()
 
 
 def spooling_available() -> bool:
