@@ -13,6 +13,9 @@ from dicom_gateway.memory import (
     plan_processes,
     resident_bytes,
 )
+from dicom_gateway.scp import ListenerServer
+from tests.builders import pdus
+from tests.builders.gateway import GatewayFactory
 from worklist.ingest.header import InstanceTooLargeError
 
 MIB = 1024 * 1024
@@ -61,3 +64,23 @@ def test_the_cap_is_split_among_processes_and_an_impossible_split_is_refused() -
     with pytest.raises(ValueError, match="raise it or lower processes"):
         plan_processes(cap, 8, cpus=16)
     assert COST_FACTOR * (share // COST_FACTOR) <= share
+
+
+def test_a_listener_above_its_memory_share_closes_new_connections_at_accept(
+    gateway_factory: GatewayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    gw, _db, _ = gateway_factory()
+    server = gw._server
+    assert isinstance(server, ListenerServer)
+    server.memory_share = 1  # any process holds more than one byte
+    with pdus.connect(gw.port) as sock:
+        sock.sendall(pdus.associate_rq())
+        with pytest.raises(ConnectionError):
+            pdus.read_pdu(sock)
+    assert any("more than its share of max_memory_bytes" in m for m in caplog.messages)
+    server.memory_share = 0  # no gate: the same request is accepted
+    with pdus.connect(gw.port) as sock:
+        sock.sendall(pdus.associate_rq())
+        assert pdus.read_pdu(sock)[0] == pdus.A_ASSOCIATE_AC
+        sock.sendall(pdus.release_rq())
+        pdus.read_pdu(sock)
