@@ -1,8 +1,9 @@
 """The listener's memory cap: a byte budget per listener process, from ``max_memory_bytes``.
 
-``max_memory_bytes`` bounds the resident memory of the whole listener: the process that runs it
-in-process (``triage serve`` with ``processes = 1``), or the gateway process and its listener
-processes together. Received datasets are spooled to files (:mod:`dicom_gateway.spooling`), so
+``max_memory_bytes`` bounds the resident memory of the whole listener: the process that starts
+it (``triage gateway``, ``triage serve``) and its listener processes together (one at least), or,
+in the tests only, the process of an in-process listener. Listener processes receive datasets
+to files (:func:`dicom_gateway.receiving.use_receive_dir`), so
 what a peer sends costs disk, not memory, until the C-STORE handler reads it; the handler then
 reserves what reading, parsing and storing it will hold (:data:`COST_FACTOR` times its size, and
 as much again for a deflated dataset once inflated) from its process's :class:`MemoryBudget`
@@ -87,10 +88,11 @@ def process_share(cap: int, processes: int, parent_bytes: int) -> int:
     cap
         ``max_memory_bytes``: the whole listener's cap.
     processes
-        Listener processes (1: in-process, the calling process is the listener).
+        Listener processes.
     parent_bytes
-        Resident memory of the gateway's own process when it starts listener *processes*
-        (counted once against the cap); ignored when ``processes`` is 1.
+        Resident memory of the process that starts the listener processes (``triage gateway``
+        or ``triage serve``), counted once against the cap; 0 for the tests' in-process
+        listener (its own process is the listener).
 
     Returns
     -------
@@ -98,12 +100,12 @@ def process_share(cap: int, processes: int, parent_bytes: int) -> int:
         Bytes; may be below :data:`MIN_SHARE_BYTES` (the caller refuses to start then).
     """
     usable = cap - cap // SLACK_FRACTION
-    if processes <= 1:
-        return usable
-    return max(0, usable - parent_bytes) // processes
+    return max(0, usable - parent_bytes) // max(1, processes)
 
 
-def plan_processes(cap: int, requested: int, cpus: int) -> tuple[int, int]:
+def plan_processes(
+    cap: int, requested: int, cpus: int, *, in_process: bool = False
+) -> tuple[int, int]:
     """Return how many listener processes to start, and each one's share of ``cap``.
 
     Parameters
@@ -112,30 +114,35 @@ def plan_processes(cap: int, requested: int, cpus: int) -> tuple[int, int]:
         ``max_memory_bytes``.
     requested
         The ``processes`` setting: 0 means one per core (``cpus``), but no more than leave each
-        :data:`MIN_SHARE_BYTES` (1: the listener runs in the calling process).
+        :data:`MIN_SHARE_BYTES`.
     cpus
         One per core: the number of cores.
+    in_process
+        The tests' in-process listener: one, in the calling process, with the whole cap.
 
     Returns
     -------
     tuple of (int, int)
-        Processes, and the share of each (of the calling process when it is 1).
+        Processes, and the share of each (of the calling process when ``in_process``).
 
     Raises
     ------
     ValueError
-        If an explicit number of processes leaves each less than :data:`MIN_SHARE_BYTES`.
+        If the processes (one at least) would have less than :data:`MIN_SHARE_BYTES` each.
     """
+    if in_process:
+        return 1, process_share(cap, 1, 0)
     parent = resident_bytes()  # the gateway's own process, counted once against the cap
     processes = requested or cpus
     if requested == 0:
-        fit = process_share(cap, 2, parent) * 2 // MIN_SHARE_BYTES
+        fit = process_share(cap, 1, parent) // MIN_SHARE_BYTES
         processes = max(1, min(processes, fit))
     share = process_share(cap, processes, parent)
-    if processes > 1 and share < MIN_SHARE_BYTES:
+    if share < MIN_SHARE_BYTES:
         raise ValueError(
             f"max_memory_bytes {cap} leaves {share} bytes to each of {processes} listener "
-            f"processes (each needs {MIN_SHARE_BYTES}); raise it or lower processes"
+            f"process(es) beside this process's {parent} (each needs {MIN_SHARE_BYTES}); "
+            "raise it or lower processes"
         )
     return processes, share
 

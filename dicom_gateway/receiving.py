@@ -2,10 +2,15 @@
 
 pynetdicom can write a C-STORE dataset to a temporary file as its P-DATA fragments arrive
 (``pynetdicom._config.STORE_RECV_CHUNKED_DATASET``, a documented option) instead of growing a
-buffer in memory; :mod:`dicom_gateway.spooling` turns it on for the listener's associations
-only, with the files in ``.receiving`` in the archive folder, so a large multi-frame instance,
-or a sender that announces 1 GiB and stops half-way, costs disk in the archive's filesystem
-rather than the listener's memory.
+buffer in memory. :func:`use_receive_dir` turns it on for a listener process and points Python's
+temporary directory (which pynetdicom's ``NamedTemporaryFile`` uses) at ``.receiving`` in the
+archive folder, so a large multi-frame instance, or a sender that announces 1 GiB and stops
+half-way, costs disk in the archive's filesystem rather than the listener's memory.
+
+Both are process-wide, so only listener *processes* use them (``triage serve`` and
+``triage gateway`` always run their listener in child processes); the in-process listener of
+the tests (``Gateway(..., in_process=True)``) keeps pynetdicom's in-memory buffers, bounded by
+``max_instance_bytes`` and the memory budget.
 
 pynetdicom deletes the file after the C-STORE handler; the file of an association that ends
 mid-dataset is left behind, and :func:`sweep_stale` (run by a thread of the listener's process,
@@ -16,20 +21,44 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+from pynetdicom import _config
 from pynetdicom.events import Event
 
 from worklist.ingest.header import InstanceTooLargeError
 
-__all__ = ["RECEIVE_DIR", "read_received", "start_sweeper", "sweep_stale"]
+__all__ = ["RECEIVE_DIR", "read_received", "start_sweeper", "sweep_stale", "use_receive_dir"]
 
 logger = logging.getLogger(__name__)
 
 RECEIVE_DIR = ".receiving"
 """Folder of the archive root where listener processes receive datasets."""
+
+
+def use_receive_dir(archive_root: Path) -> Path:
+    """Receive C-STORE datasets to files in ``archive_root/.receiving`` (this whole process).
+
+    Only for a listener *process*: both switches are process-wide.
+
+    Parameters
+    ----------
+    archive_root
+        The archive folder (the same filesystem as the stored instances).
+
+    Returns
+    -------
+    pathlib.Path
+        The receiving folder.
+    """
+    directory = archive_root / RECEIVE_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(directory)
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    return directory
 
 
 def read_received(event: Event, max_bytes: int) -> bytes | None:

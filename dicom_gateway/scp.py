@@ -32,12 +32,15 @@ from dicom_gateway.handlers import (
     handle_released,
     handle_store,
 )
-from dicom_gateway.lenient import handle_dimse_recv, install_lenient_uid_validation
+from dicom_gateway.lenient import (
+    CommandFragments,
+    handle_dimse_recv,
+    handle_pdu_recv,
+    install_lenient_uid_validation,
+)
 from dicom_gateway.memory import resident_bytes
 from dicom_gateway.qr import QRContext, handle_find, handle_get, handle_move
-from dicom_gateway.receiving import RECEIVE_DIR
 from dicom_gateway.settings import GatewaySettings, connection_limits
-from dicom_gateway.spooling import spool_to
 from dicom_gateway.tls import check_subject, listener_context
 from dicom_gateway.watchdog import Watchdog
 
@@ -170,6 +173,7 @@ def _handlers(
         (evt.EVT_CONN_CLOSE, handle_conn_close, [ctx]),
         (evt.EVT_REJECTED, handle_rejected, [ctx]),
         (evt.EVT_DIMSE_RECV, handle_dimse_recv, [ctx]),
+        (evt.EVT_PDU_RECV, handle_pdu_recv, [ctx, CommandFragments()]),
     ]
 
 
@@ -204,8 +208,6 @@ def start_listener(
     """
     ssl_context = listener_context(settings) if tls else None
     ae = build_ae(settings)
-    if settings.receive_to_file:  # datasets to files in the archive's filesystem, not memory
-        spool_to(ae, ctx.ingestor.archive.root / RECEIVE_DIR)
     server_class = ReusePortListenerServer if reuse_port else ListenerServer
     qr = QRContext(db=ctx.db, archive=ctx.ingestor.archive, settings=settings)
     server = ae.make_server(

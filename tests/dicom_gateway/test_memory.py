@@ -56,11 +56,13 @@ def test_a_reservation_that_cannot_fit_is_refused_and_one_that_will_fit_waits() 
 
 def test_the_cap_is_split_among_processes_and_an_impossible_split_is_refused() -> None:
     cap = 1024 * MIB
-    processes, share = plan_processes(cap, 1, cpus=16)
-    assert (processes, share) == (1, cap - cap // 8)  # in-process: the process itself
+    processes, share = plan_processes(cap, 1, cpus=16, in_process=True)
+    assert (processes, share) == (1, cap - cap // 8)  # the tests' in-process listener
+    processes, share = plan_processes(cap, 1, cpus=16)  # one listener process beside this one
+    assert processes == 1 and MIN_SHARE_BYTES <= share <= cap - cap // 8 - resident_bytes()
     processes, share = plan_processes(cap, 0, cpus=16)  # one per core, as many as fit
-    assert 1 <= processes <= 3 and (processes == 1 or share >= MIN_SHARE_BYTES)
-    assert share * processes + resident_bytes() <= cap or processes == 1
+    assert 1 <= processes <= 3 and share >= MIN_SHARE_BYTES
+    assert share * processes + resident_bytes() <= cap
     with pytest.raises(ValueError, match="raise it or lower processes"):
         plan_processes(cap, 8, cpus=16)
     assert COST_FACTOR * (share // COST_FACTOR) <= share
