@@ -3,8 +3,8 @@
 ``max_memory_bytes`` bounds the resident memory of the whole listener: the process that starts
 it (``triage gateway``, ``triage serve``) and its listener processes together (one at least), or,
 in the tests only, the process of an in-process listener. Listener processes receive datasets
-to files (:func:`dicom_gateway.receiving.use_receive_dir`), so
-what a peer sends costs disk, not memory, until the C-STORE handler reads it; the handler then
+to files (:func:`dicom_gateway.receiving.use_receive_dir`), so what a peer sends costs disk, not
+memory, until the C-STORE handler reads it; the handler then
 reserves what reading, parsing and storing it will hold (:data:`COST_FACTOR` times its size, and
 as much again for a deflated dataset once inflated) from its process's :class:`MemoryBudget`
 *before* reading a byte. An instance whose reservation cannot fit is refused with
