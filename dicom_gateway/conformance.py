@@ -78,7 +78,9 @@ STATUSES: tuple[tuple[int, str], ...] = (
         OUT_OF_RESOURCES,
         "archive over its quota, or the disk below its minimum free space/full; an instance "
         "larger than `max_instance_bytes`, or a deflated dataset inflating beyond "
-        "`max_inflated_bytes`",
+        "`max_inflated_bytes`; an instance whose storing would take the listener past its "
+        "memory cap `max_memory_bytes` (too large for it, or for what is free for a few "
+        "seconds: retry later)",
     ),
     (DATASET_MISMATCH, "the dataset's SOP Class UID differs from the negotiated one"),
     (

@@ -10,19 +10,26 @@ and assemble its studies at once (CR/DX are complete at release).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import cast
 
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from dicom_gateway.assembler import Assembler
+from dicom_gateway.memory import COST_FACTOR, MemoryBudget
 from dicom_gateway.receiving import read_instance, received_path
+from dicom_gateway.refusals import RefusalLog
+from dicom_gateway.spooling import discard_spooled
 from dicom_gateway.statuses import (
     CANNOT_UNDERSTAND,
     DATASET_MISMATCH,
@@ -103,6 +110,8 @@ class HandlerContext:
     max_nesting_depth: int = MAX_NESTING_DEPTH
     max_inflated_bytes: int = MAX_INFLATED_BYTES
     max_instance_bytes: int = 0  # 0: no limit
+    budget: MemoryBudget | None = None  # None: instances are not counted against a memory cap
+    refusals: RefusalLog = field(default_factory=lambda: RefusalLog(20, 60.0))
     _associations: dict[int, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -165,6 +174,8 @@ def _refuse(ctx: HandlerContext, event: Event, exc: Exception, known: _Known) ->
     else:
         reason = str(exc)
     calling = _calling(event.assoc)
+    if not ctx.refusals.allow(str(event.assoc.requestor.address)):
+        return status  # this peer's refusals are being counted, not logged (nor recorded)
     logger.warning(
         "refused C-STORE of %r from %r (%s): %s -> 0x%04X %s",
         known.sop_uid or "?",
@@ -203,6 +214,55 @@ def _encode(event: Event, max_bytes: int) -> tuple[bytes, Path | None]:
         raise UnencodableError(f"cannot encode file meta: {exc}") from exc
 
 
+def _received_size(event: Event) -> int:
+    """Return the size of the received dataset, in its spool file or in memory, unread."""
+    with contextlib.suppress(AttributeError):
+        path = event.dataset_path  # raises AttributeError unless pynetdicom spooled it
+        if path is not None:
+            return Path(path).stat().st_size
+    buffer = getattr(event.request, "DataSet", None)
+    if isinstance(buffer, BytesIO):
+        with buffer.getbuffer() as view:
+            return view.nbytes
+    return 0
+
+
+def _largest(ctx: HandlerContext) -> tuple[int, str]:
+    """Return the largest instance accepted now, and the setting that sets it (0: none)."""
+    limits = []
+    if ctx.max_instance_bytes:
+        limits.append((ctx.max_instance_bytes, "max_instance_bytes"))
+    if ctx.budget is not None:
+        limits.append((ctx.budget.largest_instance(), "max_memory_bytes"))
+    return min(limits) if limits else (0, "")
+
+
+@contextlib.contextmanager
+def _reserved(ctx: HandlerContext, event: Event, what: str) -> Iterator[int]:
+    """Hold the memory storing the received instance will take; yield the inflation allowed."""
+    size = _received_size(event)
+    largest, setting = _largest(ctx)
+    if setting and size > largest:
+        raise InstanceTooLargeError(
+            f"instance of {size} bytes is larger than {largest} ({setting})"
+        )
+    if ctx.budget is None:
+        yield ctx.max_inflated_bytes
+        return
+    deflated = str(event.context.transfer_syntax) == DeflatedExplicitVRLittleEndian
+    with ctx.budget.reserve(size * COST_FACTOR, what):
+        extra = ctx.budget.extend(ctx.max_inflated_bytes * COST_FACTOR) if deflated else 0
+        allowed = min(ctx.max_inflated_bytes, extra // COST_FACTOR)
+        try:
+            yield allowed
+        except InstanceTooLargeError as exc:
+            if allowed < ctx.max_inflated_bytes and "(max_" not in str(exc):
+                raise InstanceTooLargeError(f"{exc} (max_memory_bytes)") from exc
+            raise
+        finally:
+            ctx.budget.give_back(extra)
+
+
 def _check(header: InstanceHeader, request: C_STORE, command_sop: str) -> None:
     """Check that the dataset is the instance the C-STORE command announced."""
     if header.sop_class_uid != str(request.AffectedSOPClassUID):
@@ -236,25 +296,28 @@ def handle_store(event: Event, ctx: HandlerContext) -> int:
     command_sop = str(request.AffectedSOPInstanceUID or "")
     known = _Known()
     try:
-        data, received = _encode(event, ctx.max_instance_bytes)
         known.sop_uid = validate_uid(command_sop, "Affected SOP Instance UID of the command")
-        if ctx.max_instance_bytes and len(data) > ctx.max_instance_bytes:
-            raise InstanceTooLargeError(
-                f"instance of {len(data)} bytes is larger than {ctx.max_instance_bytes}"
+        with _reserved(ctx, event, f"instance {known.sop_uid}") as max_inflated:
+            data, received = _encode(event, ctx.max_instance_bytes)
+            if ctx.max_instance_bytes and len(data) > ctx.max_instance_bytes:
+                raise InstanceTooLargeError(
+                    f"instance of {len(data)} bytes is larger than {ctx.max_instance_bytes} "
+                    "(max_instance_bytes)"
+                )
+            header, _ds = parse_instance(
+                data, max_depth=ctx.max_nesting_depth, max_inflated=max_inflated
             )
-        header, _ds = parse_instance(
-            data, max_depth=ctx.max_nesting_depth, max_inflated=ctx.max_inflated_bytes
-        )
-        known.study_uid, known.sop_uid = header.study_uid, header.sop_uid
-        _check(header, request, command_sop)
-        ctx.ingestor.store(
-            data,
-            header,
-            association_id=ctx.association_id(event.assoc),
-            calling_aet=_calling(event.assoc),
-            source=_peer(event.assoc),
-            received=received,
-        )
+            del _ds
+            known.study_uid, known.sop_uid = header.study_uid, header.sop_uid
+            _check(header, request, command_sop)
+            ctx.ingestor.store(
+                data,
+                header,
+                association_id=ctx.association_id(event.assoc),
+                calling_aet=_calling(event.assoc),
+                source=_peer(event.assoc),
+                received=received,
+            )
     except Exception as exc:  # every failure is answered with a named status, never raised
         return _refuse(ctx, event, exc, known)
     return SUCCESS
@@ -286,17 +349,21 @@ def handle_released(event: Event, ctx: HandlerContext) -> None:
 
 def handle_aborted(event: Event, ctx: HandlerContext) -> None:
     """Record an aborted association and assemble its studies now."""
+    discard_spooled(getattr(event.assoc.dimse, "message", None))  # a dataset cut off
     _ended(event, ctx, "aborted")
 
 
 def handle_conn_close(event: Event, ctx: HandlerContext) -> None:
     """Record a connection closed without release or abort."""
+    discard_spooled(getattr(event.assoc.dimse, "message", None))  # a dataset cut off
     _ended(event, ctx, "aborted")
 
 
 def handle_rejected(event: Event, ctx: HandlerContext) -> None:
     """Log and record an association rejected (calling AE not allowed, too many)."""
     calling = _calling(event.assoc)
+    if not ctx.refusals.allow(str(event.assoc.requestor.address)):
+        return  # counted: this peer's refusals are summarised, not logged (nor recorded)
     logger.warning("association from %s (%s) rejected", calling, _peer(event.assoc))
     try:
         with ctx.db.write() as session:

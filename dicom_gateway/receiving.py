@@ -7,11 +7,14 @@ temporary directory (which pynetdicom's ``NamedTemporaryFile`` uses) at ``.recei
 archive folder, so a large multi-frame instance, or a sender that announces 1 GiB and stops
 half-way, costs disk in the archive's filesystem rather than the listener's memory.
 
-Both are process-wide, so only listener *processes* (``processes`` other than 1) use them; an
-in-process listener keeps pynetdicom's in-memory buffers (bounded by ``max_instance_bytes``).
+Both are process-wide, so only listener *processes* use them (``triage serve`` and
+``triage gateway`` always run their listener in child processes); the in-process listener of
+the tests (``Gateway(..., in_process=True)``) keeps pynetdicom's in-memory buffers, bounded by
+``max_instance_bytes`` and the memory budget.
+
 The handler renames a new instance's file into the archive (no second copy of its bytes);
 pynetdicom deletes any file left after the C-STORE handler; the file of an association that ends
-mid-dataset is left behind, and :func:`sweep_stale` (run by a thread of the listener process,
+mid-dataset is left behind, and :func:`sweep_stale` (run by a thread of the listener's process,
 and at start) removes files no writer has touched for longer than any association may idle.
 """
 
@@ -46,6 +49,8 @@ RECEIVE_DIR = ".receiving"
 
 def use_receive_dir(archive_root: Path) -> Path:
     """Receive C-STORE datasets to files in ``archive_root/.receiving`` (this whole process).
+
+    Only for a listener *process*: both switches are process-wide.
 
     Parameters
     ----------

@@ -32,7 +32,13 @@ from dicom_gateway.handlers import (
     handle_released,
     handle_store,
 )
-from dicom_gateway.lenient import handle_dimse_recv, install_lenient_uid_validation
+from dicom_gateway.lenient import (
+    CommandFragments,
+    handle_dimse_recv,
+    handle_pdu_recv,
+    install_lenient_uid_validation,
+)
+from dicom_gateway.memory import resident_bytes
 from dicom_gateway.qr import QRContext, handle_find, handle_get, handle_move
 from dicom_gateway.settings import GatewaySettings, connection_limits
 from dicom_gateway.tls import check_subject, listener_context
@@ -47,11 +53,14 @@ class ListenerServer(ThreadedAssociationServer):
     """pynetdicom's threaded server with ``TCP_NODELAY`` on every accepted socket.
 
     With a :attr:`watchdog` (set by :func:`start_listener`), every accepted socket is watched for
-    its deadlines and the per-peer limit (:mod:`dicom_gateway.watchdog`).
+    its deadlines and the per-peer limit (:mod:`dicom_gateway.watchdog`). With a
+    :attr:`memory_share` (a listener process's share of ``max_memory_bytes``), connections are
+    closed at accept while the process's resident memory is above it.
     """
 
     reuse_port = False
     watchdog: Watchdog | None = None
+    memory_share = 0
 
     def server_bind(self) -> None:
         """Bind, with ``SO_REUSEPORT`` first when :attr:`reuse_port` is set."""
@@ -82,10 +91,21 @@ class ListenerServer(ThreadedAssociationServer):
         return client, address
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
-        """Admit a connection unless its peer address has too many open already."""
+        """Admit a connection unless its peer has too many open, or memory is above its share."""
         if self.watchdog is None:
             return True
         host = str(client_address[0])
+        resident = resident_bytes() if self.memory_share else 0
+        if resident > self.memory_share:
+            self.watchdog.refuse(
+                host,
+                "connection from %s refused: the listener process holds %d bytes, more than "
+                "its share of max_memory_bytes (%d)",
+                host,
+                resident,
+                self.memory_share,
+            )
+            return False
         # Threads of associations whose sockets are closed may still be ending: count them too.
         busy = sum(1 for a in self.active_associations if a.requestor.address == host)
         return self.watchdog.admit(request, client_address, busy=busy)
@@ -143,7 +163,7 @@ def _handlers(
     ctx: HandlerContext, qr: QRContext, settings: GatewaySettings, tls: bool
 ) -> list[EventHandlerType]:
     return [
-        (evt.EVT_REQUESTED, check_subject, [settings.tls_aet_subjects, tls]),
+        (evt.EVT_REQUESTED, check_subject, [settings.tls_aet_subjects, tls, ctx.refusals]),
         (evt.EVT_C_STORE, handle_store, [ctx]),
         (evt.EVT_C_FIND, handle_find, [qr]),
         (evt.EVT_C_MOVE, handle_move, [qr]),
@@ -153,6 +173,7 @@ def _handlers(
         (evt.EVT_CONN_CLOSE, handle_conn_close, [ctx]),
         (evt.EVT_REJECTED, handle_rejected, [ctx]),
         (evt.EVT_DIMSE_RECV, handle_dimse_recv, [ctx]),
+        (evt.EVT_PDU_RECV, handle_pdu_recv, [ctx, CommandFragments()]),
     ]
 
 
@@ -196,7 +217,7 @@ def start_listener(
         server_class=server_class,
     )
     if isinstance(server, ListenerServer):
-        server.watchdog = Watchdog(connection_limits(settings))
+        server.watchdog = Watchdog(connection_limits(settings), refusals=ctx.refusals)
         server.watchdog.start()
     name = "DicomTlsListener" if tls else "DicomListener"
     thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)

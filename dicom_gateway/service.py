@@ -3,10 +3,15 @@
 ``Gateway`` is the non-blocking handle (``start()``, ``stop()``, ``port``) that ``triage serve``
 and the tests use; :func:`run_gateway` blocks until a stop event is set (``triage gateway``).
 
-With ``processes == 1`` the listener runs in a thread of the calling process. With more, each
-listener is a child process (``spawn``) with its own store engine, all bound to the same port
-with ``SO_REUSEPORT``; the parent keeps the port reserved while they start, runs the assembler,
-and stops them on :meth:`Gateway.stop`. Children exit by themselves if the parent dies.
+The listener always runs in child processes (``spawn``; ``processes`` of them, one at least),
+each with its own store engine, all bound to the same port with ``SO_REUSEPORT``; the parent
+keeps the port reserved while they start, runs the assembler, and stops them on
+:meth:`Gateway.stop`. Children exit by themselves if the parent dies. Only they switch on the
+process-wide receiving to files (:func:`~dicom_gateway.receiving.use_receive_dir`), so the
+calling process (``triage serve``: the web app too) keeps pynetdicom's defaults.
+
+``Gateway(..., in_process=True)`` runs one listener in a thread of the calling process instead:
+for the tests only (receiving to memory, bounded by ``max_instance_bytes`` and the budget).
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ import os
 import signal
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.handlers import HandlerContext
+from dicom_gateway.memory import budget_for_process, plan_processes, resident_bytes
 from dicom_gateway.receiving import start_sweeper, use_receive_dir
-from dicom_gateway.scp import start_listener
+from dicom_gateway.refusals import RefusalLog
+from dicom_gateway.scp import ListenerServer, start_listener
 from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
 from dicom_gateway.tls import listener_context
 from models.errors import Invalid, Unavailable
@@ -41,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 StopEvent = threading.Event | multiprocessing.synchronize.Event
 _START_TIMEOUT_S = 60.0
+_MIN_BUDGET_BYTES = 64 * 1024 * 1024
+"""The least memory budget of a listener (the tests' in-process one: its process holds more)."""
 
 
 class GatewayError(Unavailable):
@@ -66,7 +76,41 @@ def _context(gateway: GatewaySettings, worklist: WorklistSettings, db: Database)
         max_nesting_depth=gateway.max_nesting_depth,
         max_inflated_bytes=gateway.max_inflated_bytes,
         max_instance_bytes=gateway.max_instance_bytes,
+        refusals=RefusalLog(gateway.refusal_log_per_peer, gateway.refusal_log_window_s),
     )
+
+
+def _receive_to_files(gateway: GatewaySettings, archive_root: Path, stop: threading.Event) -> None:
+    """In a listener process: receive datasets to files, sweep what ended associations left."""
+    if gateway.receive_to_file:
+        receiving = use_receive_dir(archive_root)  # process-wide: listener processes only
+        start_sweeper(receiving, gateway.network_timeout_s + gateway.pdu_read_timeout_s, stop)
+
+
+def _start_child_listeners(
+    gateway: GatewaySettings,
+    ctx: HandlerContext,
+    servers: list[ThreadedAssociationServer],
+    ports: tuple[int, int | None],
+    share: int,
+) -> None:
+    """Give a listener process its memory budget and start its listener(s) into ``servers``."""
+    ctx.budget = budget_for_process(share)
+    if ctx.budget.capacity < _MIN_BUDGET_BYTES:
+        raise GatewayError(
+            f"a listener process holds {resident_bytes()} bytes at start, leaving "
+            f"{ctx.budget.capacity} of its {share} share of max_memory_bytes for instances"
+        )
+    budget = ctx.budget
+    logger.info("listener process %d: share %d of max_memory_bytes, budget %d (instances to %d)",
+                os.getpid(), share, budget.capacity, budget.largest_instance())  # fmt: skip
+    port, tls_port = ports
+    servers.append(start_listener(gateway, ctx, port=port, reuse_port=True))
+    if tls_port is not None:
+        servers.append(start_listener(gateway, ctx, port=tls_port, reuse_port=True, tls=True))
+    for server in servers:
+        if isinstance(server, ListenerServer):
+            server.memory_share = share
 
 
 def _listener_process(
@@ -74,6 +118,7 @@ def _listener_process(
     worklist: WorklistSettings,
     port: int,
     tls_port: int | None,
+    share: int,
     log_level: int,
     ready: Any,
     stop: Any,
@@ -93,20 +138,15 @@ def _listener_process(
     for handler in logging.getLogger().handlers:
         protect(handler)  # peer data (AE titles, UIDs) cannot forge log lines
     sweeping = threading.Event()
-    if gateway.receive_to_file:  # datasets to files in the archive's filesystem, not memory
-        receiving = use_receive_dir(worklist.effective_archive_dir)
-        idle_s = gateway.network_timeout_s + gateway.pdu_read_timeout_s
-        start_sweeper(receiving, idle_s, sweeping)
     for noisy in ("pynetdicom", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, log_level))
     parent = os.getppid()
     db = Database(worklist.effective_database_url, create=False)
-    servers = []
+    servers: list[ThreadedAssociationServer] = []
     ctx = _context(gateway, worklist, db)
     try:
-        servers.append(start_listener(gateway, ctx, port=port, reuse_port=True))
-        if tls_port is not None:
-            servers.append(start_listener(gateway, ctx, port=tls_port, reuse_port=True, tls=True))
+        _receive_to_files(gateway, ctx.ingestor.archive.root, sweeping)
+        _start_child_listeners(gateway, ctx, servers, (port, tls_port), share)
         ready.put(("ok", os.getpid()))
         while not stop.poll(0.5):
             if os.getppid() != parent:
@@ -134,14 +174,23 @@ class Gateway:
         The store and archive settings.
     assembler
         Run the polling study assembler here (listeners also assemble at release).
+    in_process
+        For tests only: one listener in a thread of this process, receiving to memory
+        (``processes`` is ignored). ``triage serve`` and ``triage gateway`` never set it.
     """
 
     def __init__(
-        self, gateway: GatewaySettings, worklist: WorklistSettings, *, assembler: bool = True
+        self,
+        gateway: GatewaySettings,
+        worklist: WorklistSettings,
+        *,
+        assembler: bool = True,
+        in_process: bool = False,
     ) -> None:
         self.gateway = gateway
         self.worklist = worklist
         self.run_assembler = assembler
+        self.in_process = in_process
         self.processes = gateway.processes or os.cpu_count() or 1
         self._port = gateway.port
         self._tls_port = gateway.tls_port
@@ -152,6 +201,7 @@ class Gateway:
         self._children: list[multiprocessing.process.BaseProcess] = []
         self._stop_children: Any = None
         self._stop_assembler = threading.Event()
+        self._share = 0
         self._assembler_thread: threading.Thread | None = None
 
     @property
@@ -166,6 +216,15 @@ class Gateway:
 
     def start(self) -> None:
         """Migrate the store, start the listener(s) and the assembler; return when listening."""
+        try:  # max_memory_bytes split among the listener processes (fewer, with processes=0)
+            self.processes, self._share = plan_processes(
+                self.gateway.max_memory_bytes,
+                self.gateway.processes,
+                self.processes,
+                in_process=self.in_process,
+            )
+        except ValueError as exc:
+            raise GatewayError(str(exc)) from exc
         self._db = Database(self.worklist.effective_database_url)
         archive = Archive(self.worklist.effective_archive_dir)
         archive.sweep_temporary(older_than_s=STALE_TMP_S)  # others may share the archive
@@ -174,8 +233,9 @@ class Gateway:
             logger.info("calling AE titles allowed: %s", ", ".join(allowed))
         else:
             logger.warning("no calling AE allow-list: associations from any AE title are accepted")
-        if self.processes == 1:
+        if self.in_process:  # tests only: receiving to memory, in this process
             self._ctx = ctx = _context(self.gateway, self.worklist, self._db)
+            ctx.budget = budget_for_process(self._share, _MIN_BUDGET_BYTES)
             try:
                 self._start_in_process(ctx)
             except (OSError, Invalid) as exc:
@@ -190,11 +250,13 @@ class Gateway:
                 self._db.dispose()
                 raise
         logger.info(
-            "DICOM listener %s on %s:%d (%d process(es)), archive %s",
+            "DICOM listener %s on %s:%d (%s), archive %s",
             self.gateway.ae_title,
             self.gateway.host,
             self._port,
-            self.processes,
+            "in this process"
+            if self.in_process
+            else "listener process(es) " + ", ".join(str(c.pid) for c in self._children),
             self.worklist.effective_archive_dir,
         )
         if self.run_assembler:
@@ -255,6 +317,7 @@ class Gateway:
                         self.worklist,
                         self._port,
                         self._tls_port,
+                        self._share,
                         logging.getLogger().getEffectiveLevel(),
                         ready,
                         stop_reader,

@@ -102,8 +102,24 @@ class GatewaySettings(BaseSettings):
     )
     receive_to_file: bool = Field(
         default=True,
-        description="Listener processes (processes other than 1) write each received dataset "
-        "to a temporary file in archive_dir/.receiving as it arrives, not to memory.",
+        description="Write each received dataset to a temporary file in "
+        "archive_dir/.receiving as it arrives, not to memory (in-process listeners too).",
+    )
+    max_memory_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=64 * 1024 * 1024,
+        description="Resident memory of the whole listener (all its processes). Each listener "
+        "process holds instances being stored within its share (a byte budget); an instance "
+        "that cannot fit: 0xA700 Out of Resources with the reason.",
+    )
+    refusal_log_per_peer: int = Field(
+        default=20,
+        ge=1,
+        description="Refusals of one peer address logged (and recorded) in full per "
+        "refusal_log_window_s; the rest are counted in one summary line.",
+    )
+    refusal_log_window_s: float = Field(
+        default=60.0, gt=0, description="The window of refusal_log_per_peer, in seconds."
     )
     max_inflated_bytes: int = Field(
         default=512 * 1024 * 1024,

@@ -80,7 +80,8 @@ def _ae_rows(ae: Any, settings: GatewaySettings) -> list[str]:
     calling = ", ".join(f"`{aet}`" for aet in ae.require_calling_aet) or "any (a warning is logged)"
     called = f"only `{ae.ae_title}`" if ae.require_called_aet else "any (not checked)"
     pdu = f"{ae.maximum_pdu_size} bytes" if ae.maximum_pdu_size else "no limit"
-    processes = settings.processes or "one per CPU core"
+    processes = settings.processes or "one per CPU core, as many as the memory cap allows"
+    memory = settings.max_memory_bytes
     return [
         "| item | value | setting |",
         "|---|---|---|",
@@ -91,6 +92,9 @@ def _ae_rows(ae: Any, settings: GatewaySettings) -> list[str]:
         f"| simultaneous associations | {ae.maximum_associations} per listener process "
         "| `gateway.max_associations` |",
         f"| listener processes sharing the port | {processes} | `gateway.processes` |",
+        f"| resident memory of the listener | at most {memory} bytes ({memory / 2**20:g} MiB), "
+        "all its processes together; an instance that would take it further: `0xA700` "
+        "| `gateway.max_memory_bytes` |",
         f"| largest PDU received | {pdu} (a PDU announcing more closes the connection) "
         "| `gateway.max_pdu_length` |",
         f"| associations from one peer address | {settings.max_associations_per_peer} per "

@@ -23,6 +23,7 @@ from typing import Any
 from pynetdicom import evt
 from pynetdicom.events import Event
 
+from dicom_gateway.refusals import RefusalLog
 from dicom_gateway.settings import BCP195_CIPHERS, GatewaySettings
 from dicom_gateway.watchdog import WatchedSSLSocket
 from models.errors import Invalid
@@ -237,7 +238,12 @@ def certificate_names(peer: Mapping[str, Any] | None) -> set[str]:
     return names
 
 
-def check_subject(event: Event, bindings: Mapping[str, Sequence[str]], tls: bool) -> None:
+def check_subject(
+    event: Event,
+    bindings: Mapping[str, Sequence[str]],
+    tls: bool,
+    refusals: RefusalLog | None = None,
+) -> None:
     """Reject an association whose calling AE title is not bound to its client certificate.
 
     On the TLS listener, a calling AE title listed in ``bindings`` is accepted only from a
@@ -253,6 +259,9 @@ def check_subject(event: Event, bindings: Mapping[str, Sequence[str]], tls: bool
         Calling AE title -> certificate subjects allowed to use it; empty: no binding.
     tls
         Whether this is the TLS listener.
+    refusals
+        The listener's refusal log: no line while it suppresses this peer's refusals (the
+        rejection handler counts this refusal).
     """
     if not bindings:
         return
@@ -272,7 +281,9 @@ def check_subject(event: Event, bindings: Mapping[str, Sequence[str]], tls: bool
             reason = "" if names & set(allowed) else "certificate subject not allowed for it"
     if not reason:
         return
-    logger.warning(
+    quiet = refusals is not None and refusals.suppressing(str(assoc.requestor.address))
+    log = logger.debug if quiet else logger.warning
+    log(
         "association from %s (%s, certificate %s) rejected: calling AE title %s",
         calling,
         assoc.requestor.address,

@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dicom_gateway.refusals import RefusalLog, peer_host
+
 __all__ = ["ConnectionLimits", "ConnectionWatch", "Watchdog", "WatchedSSLSocket", "WatchedSocket"]
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class ConnectionWatch:
     associate_rq_done: bool = False
     pdu_started_at: float | None = None
     oversized: int = 0
+    refusals: RefusalLog | None = None
     _header: bytearray = field(default_factory=bytearray)
     _remaining: int = 0
     _type: int = 0
@@ -154,8 +157,10 @@ class WatchedSSLSocket(ssl.SSLSocket):
         try:
             data = super().recv(buflen, flags)
         except ssl.SSLError as exc:
-            peer = self.watch.peer if self.watch is not None else "?"
-            logger.warning("TLS connection from %s refused: %s", peer, exc.reason or exc)
+            watch = self.watch
+            peer = watch.peer if watch is not None else "?"
+            if watch is None or watch.refusals is None or watch.refusals.allow(peer_host(peer)):
+                logger.warning("TLS connection from %s refused: %s", peer, exc.reason or exc)
             raise
         if data and self.watch is not None:
             self.watch.feed(data, time.monotonic())
@@ -173,6 +178,8 @@ class Watchdog:
         How often the deadlines are checked.
     clock
         Monotonic clock (tests may pass their own).
+    refusals
+        The listener's refusal log (bounded lines per peer); ``None``: every refusal is logged.
     """
 
     def __init__(
@@ -181,8 +188,10 @@ class Watchdog:
         *,
         interval_s: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        refusals: RefusalLog | None = None,
     ) -> None:
         self.limits = limits
+        self.refusals = refusals
         self.interval_s = interval_s
         self.clock = clock
         self._sockets: dict[socket.socket, ConnectionWatch] = {}
@@ -205,6 +214,7 @@ class Watchdog:
             peer=f"{address[0]}:{address[1]}",
             accepted_at=self.clock(),
             max_pdu=self.limits.max_pdu,
+            refusals=self.refusals,
         )
         if tls is not None:
             secure = tls.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
@@ -236,7 +246,8 @@ class Watchdog:
             watched = sum(1 for w in self._sockets.values() if w.peer.rsplit(":", 1)[0] == host)
             same = max(watched, busy)
             if same >= self.limits.per_peer:
-                logger.warning(
+                self._log(
+                    host,
                     "connection from %s refused: %d connections from this address already "
                     "(max_associations_per_peer)",
                     host,
@@ -264,7 +275,8 @@ class Watchdog:
         for sock, watch, reason in late:
             if reason is None:
                 continue
-            logger.warning("closing the connection from %s: %s", watch.peer, reason)
+            host = peer_host(watch.peer)
+            self._log(host, "closing the connection from %s: %s", watch.peer, reason)
             with contextlib.suppress(OSError):  # the blocked recv returns; pynetdicom closes
                 # socket.socket's own shutdown, also for TLS: SSLSocket.shutdown would drop
                 # the TLS object under the thread blocked in it
@@ -272,10 +284,21 @@ class Watchdog:
             closed.append(reason)
         return closed
 
+    def refuse(self, host: str, message: str, *args: object) -> None:
+        """Log a refusal of ``host`` (``message % args``) unless its refusals are counted."""
+        self._log(host, message, *args)
+
+    def _log(self, host: str, message: str, *args: object) -> None:
+        """Log a refusal of ``host`` unless its refusals are being counted instead."""
+        if self.refusals is None or self.refusals.allow(host):
+            logger.warning(message, *args)
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
                 self.check()
+                if self.refusals is not None:
+                    self.refusals.flush()
             except Exception:
                 logger.exception("connection watchdog pass failed")
 

@@ -18,9 +18,12 @@ GatewayFactory = Callable[..., tuple[Gateway, Database, WorklistSettings]]
 
 @contextmanager
 def gateways(root: Path) -> Iterator[GatewayFactory]:
-    """Yield a factory of started gateways (port 0, one process) and stop them afterwards.
+    """Yield a factory of started gateways (port 0, in-process) and stop them afterwards.
 
-    Each gateway keeps its data in ``root/NAME``; its keyword arguments override the
+    With ``processes`` 1 (the default) the gateway's listener runs in this process
+    (``in_process=True``, receiving to memory); with ``processes`` above 1, or
+    ``in_process=False``, in listener processes as in production. Each gateway keeps its data
+    in ``root/NAME``; its other keyword arguments override the
     :class:`~dicom_gateway.settings.GatewaySettings` (short idle times, a fast assembler), and
     ``worklist`` the :class:`~worklist.settings.WorklistSettings`.
 
@@ -37,7 +40,11 @@ def gateways(root: Path) -> Iterator[GatewayFactory]:
     started: list[tuple[Gateway, Database]] = []
 
     def start(
-        *, name: str = "gw", worklist: dict[str, Any] | None = None, **gateway: Any
+        *,
+        name: str = "gw",
+        worklist: dict[str, Any] | None = None,
+        in_process: bool | None = None,
+        **gateway: Any,
     ) -> tuple[Gateway, Database, WorklistSettings]:
         defaults: dict[str, Any] = {
             "port": 0,
@@ -48,7 +55,9 @@ def gateways(root: Path) -> Iterator[GatewayFactory]:
         }
         defaults.update(gateway)
         wl = WorklistSettings(data_dir=root / name, min_free_bytes=0, **(worklist or {}))
-        gw = Gateway(GatewaySettings(**defaults), wl)
+        if in_process is None:
+            in_process = defaults["processes"] == 1
+        gw = Gateway(GatewaySettings(**defaults), wl, in_process=in_process)
         gw.start()
         db = Database(wl.effective_database_url)
         started.append((gw, db))

@@ -90,8 +90,10 @@ def dataset_part(data: bytes) -> bytes:
 def deflate_bomb(inflated: int) -> tuple[Dataset, bytes]:
     """Return an instance in Deflated Explicit VR Little Endian that inflates to ``inflated`` bytes.
 
-    An ordinary small instance followed by Data Set Trailing Padding (FFFC,FFFC) of zeros,
-    compressed in steps (about a thousand to one), so building it never holds the inflated size.
+    An ordinary small instance followed by Data Set Trailing Padding (FFFC,FFFC) of zeros
+    (about a thousand to one). The zeros are deflated once per MiB, each MiB ending with a full
+    flush (byte-aligned, no reference to what came before), so that one compressed MiB repeated
+    is a valid stream: a 4 GiB bomb takes a fraction of a second and never the inflated size.
 
     Parameters
     ----------
@@ -112,14 +114,13 @@ def deflate_bomb(inflated: int) -> tuple[Dataset, bytes]:
     padding = max(0, inflated - len(head) - 12)
     head += struct.pack("<HH", 0xFFFC, 0xFFFC) + b"OB\0\0" + struct.pack("<I", padding)
     deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    parts = [deflater.compress(head)]
-    zeros = bytes(1024 * 1024)
-    left = padding
-    while left:
-        step = min(left, len(zeros))
-        parts.append(deflater.compress(zeros[:step]))
-        left -= step
-    parts.append(deflater.flush())
+    parts = [deflater.compress(head), deflater.flush(zlib.Z_FULL_FLUSH)]
+    mebibyte = 1024 * 1024
+    block = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    one = block.compress(bytes(mebibyte)) + block.flush(zlib.Z_FULL_FLUSH)
+    parts.append(one * (padding // mebibyte))
+    tail = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    parts.append(tail.compress(bytes(padding % mebibyte)) + tail.flush())
     meta = DicomBytesIO()
     file_meta = ds.file_meta
     file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian

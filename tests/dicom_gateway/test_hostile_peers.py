@@ -71,10 +71,13 @@ def test_bad_vr_file_is_stored_with_what_was_tolerated_logged(
 
 
 @pytest.mark.parametrize("command_uid", [b"1." + b"2" * 63, b""], ids=["65-chars", "empty"])
+@pytest.mark.parametrize("processes", [1, 2], ids=["in-process", "listener-processes"])
 def test_a_bad_affected_sop_instance_uid_gets_cannot_understand(
-    gateway_factory: GatewayFactory, command_uid: bytes
+    gateway_factory: GatewayFactory, command_uid: bytes, processes: int
 ) -> None:
-    gw, db, _ = gateway_factory()
+    # Listener processes receive datasets to files: pynetdicom writes the file's meta from the
+    # command's UIDs, which raised on its network thread for an empty one (no answer at all).
+    gw, db, _ = gateway_factory(processes=processes)
     ds = make_dataset(study_uid=generate_uid(), size=8)
     answer = pdus.store_exchange(gw.port, ds.SOPClassUID, command_uid, pdus.implicit_le(ds))
     assert answer == (pdus.P_DATA_TF, CANNOT_UNDERSTAND)
@@ -91,6 +94,48 @@ def test_a_bad_affected_sop_instance_uid_gets_cannot_understand(
         gw.port, ds.SOPClassUID, ds.SOPInstanceUID.encode(), pdus.implicit_le(ds)
     )
     assert ok == (pdus.P_DATA_TF, SUCCESS)
+
+
+def test_a_listener_process_drops_an_empty_uid_request_then_serves_the_association_on(
+    gateway_factory: GatewayFactory,
+) -> None:
+    # The refused request's dataset comes in several PDUs: dropped as it arrives, answered
+    # 0xC000, and the next C-STORE on the same association is stored. A command split over two
+    # PDUs (its start already passed on to pynetdicom) ends its association with an A-ABORT.
+    gw, db, _ = gateway_factory(processes=2)
+    ds = make_dataset(study_uid=generate_uid(), size=64)
+    data = pdus.implicit_le(ds)
+    with pdus.connect(gw.port) as sock:
+        sock.sendall(pdus.associate_rq(contexts=[(1, ds.SOPClassUID, [pdus.IMPLICIT_LE])]))
+        assert pdus.read_pdu(sock)[0] == pdus.A_ASSOCIATE_AC
+        sock.sendall(pdus.p_data_tf(1, pdus.c_store_rq(ds.SOPClassUID, b""), command=True))
+        half = len(data) // 2
+        sock.sendall(pdus.p_data_tf(1, data[:half], command=False, last=False))
+        sock.sendall(pdus.p_data_tf(1, data[half:], command=False))
+        pdu_type, body = pdus.read_pdu(sock)
+        assert (pdu_type, pdus.command_status(body)) == (pdus.P_DATA_TF, CANNOT_UNDERSTAND)
+        command = pdus.c_store_rq(ds.SOPClassUID, ds.SOPInstanceUID.encode(), message_id=2)
+        sock.sendall(pdus.p_data_tf(1, command, command=True))
+        sock.sendall(pdus.p_data_tf(1, data, command=False))
+        pdu_type, body = pdus.read_pdu(sock)
+        assert (pdu_type, pdus.command_status(body)) == (pdus.P_DATA_TF, SUCCESS)
+        sock.sendall(pdus.release_rq())
+        pdus.read_pdu(sock)
+    with pdus.connect(gw.port) as sock:
+        sock.sendall(pdus.associate_rq(contexts=[(1, ds.SOPClassUID, [pdus.IMPLICIT_LE])]))
+        assert pdus.read_pdu(sock)[0] == pdus.A_ASSOCIATE_AC
+        command = pdus.c_store_rq(ds.SOPClassUID, b"")
+        sock.sendall(pdus.p_data_tf(1, command[:20], command=True, last=False))
+        sock.sendall(pdus.p_data_tf(1, command[20:], command=True))
+        sock.sendall(pdus.p_data_tf(1, data, command=False))
+        assert pdus.read_pdu(sock)[0] == pdus.A_ABORT
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 1
+        reasons = [
+            str(e.details["reason"])
+            for e in session.scalars(select(Event).where(Event.action == "instance.refused"))
+        ]
+    assert reasons == ["Affected SOP Instance UID of the C-STORE command is empty"] * 2, reasons
 
 
 @pytest.mark.parametrize("defined_lengths", [True, False], ids=["defined", "undefined"])
@@ -153,20 +198,24 @@ def test_a_deflate_bomb_and_an_oversized_instance_get_out_of_resources(
     assert ok == (pdus.P_DATA_TF, SUCCESS)
 
 
-def _peak_rss_kib(pid: int) -> int:
+def _rss_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
-    raise AssertionError(f"no VmHWM for {pid}")
+    raise AssertionError(f"no {field} for {pid}")
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("processes", [2, 1], ids=["two-listener-processes", "one"])
 def test_a_half_sent_huge_pixel_data_is_received_to_disk_not_memory(
-    gateway_factory: GatewayFactory,
+    gateway_factory: GatewayFactory, processes: int
 ) -> None:
-    gw, db, wl = gateway_factory(processes=2)
+    # processes = 1: one listener process, as `triage serve` runs it by default.
+    gw, db, wl = gateway_factory(processes=processes, in_process=False)
     pids = [child.pid for child in gw._children if child.pid is not None]
-    before = {pid: _peak_rss_kib(pid) for pid in pids}
+    assert len(pids) == processes
+    field = "VmHWM"  # the listener processes' peak
+    before = {pid: _rss_kib(pid, field) for pid in pids}
     ds = make_dataset(study_uid=generate_uid(), size=8)
     del ds.PixelData
     announced = struct.pack("<HHI", 0x7FE0, 0x0010, 1024**3)  # 1 GiB Pixel Data announced
@@ -182,8 +231,8 @@ def test_a_half_sent_huge_pixel_data_is_received_to_disk_not_memory(
             sent += len(chunk)
         receiving = wl.effective_archive_dir / ".receiving"
         assert wait_for(lambda: any(f.stat().st_size > target for f in receiving.glob("*.dcm")))
+        growth_mib = max(_rss_kib(pid, field) - before[pid] for pid in pids) / 1024
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
-    growth_mib = max(_peak_rss_kib(pid) - before[pid] for pid in pids) / 1024
     assert growth_mib < 40, f"a listener process grew by {growth_mib:.0f} MiB"
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(Instance)) == 0

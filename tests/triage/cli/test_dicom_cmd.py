@@ -198,8 +198,8 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         for processes in (1, 2):
-            gw = Gateway(
-                GatewaySettings(port=port, processes=processes),
+            gw = Gateway(  # a cap this test process (grown by earlier tests) cannot exceed
+                GatewaySettings(port=port, processes=processes, max_memory_bytes=16 * 1024**3),
                 WorklistSettings(data_dir=tmp_path / "var", min_free_bytes=0),
             )
             with pytest.raises(GatewayError, match="cannot"):
