@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ class AttemptOutcome:
     already: int = 0
     failed: list[str] = field(default_factory=list)
     retry_in_s: float | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When the attempt began (a retry is due ``retry_in_s`` after the failure, so after this)."""
 
 
 class Exporter:
@@ -193,6 +196,7 @@ class Exporter:
             "failed": len(outcome.failed),
             "errors": outcome.failed[:5],
             "retry_in_s": outcome.retry_in_s,
+            "started_at": outcome.started_at.isoformat(),
         }
         actions = ["export.attempt"]
         if outcome.state == JobState.FAILED:
