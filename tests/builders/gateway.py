@@ -7,10 +7,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dicom_gateway.memory import resident_bytes
 from dicom_gateway.service import Gateway
 from dicom_gateway.settings import GatewaySettings
 from worklist.db.engine import Database
 from worklist.settings import WorklistSettings
+
+DEFAULT_CAP = GatewaySettings().max_memory_bytes
+"""The default ``max_memory_bytes`` (1 GiB)."""
 
 GatewayFactory = Callable[..., tuple[Gateway, Database, WorklistSettings]]
 """``start(*, name="gw", worklist=None, **gateway)``: a started gateway, its store, settings."""
@@ -57,6 +61,10 @@ def gateways(root: Path) -> Iterator[GatewayFactory]:
         wl = WorklistSettings(data_dir=root / name, min_free_bytes=0, **(worklist or {}))
         if in_process is None:
             in_process = defaults["processes"] == 1
+        if not in_process and "max_memory_bytes" not in gateway:
+            # The cap counts the calling process: here pytest, which the suite grows to several
+            # hundred MiB. Give the listener processes the default cap on top of it.
+            defaults["max_memory_bytes"] = DEFAULT_CAP + resident_bytes()
         gw = Gateway(GatewaySettings(**defaults), wl, in_process=in_process)
         gw.start()
         db = Database(wl.effective_database_url)

@@ -190,7 +190,7 @@ def test_scale_out_survives_kills_of_gateways_workers_and_postgres(tmp_path: Pat
             Sender(i, [fs for _, fs in studies[i::SENDERS]], ports, deadline)
             for i in range(SENDERS)
         ]
-        chaos = Chaos(cluster, server, every_s=2.5, postgres_after=5, on_event=events.append)
+        chaos = Chaos(cluster, server, every_s=2.0, postgres_after=4, on_event=events.append)
         chaos.start()
         for sender in senders:
             sender.start()
@@ -211,7 +211,11 @@ def test_scale_out_survives_kills_of_gateways_workers_and_postgres(tmp_path: Pat
             )
             print(report)
             logs = "\n".join(f"--- {n}\n{cluster.log(n)}" for n in cluster.names)
-            assert chaos.postgres_killed and sum(chaos.kills.values()) >= 10, report
+            # Chaos did happen: the database once, and gateways and workers several times (an idle
+            # machine sends the 2,000 instances in about 30 s: some 10 kills at one per ~2 s).
+            killed = {name.split("-")[0] for name in chaos.kills}
+            assert chaos.postgres_killed and killed == {"gateway", "worker"}, report
+            assert sum(chaos.kills.values()) >= 6, report
             assert settled, report + logs
             # SIGTERM stops each process cleanly (one restarted a moment ago may be starting).
             assert all(code in (0, -signal.SIGTERM) for code in codes.values()), (codes, logs)
