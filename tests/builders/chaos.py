@@ -192,8 +192,8 @@ class Cluster:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
         for name, proc in self.procs.items():
-            try:
-                codes[name] = proc.wait(timeout=30)
+            try:  # a gateway stops within about 40 s (2 listeners x 15 s, the assembler 10 s)
+                codes[name] = proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 codes[name] = proc.wait(timeout=10)
