@@ -1,12 +1,12 @@
 r"""The instance archive: one file per SOP instance, written durably.
 
-A file's path is derived from the Study, Series and SOP Instance UIDs, each validated first
-(``^[0-9]+(\\.[0-9]+)*$``, at most 64 characters), so a hostile UID such as ``../../etc`` can
-never leave the archive root. A write goes to a temporary file in the destination directory,
-is fsynced, renamed into place, and the directory is fsynced, so after :meth:`Archive.write`
-returns the file survives a crash or a power cut. Group commit writes with ``sync=False`` and
-then makes a whole batch durable at once with :meth:`Archive.make_durable` (one ``syncfs`` on
-Linux; per-file and per-directory fsync elsewhere) before any of it is recorded.
+A file's path is made of the Study, Series and SOP Instance UIDs, each checked by
+:func:`worklist.uids.validate_uid`, so that no hostile UID leaves the archive root. A write goes
+to a temporary file in the destination directory, is fsynced, renamed into place, and the
+directory is fsynced: after :meth:`Archive.write` returns the file survives a crash or a power
+cut. Group commit writes with ``sync=False`` and then makes a whole batch durable at once with
+:meth:`Archive.make_durable` (one ``syncfs`` on Linux; per-file and per-directory fsync
+elsewhere) before any of it is recorded.
 
 Concurrent writers of the same SOP instance (several listener processes) are serialised by
 :meth:`Archive.lock`, an ``flock`` on one of 256 striped lock files under ``.locks/``.
@@ -15,8 +15,6 @@ Concurrent writers of the same SOP instance (several listener processes) are ser
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import hashlib
@@ -24,15 +22,15 @@ import logging
 import os
 import re
 import shutil
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
-from models.errors import Invalid, Unavailable
+from models.errors import Unavailable
 from worklist.domain import StoreError, StoreUnavailableError
+from worklist.durability import fsync_dir, load_syncfs, make_dirs, syncfs
+from worklist.uids import InvalidUIDError, validate_uid
 
 __all__ = [
     "STALE_TMP_S",
@@ -45,8 +43,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-UID_MAX = 64
 TMP_SUFFIX = ".tmp"
 
 STALE_TMP_S = 600.0
@@ -60,44 +56,8 @@ _OWN_PATH_RE = re.compile(r"[0-9.]{1,64}/[0-9.]{1,64}/[0-9.]{1,64}(\.[0-9a-f]{1,
 _WRITE_CHUNK = 1 << 20  # written, then hashed while still in the CPU's cache
 
 
-class InvalidUIDError(StoreError, Invalid):
-    """A UID is missing, too long or not made of digits and dots."""
-
-
 class ArchiveFullError(StoreError, Unavailable):
     """The archive is over its quota, the disk is (nearly) full, or a write hit ENOSPC/EDQUOT."""
-
-
-def validate_uid(value: object, what: str = "UID") -> str:
-    """Return ``value`` as a valid DICOM UID or raise :class:`InvalidUIDError`.
-
-    Parameters
-    ----------
-    value
-        The candidate (any type; ``None`` and non-strings are refused).
-    what
-        Its name, for the message (``"SOP Instance UID"``).
-
-    Returns
-    -------
-    str
-        The UID, stripped of trailing padding (NUL or space).
-
-    Raises
-    ------
-    InvalidUIDError
-        If the value is empty, longer than 64 characters or not ``digits(.digits)*``.
-    """
-    if not isinstance(value, str):
-        raise InvalidUIDError(f"{what} is missing")
-    uid = value.rstrip("\x00 ")
-    if not uid:
-        raise InvalidUIDError(f"{what} is empty")
-    if len(uid) > UID_MAX:
-        raise InvalidUIDError(f"{what} is longer than {UID_MAX} characters")
-    if not UID_RE.fullmatch(uid):
-        raise InvalidUIDError(f"{what} {uid[:80]!r} is not a valid UID (digits and dots only)")
-    return uid
 
 
 @dataclass(frozen=True)
@@ -115,21 +75,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _load_syncfs() -> Callable[[int], int] | None:
-    """Return libc's ``syncfs(2)`` on Linux, else ``None`` (Python 3.11 has no os.syncfs)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        func = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = [ctypes.c_int]
-    func.restype = ctypes.c_int
-    return cast("Callable[[int], int]", func)
-
-
-_syncfs = _load_syncfs()
+_syncfs = load_syncfs()  # module global: the tests switch it off
 
 
 def _write_error(relative: str, exc: OSError) -> StoreError:
@@ -138,12 +84,12 @@ def _write_error(relative: str, exc: OSError) -> StoreError:
     return StoreUnavailableError(f"cannot write {relative}: {exc}")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _install(source: Path, dest: Path, new_dirs: list[Path], *, sync: bool) -> None:
+    """Rename a complete file into place; with ``sync``, make the new directory entries durable."""
+    source.replace(dest)
+    if sync:
+        for directory in (dest.parent, *new_dirs):
+            fsync_dir(directory)
 
 
 class Archive:
@@ -296,7 +242,7 @@ class Archive:
         tmp = directory / f".{dest.name}.{os.getpid()}{TMP_SUFFIX}"
         digest = None if sha256 else hashlib.sha256()
         try:
-            new_dirs = self._makedirs(directory)
+            new_dirs = make_dirs(directory)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 view = memoryview(data)
@@ -309,11 +255,7 @@ class Archive:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            tmp.replace(dest)
-            if sync:
-                _fsync_dir(directory)
-                for parent in new_dirs:
-                    _fsync_dir(parent)
+            _install(tmp, dest, new_dirs, sync=sync)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -357,7 +299,7 @@ class Archive:
         dest = self._own(relative)
         directory = dest.parent
         try:
-            new_dirs = self._makedirs(directory)
+            new_dirs = make_dirs(directory)
             fd = os.open(source, os.O_RDONLY)
             try:
                 os.fchmod(fd, 0o644)  # as write() creates them (a temporary file is 0600)
@@ -365,11 +307,7 @@ class Archive:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            source.replace(dest)
-            if sync:
-                _fsync_dir(directory)
-                for parent in new_dirs:
-                    _fsync_dir(parent)
+            _install(source, dest, new_dirs, sync=sync)
         except OSError as exc:
             raise _write_error(relative, exc) from exc
         return StoredFile(path=relative, size_bytes=size_bytes, sha256=sha256)
@@ -399,13 +337,7 @@ class Archive:
             return
         try:
             if _syncfs is not None:
-                fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    if _syncfs(fd) != 0:
-                        code = ctypes.get_errno()
-                        raise OSError(code, os.strerror(code))
-                finally:
-                    os.close(fd)
+                syncfs(_syncfs, self.root)
                 return
             directories: set[Path] = set()
             for relative in relatives:
@@ -417,24 +349,11 @@ class Archive:
                     os.close(fd)
                 directories.update(p for p in path.parents if p.is_relative_to(self.root))
             for directory in sorted(directories, key=lambda d: -len(d.parts)):
-                _fsync_dir(directory)
+                fsync_dir(directory)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise ArchiveFullError(f"no space left syncing the archive: {exc}") from exc
             raise StoreUnavailableError(f"cannot sync the archive: {exc}") from exc
-
-    def _makedirs(self, directory: Path) -> list[Path]:
-        """Create ``directory`` and return the parents whose entries changed (to fsync)."""
-        missing: list[Path] = []
-        current = directory
-        while not current.exists():
-            missing.append(current)
-            current = current.parent
-        if not missing:
-            return []
-        directory.mkdir(parents=True, exist_ok=True)
-        # Each created directory's entry lives in its parent: fsync those parents.
-        return [d.parent for d in reversed(missing)]
 
     def read(self, relative: str) -> bytes:
         """Return the bytes of an archived file."""
