@@ -20,9 +20,10 @@ import logging
 import multiprocessing
 import multiprocessing.synchronize
 import os
-import signal
+import queue
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
 from dicom_gateway.tls import listener_context
 from models.errors import Invalid, Unavailable
 from worklist.archive import STALE_TMP_S, Archive
+from worklist.children import ignore_stop_signals, stop_signals_blocked
 from worklist.db.engine import Database
 from worklist.ingest.recorder import Ingestor
 from worklist.logsafe import protect
@@ -113,6 +115,28 @@ def _start_child_listeners(
             server.memory_share = share
 
 
+def _await_ready(ready: Any, children: list[multiprocessing.process.BaseProcess]) -> None:
+    """Wait until every listener child says it listens; fail at once if one fails or dies."""
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    waiting = len(children)
+    while waiting:
+        try:
+            state, detail = ready.get(timeout=0.25)
+        except queue.Empty:
+            dead = [c for c in children if c.exitcode is not None]
+            if dead:
+                raise GatewayError(
+                    f"listener process {dead[0].pid} exited with status {dead[0].exitcode} "
+                    "while starting"
+                ) from None
+            if time.monotonic() > deadline:
+                raise GatewayError("a listener process did not start in time") from None
+            continue
+        if state != "ok":
+            raise GatewayError(f"a listener process failed to start: {detail}")
+        waiting -= 1
+
+
 def _listener_process(
     gateway: GatewaySettings,
     worklist: WorklistSettings,
@@ -128,9 +152,9 @@ def _listener_process(
     ``stop`` is the read end of a pipe whose write end only the parent holds: it becomes
     readable (EOF) when the parent stops the gateway or dies, whatever signal killed it.
     """
-    # The parent handles Ctrl-C and SIGTERM (also when they are sent to the whole group).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # The parent handles Ctrl-C and SIGTERM (also when they are sent to the whole group); it
+    # started this process with them blocked, so that they cannot kill it half-started.
+    ignore_stop_signals()
     logging.basicConfig(
         level=log_level,
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
@@ -325,15 +349,10 @@ class Gateway:
                     name=f"listener-{i}",
                     daemon=True,
                 )
-                child.start()
+                with stop_signals_blocked():
+                    child.start()
                 self._children.append(child)
-            for _ in self._children:
-                try:
-                    state, detail = ready.get(timeout=_START_TIMEOUT_S)
-                except Exception as exc:
-                    raise GatewayError("a listener process did not start in time") from exc
-                if state != "ok":
-                    raise GatewayError(f"a listener process failed to start: {detail}")
+            _await_ready(ready, self._children)
         except BaseException:
             self._stop_listener_children()
             raise

@@ -288,7 +288,11 @@ class StallingPeer:
         self._open: dict[socket.socket, tuple[str, float]] = {}
         self._sent: dict[socket.socket, int] = {}
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # _open and _sent: the connector and the watcher share them
         self._thread = threading.Thread(target=self._run, name="StallingPeer", daemon=True)
+        self._connector = threading.Thread(
+            target=self._keep_connecting, name="StallingPeer-connect", daemon=True
+        )
         self._opened = 0
 
     def _connect(self, mode: str) -> None:
@@ -310,11 +314,13 @@ class StallingPeer:
                 started = time.monotonic()  # the PDU deadline runs from its first byte
         except OSError:  # refused at accept (per-peer limit) or closed while associating
             sock.close()
-            self.lifetimes[mode].append(0.0)
+            with self._lock:
+                self.lifetimes[mode].append(0.0)
             return
         sock.setblocking(False)
-        self._open[sock] = (mode, started)
-        self._sent[sock] = 0
+        with self._lock:
+            self._open[sock] = (mode, started)
+            self._sent[sock] = 0
 
     def _closed(self, sock: socket.socket) -> bool:
         try:
@@ -324,42 +330,61 @@ class StallingPeer:
         except OSError:
             return True
 
+    def _keep_connecting(self) -> None:
+        # Apart from the watcher: an association handshake waits for the listener's answer, and
+        # that wait must not delay noticing when other connections are closed.
+        while not self._stop.wait(0.5):
+            while not self._stop.is_set():
+                with self._lock:
+                    if len(self._open) >= self.count:
+                        break
+                self._connect(STALL_MODES[self._opened % len(STALL_MODES)])
+                self._opened += 1
+
     def _run(self) -> None:
         trickle = p_data_tf(1, bytes(64), command=True)
         rq = associate_rq()
         beat = 0
         while not self._stop.wait(0.1):  # look for closed connections every 0.1 s
             beat += 1
-            for sock, (mode, started) in list(self._open.items()):
+            with self._lock:
+                current = list(self._open.items())
+            for sock, (mode, started) in current:
                 if self._closed(sock):
-                    self.lifetimes[mode].append(time.monotonic() - started)
-                    del self._open[sock], self._sent[sock]
+                    with self._lock:
+                        self.lifetimes[mode].append(time.monotonic() - started)
+                        del self._open[sock], self._sent[sock]
                     sock.close()
                     continue
                 stream = rq if mode == "trickle-rq" else trickle if mode == "trickle-pdata" else b""
-                sent = self._sent[sock]
+                with self._lock:
+                    sent = self._sent[sock]
                 if sent < len(stream) and beat % 5 == 1:  # one byte every half second
                     if sent == 0 and mode == "trickle-pdata":  # the PDU's deadline starts now
-                        self._open[sock] = (mode, time.monotonic())
+                        with self._lock:
+                            self._open[sock] = (mode, time.monotonic())
                     with contextlib.suppress(OSError):
-                        self._sent[sock] += sock.send(stream[sent : sent + 1])
-            while len(self._open) < self.count and beat % 5 == 0 and not self._stop.is_set():
-                self._connect(STALL_MODES[self._opened % len(STALL_MODES)])
-                self._opened += 1
+                        n = sock.send(stream[sent : sent + 1])
+                        with self._lock:
+                            self._sent[sock] += n
 
     def __enter__(self) -> StallingPeer:
         """Open the connections and keep them open in a thread."""
         self._thread.start()
+        self._connector.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         """Stop, and close what is still open."""
         self._stop.set()
         self._thread.join(timeout=10)
-        for sock in self._open:
-            sock.close()
+        self._connector.join(timeout=10)
+        with self._lock:
+            for sock in self._open:
+                sock.close()
 
     def still_open(self) -> list[tuple[str, float]]:
         """Return the mode and age of each connection still open."""
         now = time.monotonic()
-        return [(mode, now - started) for mode, started in self._open.values()]
+        with self._lock:
+            return [(mode, now - started) for mode, started in self._open.values()]

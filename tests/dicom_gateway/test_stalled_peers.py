@@ -17,7 +17,8 @@ from tests.builders.peers import echoscu
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.slow]
 
-SETUP_S, PDU_S, SLACK_S = 2.0, 3.0, 1.5
+# SLACK_S: the watchdog's 0.25 s tick, the peer's 0.1 s look, and a loaded 2-core CI machine
+SETUP_S, PDU_S, SLACK_S = 2.0, 3.0, 2.0
 
 
 def test_forty_stalling_connections_do_not_shut_out_another_client(

@@ -13,7 +13,6 @@ import multiprocessing
 import multiprocessing.context
 import multiprocessing.process
 import os
-import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Annotated
@@ -31,6 +30,7 @@ from triage.cli.options import (
     WebTlsRequireClientOption,
     web_tls_overrides,
 )
+from worklist.children import ignore_stop_signals, stop_signals_blocked
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -56,8 +56,7 @@ def _worker_process(config: AppConfig, stop_reader: Connection) -> None:
     from triage.cli.app import setup_logging
     from triage.worker.service import run_worker
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ignore_stop_signals()  # started with them blocked: they cannot kill it half-started
     setup_logging(config.triage.log_level)
     stop = threading.Event()
     parent = os.getppid()
@@ -78,7 +77,8 @@ def _start_worker(
 ) -> tuple[multiprocessing.process.BaseProcess, Connection]:
     stop_reader, stop_writer = mp.Pipe(duplex=False)
     worker = mp.Process(target=_worker_process, args=(config, stop_reader), name="worker")
-    worker.start()
+    with stop_signals_blocked():
+        worker.start()
     stop_reader.close()  # only the child holds the read end; closing ours lets it see EOF
     return worker, stop_writer
 
