@@ -84,6 +84,7 @@ class JobKind(StrEnum):
     REPRIORITISE = "reprioritise"  # recompute the priority (clinical priority changed via the API)
     EXPORT = "export"  # C-STORE a triaged study's outputs (and originals) to one destination
     WEBHOOK = "webhook"  # POST a signed notification of an urgent AI result to one webhook
+    PUBLISH = "publish"  # a triaged study's SR and key images, then queue exports/notifications
 
 
 class Role(StrEnum):

@@ -92,12 +92,13 @@ def drain(worker: Worker, rounds: int = 10) -> int:
     Returns
     -------
     int
-        How many jobs it did.
+        How many jobs it did besides publishing (every triage queues a publish job, and the
+        tests count what the triage did).
     """
-    total = 0
+    total, published = 0, worker.published
     for _ in range(rounds):
         n = worker.run_once()
         if not n:
             break
         total += n
-    return total
+    return total - (worker.published - published)

@@ -103,7 +103,7 @@ def _settled(db: Database, uids: set[str]) -> bool:
         )
         busy = s.scalar(
             select(Job.id).where(
-                Job.kind == str(JobKind.TRIAGE),
+                Job.kind.in_([str(JobKind.TRIAGE), str(JobKind.PUBLISH)]),
                 Job.state.in_([str(JobState.QUEUED), str(JobState.RUNNING)]),
             )
         )
@@ -134,8 +134,17 @@ def _check_triage(db: Database) -> list[str]:
         left = s.execute(
             select(Job.id, Job.lease_owner).where(Job.state == str(JobState.RUNNING))
         ).all()
+        published = Counter(
+            s.scalars(
+                select(Job.study_id).where(
+                    Job.kind == str(JobKind.PUBLISH), Job.state == str(JobState.DONE)
+                )
+            )
+        )
         assert len(studies) == STUDIES
         assert not left, left  # no job left leased by a dead worker
+        # Every study published after its triage commit (its exports, its notifications).
+        assert set(published) == {study.id for study in studies}, published
         committed = Counter(int(details["job_id"]) for details in triaged)
         assert max(committed.values()) == 1, "a triage job was committed twice"
         not_available = []

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydicom.uid import Comprehensive3DSRStorage
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dicom_gateway.scu import SendResult, probe, send_files
 from dicom_gateway.tls import TlsClient
@@ -104,15 +105,33 @@ class Exporter:
         if not self.destinations:
             return []
         with self.db.write() as session:
-            study = session.get(Study, study_id)
-            if study is None:
-                return []
-            known = {str(p) for p in Priority}
-            rank = Priority(study.priority).rank if study.priority in known else 3
-            return [
-                enqueue_export(session, study_id, d.name, priority=rank, max_attempts=d.attempts).id
-                for d in matching(list(self.destinations.values()), study)
-            ]
+            return self.enqueue_in(session, study_id)
+
+    def enqueue_in(self, session: Session, study_id: int) -> list[int]:
+        """Queue the exports of ``study_id`` in the caller's transaction; return the job ids.
+
+        Parameters
+        ----------
+        session
+            An open write session; the caller commits (the worker, with the completion of the
+            study's publish job, so that the exports are queued exactly once).
+        study_id
+            The study.
+
+        Returns
+        -------
+        list of int
+            One export job per destination whose filters the study matches.
+        """
+        study = session.get(Study, study_id) if self.destinations else None
+        if study is None:
+            return []
+        known = {str(p) for p in Priority}
+        rank = Priority(study.priority).rank if study.priority in known else 3
+        return [
+            enqueue_export(session, study_id, d.name, priority=rank, max_attempts=d.attempts).id
+            for d in matching(list(self.destinations.values()), study)
+        ]
 
     def _instances(self, study_id: int, send: Sequence[SendKind]) -> list[tuple[str, Path]]:
         with self.db.read() as session:

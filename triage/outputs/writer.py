@@ -36,7 +36,7 @@ from triage.outputs.runs import (
 from triage.outputs.sr import SROptions, build_sr
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
-from worklist.db.schema import Instance, Series, Study
+from worklist.db.schema import Event, Instance, Series, Study
 from worklist.ingest.header import parse_instance
 from worklist.ingest.recorder import Ingestor, IngestResult
 
@@ -93,6 +93,9 @@ class OutputWriter:
     def write(self, work: StudyWork, job_id: int | None = None) -> list[RunOutputs]:
         """Build and store the outputs of every enabled model run of one triaged study.
 
+        A run whose outputs were already stored for the same triage job (an earlier attempt of
+        the same publish job, cut short) is not stored again.
+
         Parameters
         ----------
         work
@@ -103,7 +106,8 @@ class OutputWriter:
         Returns
         -------
         list of RunOutputs
-            One per enabled model with findings; a failed run carries its ``error``.
+            One per enabled model with findings still to store; a failed run carries its
+            ``error``.
         """
         with self.db.read() as session:
             study = session.scalar(
@@ -112,9 +116,35 @@ class OutputWriter:
         if study is None:  # deleted meanwhile: storing would bring it back
             logger.warning("study %s is gone; no outputs", work.study_uid)
             return []
+        done = self.stored_runs(work.study_uid, job_id) if job_id is not None else set()
         return [
-            self._write_run(work, run, job_id) for run in model_runs(work.study_uid, work.findings)
+            self._write_run(work, run, job_id)
+            for run in model_runs(work.study_uid, work.findings)
+            if run.ref not in done
         ]
+
+    def stored_runs(self, study_uid: str, job_id: int) -> set[str]:
+        """Return the model runs of triage job ``job_id`` whose outputs are stored already.
+
+        Parameters
+        ----------
+        study_uid
+            The study.
+        job_id
+            The triage job.
+
+        Returns
+        -------
+        set of str
+            The runs' model references (``outputs.stored`` events of that job).
+        """
+        with self.db.read() as session:
+            rows = session.scalars(
+                select(Event.details).where(
+                    Event.study_instance_uid == study_uid, Event.action == "outputs.stored"
+                )
+            ).all()
+        return {str(d.get("model")) for d in rows if d.get("job_id") == job_id}
 
     def _write_run(self, work: StudyWork, run: ModelRun, job_id: int | None) -> RunOutputs:
         """Store one run's SR and key image, each on its own: one failing keeps the other."""

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from triage.webhooks.config import (
     EVENT_ID_HEADER,
@@ -144,26 +145,43 @@ class Notifier:
         if not self.webhooks:
             return []
         with self.db.write() as session:
-            study = session.get(Study, study_id)
-            if study is None or not ai_raised_to_p1(study):
-                return []
-            findings = session.scalars(
-                select(Finding)
-                .where(
-                    Finding.study_id == study_id,
-                    Finding.crossed.is_(True),
-                    Finding.shadow.is_(False),
-                )
-                .order_by(Finding.id)
-            ).all()
-            body = event_body(study, findings, triage_job_id)
-            return [
-                enqueue_webhook(
-                    session, study_id, w.name, body, priority=1, max_attempts=w.attempts
-                ).id
-                for w in self.webhooks.values()
-                if "ai_p1" in w.events
-            ]
+            return self.enqueue_in(session, study_id, triage_job_id)
+
+    def enqueue_in(self, session: Session, study_id: int, triage_job_id: int) -> list[int]:
+        """Queue the notifications of ``study_id`` in the caller's transaction.
+
+        Parameters
+        ----------
+        session
+            An open write session; the caller commits.
+        study_id
+            The study.
+        triage_job_id
+            The triage job whose result is announced (part of the event's id).
+
+        Returns
+        -------
+        list of int
+            The webhook job ids (empty when the study is not an AI-decided P1).
+        """
+        study = session.get(Study, study_id) if self.webhooks else None
+        if study is None or not ai_raised_to_p1(study):
+            return []
+        findings = session.scalars(
+            select(Finding)
+            .where(
+                Finding.study_id == study_id,
+                Finding.crossed.is_(True),
+                Finding.shadow.is_(False),
+            )
+            .order_by(Finding.id)
+        ).all()
+        body = event_body(study, findings, triage_job_id)
+        return [
+            enqueue_webhook(session, study_id, w.name, body, priority=1, max_attempts=w.attempts).id
+            for w in self.webhooks.values()
+            if "ai_p1" in w.events
+        ]
 
     def _post(self, webhook: Webhook, event: dict[str, Any]) -> tuple[int | None, str]:
         """POST the signed body once; return the HTTP status (or None) and an error text."""

@@ -24,6 +24,7 @@ from triage.webhooks import Webhook
 from triage.webhooks.notifier import Notifier
 from triage.worker.inference import StudyWork, run_models
 from triage.worker.pool import ModelPool
+from triage.worker.publish import Publisher
 from triage.worker.store import commit_triage, leave_on_worklist, load_work, reprioritise
 from triage.worker.sweep import sweep
 from worklist.archive import Archive
@@ -174,6 +175,9 @@ class Worker:
         self.notifier: Notifier | None = None
         if options.webhooks:
             self.notifier = Notifier(db, options.webhooks, owner=self.owner)
+        self.publisher = Publisher(db, self.owner, self.outputs, self.exporter, self.notifier)
+        self.published = 0
+        """Publish jobs claimed so far (for tests and diagnostics)."""
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set: claim, process, sweep; sleep ``poll_s`` when idle."""
@@ -218,7 +222,45 @@ class Worker:
             with LeaseKeeper(self.db, self.owner, self.options.lease_s) as keeper:
                 keeper.hold([j.id for j in got.jobs])
                 self._process(got.jobs, keeper)
-        return len(got.jobs) + len(got.exhausted) + self.run_exports()
+        # Publishing right after the commit (the outputs never delay the worklist), then sending.
+        handled = len(got.jobs) + len(got.exhausted) + self.run_publish()
+        return handled + self.run_exports()
+
+    def run_publish(self) -> int:
+        """Claim publish jobs (P1 studies' first) and publish each study.
+
+        Returns
+        -------
+        int
+            How many jobs were handled (claimed, or found exhausted by a dead worker).
+        """
+        got = claim(
+            self.db,
+            self.owner,
+            kinds=[str(JobKind.PUBLISH)],
+            limit=self.options.batch_jobs,
+            lease_s=self.options.lease_s,
+        )
+        for job in got.exhausted:
+            logger.error(
+                "publish job %d (study %s): exhausted (the worker stopped each time); the study "
+                "stays on the worklist without its outputs, exports and notifications",
+                job.id,
+                job.study_id,
+            )
+        self.published += len(got.jobs)
+        with LeaseKeeper(self.db, self.owner, self.options.lease_s) as keeper:
+            for job in got.jobs:
+                keeper.hold([job.id])
+                try:
+                    self.publisher.run(job)
+                except Exception as exc:  # a bug or the store briefly gone: retry later
+                    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    logger.exception("publish job %d (study %s) failed", job.id, job.study_id)
+                    fail(self.db, job.id, self.owner, text)
+                finally:
+                    keeper.release(job.id)
+        return len(got.jobs) + len(got.exhausted)
 
     def run_exports(self) -> int:
         """Claim export and webhook jobs (P1 studies' first) and carry out one attempt of each.
@@ -260,8 +302,8 @@ class Worker:
     def _give_up(self, job: ClaimedJob, reason: str) -> None:
         logger.error("job %d (%s, study %s): %s", job.id, job.kind, job.study_id, reason)
         if job.kind == JobKind.TRIAGE:
+            # It queues the study's publish job too: "AI not available" studies are exported.
             leave_on_worklist(self.db, job.study_id, reason, self.policy, self.clock(), self.owner)
-            self._enqueue_exports(job)  # "AI not available" studies can be exported too
 
     def _failed(self, job: ClaimedJob, exc: BaseException) -> None:
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -274,11 +316,8 @@ class Worker:
         """Carry out a claimed batch: reprioritise, load, run the models, commit each job."""
         triage = self._load(jobs, keeper)
         if self._run(triage, keeper):
-            # Every study's priority first, then the outputs (they never delay the worklist).
-            done = [(job, work) for job, work in triage if self._commit(job, work, keeper)]
-            for job, work in done:
-                self._write_outputs(job, work)
-                self._enqueue_exports(job)
+            for job, work in triage:  # each commit queues its study's publish job
+                self._commit(job, work, keeper)
 
     def _load(
         self, jobs: Sequence[ClaimedJob], keeper: LeaseKeeper
@@ -342,27 +381,3 @@ class Worker:
             return False
         finally:
             keeper.release(job.id)
-
-    def _write_outputs(self, job: ClaimedJob, work: StudyWork | None) -> None:
-        """Store the SR and key image of a committed study; a failure never fails the triage."""
-        if self.outputs is None or work is None or not work.findings:
-            return
-        try:
-            self.outputs.write(work, job.id)
-        except Exception:  # the study is on the worklist already: log, and go on
-            logger.exception("job %d: outputs of study %s failed", job.id, work.study_uid)
-
-    def _enqueue_exports(self, job: ClaimedJob) -> None:
-        """Queue the exports and notifications of a committed study; never fails the triage."""
-        if job.study_id is None:
-            return
-        try:
-            if self.exporter is not None:
-                self.exporter.enqueue_for(job.study_id)
-        except Exception:
-            logger.exception("job %d: exports of study %s not queued", job.id, job.study_id)
-        try:
-            if self.notifier is not None:
-                self.notifier.enqueue_for(job.study_id, job.id)
-        except Exception:
-            logger.exception("job %d: notifications of study %s not queued", job.id, job.study_id)

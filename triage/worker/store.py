@@ -2,7 +2,9 @@
 
 Results are written in the same transaction as ``worklist.jobs.complete``: if the worker no
 longer holds the job's lease, nothing is written, so a study is triaged exactly once however
-often its job is retried.
+often its job is retried. The same transaction queues the study's ``publish`` job (its SR and key
+images, then its exports and notifications: :mod:`triage.worker.publish`), so that a worker
+killed just after the commit cannot leave a triaged study unpublished.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from triage.worker.inference import FindingRecord, StudyWork
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Instance, Series, Study
-from worklist.domain import AIStatus, Priority, ReadStatus, StudyState
-from worklist.jobs import complete
+from worklist.domain import AIStatus, JobKind, Priority, ReadStatus, StudyState
+from worklist.jobs import complete, enqueue
 
 __all__ = [
     "LeaseLostError",
     "apply_decision",
     "commit_triage",
+    "enqueue_publish",
     "facts_of",
     "leave_on_worklist",
     "load_work",
@@ -142,6 +145,31 @@ def _finding_row(record: FindingRecord, study_id: int, job_id: int, now: datetim
     return Finding(study_id=study_id, job_id=job_id, created_at=now, **values)
 
 
+def enqueue_publish(session: Session, study: Study, triage_job_id: int | None) -> None:
+    """Queue the publishing of a study just triaged, in the caller's transaction.
+
+    Parameters
+    ----------
+    session
+        The write session that commits the triage.
+    study
+        The study (its priority orders the publish jobs: P1 first).
+    triage_job_id
+        The triage job whose results are published (``None``: the study was left on the
+        worklist without AI).
+    """
+    known = {str(p) for p in Priority}
+    rank = Priority(study.priority).rank if study.priority in known else 3
+    enqueue(
+        session,
+        JobKind.PUBLISH,
+        study_id=study.id,
+        payload={"triage_job": triage_job_id},
+        priority=rank,
+        max_attempts=5,
+    )
+
+
 def commit_triage(
     db: Database, owner: str, job_id: int, work: StudyWork, policy: Policy, now: datetime
 ) -> bool:
@@ -223,6 +251,7 @@ def commit_triage(
                     outcome="failure",
                     details={"job_id": job_id, "reason": reason, "models": failures},
                 )
+            enqueue_publish(session, study, job_id)
     except LeaseLostError:
         logger.warning("job %d: lease lost before commit; results discarded", job_id)
         return False
@@ -261,6 +290,7 @@ def leave_on_worklist(
             outcome="failure",
             details={"reason": reason},
         )
+        enqueue_publish(session, study, None)  # exports of "AI not available" studies too
 
 
 def stored_findings(session: Session, study_ids: Sequence[int]) -> dict[int, list[AIFinding]]:

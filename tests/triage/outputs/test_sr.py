@@ -22,6 +22,7 @@ from tests.builders.outputs import (
 from tests.builders.worker import WorkerFactory, drain, load
 from worklist.db.engine import Database
 from worklist.db.schema import Finding, Job, Study
+from worklist.domain import JobKind
 
 ENABLED = ModelStatus.ENABLED
 
@@ -92,7 +93,7 @@ def test_sr_is_valid_and_round_trips(
     with db.read() as s:  # the SR joined the study without reopening it
         study = s.scalars(select(Study).where(Study.study_instance_uid == study_uid)).one()
         assert study.state == "triaged" and study.instance_count == 3
-        assert len(s.scalars(select(Job)).all()) == 1
+        assert len(s.scalars(select(Job).where(Job.kind == JobKind.TRIAGE)).all()) == 1
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from triage.settings_load import load_config
 from triage.worker import run_worker
 from worklist.db.engine import Database
 from worklist.db.schema import Event, Finding, Job, Study
-from worklist.domain import JobState, StudyState
+from worklist.domain import JobKind, JobState, StudyState
 
 
 def _env(tmp_path: Path, models_dir: Path, lease_s: float) -> dict[str, str]:
@@ -58,7 +58,7 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 def _job(db: Database) -> Job:
     with db.read() as s:
-        job = s.scalars(select(Job)).one()
+        job = s.scalars(select(Job).where(Job.kind == JobKind.TRIAGE)).one()
         s.expunge(job)
         return job
 
