@@ -80,7 +80,8 @@ STATUSES: tuple[tuple[int, str], ...] = (
         "larger than `max_instance_bytes`, or a deflated dataset inflating beyond "
         "`max_inflated_bytes`; an instance whose storing would take the listener past its "
         "memory cap `max_memory_bytes` (too large for it, or for what is free for a few "
-        "seconds: retry later)",
+        "seconds: retry later); the store or the archive unreachable for now (database "
+        "restarting or locked, an I/O error: retry later)",
     ),
     (DATASET_MISMATCH, "the dataset's SOP Class UID differs from the negotiated one"),
     (

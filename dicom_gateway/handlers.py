@@ -24,6 +24,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.memory import COST_FACTOR, MemoryBudget
@@ -41,7 +42,8 @@ from dicom_gateway.statuses import (
 from models.errors import Invalid
 from worklist.archive import ArchiveFullError, InvalidUIDError, validate_uid
 from worklist.audit import EventCategory, record_event
-from worklist.db.engine import Database
+from worklist.db.engine import Database, outage_reason, store_down
+from worklist.domain import StoreUnavailableError
 from worklist.ingest.associations import close_association, open_association, record_refusal
 from worklist.ingest.header import (
     MAX_INFLATED_BYTES,
@@ -90,6 +92,11 @@ REFUSALS: dict[type[Exception], int] = {
     DatasetMismatchError: DATASET_MISMATCH,
     ArchiveFullError: OUT_OF_RESOURCES,
     InstanceTooLargeError: OUT_OF_RESOURCES,
+    # The store or the archive cannot be reached now (PostgreSQL restarting, SQLite locked past
+    # its busy timeout, an I/O error): a modality retries an Out of Resources refusal later.
+    StoreUnavailableError: OUT_OF_RESOURCES,
+    OperationalError: OUT_OF_RESOURCES,
+    InterfaceError: OUT_OF_RESOURCES,
 }
 """The C-STORE status of each refusal the handler expects (a subclass takes its base's status).
 
@@ -171,8 +178,8 @@ def _refuse(ctx: HandlerContext, event: Event, exc: Exception, known: _Known) ->
     if status is None:
         logger.exception("storing %s failed", known.sop_uid or "?", exc_info=exc)
         status, reason = UNEXPECTED, f"{type(exc).__name__}: {exc}"
-    else:
-        reason = str(exc)
+    else:  # a driver's error text carries the SQL and its parameters: keep its first line
+        reason = f"store unavailable: {outage_reason(exc)}" if store_down(exc) else str(exc)
     calling = _calling(event.assoc)
     if not ctx.refusals.allow(str(event.assoc.requestor.address)):
         return status  # this peer's refusals are being counted, not logged (nor recorded)
@@ -195,9 +202,17 @@ def _refuse(ctx: HandlerContext, event: Event, exc: Exception, known: _Known) ->
             study_uid=known.study_uid,
             sop_uid=known.sop_uid,
         )
-    except Exception:
-        logger.exception("could not record the refusal event")
+    except Exception as exc:
+        _log_store_failure("could not record the refusal event", exc)
     return status
+
+
+def _log_store_failure(what: str, exc: BaseException) -> None:
+    """Log a failed store write: one line while the store is down, a traceback for a bug."""
+    if store_down(exc):
+        logger.warning("%s: the store is unavailable (%s)", what, outage_reason(exc))
+    else:
+        logger.exception(what, exc_info=exc)
 
 
 def _encode(event: Event, max_bytes: int) -> tuple[bytes, Path | None]:
@@ -338,8 +353,8 @@ def _ended(event: Event, ctx: HandlerContext, outcome: str) -> None:
         )
         if ctx.assembler is not None:
             ctx.assembler.run_once(study_ids=study_ids)
-    except Exception:
-        logger.exception("recording the end of association %s failed", association_id)
+    except Exception as exc:
+        _log_store_failure(f"recording the end of association {association_id} failed", exc)
 
 
 def handle_released(event: Event, ctx: HandlerContext) -> None:
@@ -379,5 +394,5 @@ def handle_rejected(event: Event, ctx: HandlerContext) -> None:
                     "certificate) or too many associations"
                 },
             )
-    except Exception:
-        logger.exception("could not record the rejection event")
+    except Exception as exc:
+        _log_store_failure("could not record the rejection event", exc)

@@ -28,7 +28,7 @@ from triage.worker.publish import Publisher
 from triage.worker.store import commit_triage, leave_on_worklist, load_work, reprioritise
 from triage.worker.sweep import sweep
 from worklist.archive import Archive
-from worklist.db.engine import Database
+from worklist.db.engine import Database, outage_reason, store_down
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, JobState
 from worklist.ingest.recorder import Ingestor
@@ -182,14 +182,26 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set: claim, process, sweep; sleep ``poll_s`` when idle."""
         logger.info("worker %s started (%d models)", self.owner, len(self.pool.active))
+        down = False  # while the store is down: one line when it goes, one when it is back
         while not stop.is_set():
             try:
                 handled = self.run_once()
                 self.maybe_sweep()
-            except Exception:  # the store may be briefly unreachable: back off, then go on
-                logger.exception("worker loop error; retrying in %.0f s", _ERROR_BACKOFF_S)
+            except Exception as exc:  # the store may be briefly unreachable: back off, go on
+                if not store_down(exc):
+                    logger.exception("worker loop error; retrying in %.0f s", _ERROR_BACKOFF_S)
+                elif not down:
+                    logger.warning(
+                        "store unavailable (%s); retrying every %.0f s",
+                        outage_reason(exc),
+                        _ERROR_BACKOFF_S,
+                    )
+                down = store_down(exc)
                 stop.wait(_ERROR_BACKOFF_S)
                 continue
+            if down:
+                logger.info("store available again")
+                down = False
             if not handled:
                 stop.wait(self.options.poll_s)
         logger.info("worker %s stopped", self.owner)

@@ -12,16 +12,55 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worklist.domain import StoreUnavailableError
 
-__all__ = ["Database", "make_engine", "migrate"]
+__all__ = ["Database", "make_engine", "migrate", "outage_reason", "store_down"]
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def store_down(exc: BaseException) -> bool:
+    """Say whether ``exc`` means the store cannot be reached now, rather than a bug.
+
+    Services log such a failure as one line (it repeats while the outage lasts) and a bug with
+    its traceback.
+
+    Parameters
+    ----------
+    exc
+        What a store operation raised.
+
+    Returns
+    -------
+    bool
+        True for :class:`~worklist.domain.StoreUnavailableError` and the DBAPI's operational
+        and interface errors (connection refused or cut, server restarting, database locked).
+    """
+    return isinstance(exc, StoreUnavailableError | OperationalError | InterfaceError)
+
+
+def outage_reason(exc: BaseException) -> str:
+    """Return one short line saying why the store is unavailable (no SQL, no parameters).
+
+    Parameters
+    ----------
+    exc
+        An exception for which :func:`store_down` is true.
+
+    Returns
+    -------
+    str
+        The driver's first line of the error, at most 200 characters.
+    """
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:200]
+
 
 # Alembic's command API works through module-level proxies: one migration at a time per process.
 _MIGRATE_LOCK = threading.Lock()
