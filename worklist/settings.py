@@ -138,6 +138,13 @@ class WorklistSettings(BaseSettings):
         description="Largest inflated dataset of a STOW-RS instance in Deflated Explicit VR "
         "Little Endian (inflated in 1 MiB steps to count); larger: refused with 0xA700.",
     )
+    web_stow_max_parts: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most body parts (instances) in one STOW-RS request; more: 413 before any "
+        "is stored (a body of tiny parts would otherwise cost a refusal each, and a response "
+        "listing them all). Larger studies are sent in several requests.",
+    )
     web_page_size: int = Field(default=50, ge=1, le=500, description="Worklist rows per page.")
     web_poll_s: float = Field(default=5.0, gt=0, description="Worklist page refresh interval.")
     web_list_cache_s: float = Field(

@@ -38,7 +38,11 @@ from models.errors import TriageError
 from worklist.archive import ArchiveFullError
 from worklist.db.engine import Database
 from worklist.dicomweb.dicomjson import DicomJson, element, tag_key
-from worklist.dicomweb.errors import UnsupportedMediaTypeError, WrongQueryError
+from worklist.dicomweb.errors import (
+    RequestTooLargeError,
+    UnsupportedMediaTypeError,
+    WrongQueryError,
+)
 from worklist.dicomweb.multipart import FilePart, locate_parts, media_type
 from worklist.ingest.associations import close_association, open_association, record_refusal
 from worklist.ingest.completion import complete_studies
@@ -82,6 +86,8 @@ class StowLimits:
     """Largest body part; larger: ``0xA700``, not read. Also the memory parts share."""
     max_inflated_bytes: int = MAX_INFLATED_BYTES
     """Largest inflated dataset of Deflated Explicit VR Little Endian; larger: ``0xA700``."""
+    max_parts: int = 10_000
+    """Most body parts in one request; more: :class:`RequestTooLargeError`, none stored."""
 
 
 class _Budget:
@@ -356,8 +362,19 @@ def store_request(
         If the body is not ``multipart/related; type="application/dicom"``.
     WrongQueryError
         If it has no boundary or no part.
+    RequestTooLargeError
+        If it has more than ``limits.max_parts`` parts (nothing is stored).
     """
-    parts = locate_parts(body, boundary_of(content_type))
+    limits = limits or StowLimits()
+    boundary = boundary_of(content_type)
+    # Counted before any is stored: all or none refused.
+    for count, _ in enumerate(locate_parts(body, boundary), start=1):
+        if count > limits.max_parts:
+            raise RequestTooLargeError(
+                f"the request has more than {limits.max_parts} body parts (the limit); "
+                "send the instances in several requests"
+            )
+    parts = locate_parts(body, boundary)
     first = next(parts, None)
     if first is None:
         raise WrongQueryError("the request has no body part")
@@ -366,7 +383,7 @@ def store_request(
     open_association(
         db, sender.association_id, calling_aet=sender.calling_aet, called_aet=CALLED_AE, peer=source
     )
-    store = _Store(ingestor, study_uid, base_url, sender, body, limits or StowLimits())
+    store = _Store(ingestor, study_uid, base_url, sender, body, limits)
     outcome = "aborted"
     try:
         tally = _store_all(store, first, parts)

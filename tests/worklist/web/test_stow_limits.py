@@ -35,6 +35,7 @@ MIB = 1024 * 1024
 MAX_REQUEST = 96 * MIB
 MAX_INSTANCE = 8 * MIB
 MAX_INFLATED = 16 * MIB
+MAX_PARTS = 40  # the large STOW below sends exactly this many
 OUT_OF_RESOURCES = 0xA700
 FAILED, REFERENCED, REASON = "00081198", "00081199", "00081197"
 
@@ -91,6 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "TRIAGE_WORKLIST_WEB_STOW_MAX_REQUEST_BYTES": str(MAX_REQUEST),
         "TRIAGE_WORKLIST_WEB_STOW_MAX_INSTANCE_BYTES": str(MAX_INSTANCE),
         "TRIAGE_WORKLIST_WEB_STOW_MAX_INFLATED_BYTES": str(MAX_INFLATED),
+        "TRIAGE_WORKLIST_WEB_STOW_MAX_PARTS": str(MAX_PARTS),
     }
     env.pop("TRIAGE_CONFIG", None)
     cmd = [sys.executable, "-m", "triage", "web", "--host", "127.0.0.1", "--port", str(port)]
@@ -277,3 +279,23 @@ def test_an_unknown_content_encoding_is_refused(server: Server) -> None:
         timeout=60,
     )
     assert resp.status_code == 415, resp.text
+
+
+def test_a_request_of_more_parts_than_the_limit_is_refused_before_any_is_stored(
+    server: Server,
+) -> None:
+    """Tiny parts by the million would each cost a refusal and a line of the response."""
+    before = server.stored()
+    body, content_type = encode_multipart([encoded(ds) for ds in make_instances(MAX_PARTS + 1)])
+    r = httpx.post(
+        f"{server.url}/dicom-web/studies", content=body, headers=server.headers(content_type)
+    )
+    assert r.status_code == 413, r.text
+    assert f"more than {MAX_PARTS} body parts" in r.text
+    assert server.stored() == before  # none of them, not the first 40
+    body, content_type = encode_multipart([encoded(ds) for ds in make_instances(MAX_PARTS)])
+    r = httpx.post(
+        f"{server.url}/dicom-web/studies", content=body, headers=server.headers(content_type)
+    )
+    assert r.status_code == 200, r.text
+    assert server.stored() == before + MAX_PARTS

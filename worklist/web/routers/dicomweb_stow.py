@@ -75,6 +75,7 @@ async def _store(
     limits = stow.StowLimits(
         max_instance_bytes=settings.web_stow_max_instance_bytes,
         max_inflated_bytes=settings.web_stow_max_inflated_bytes,
+        max_parts=settings.web_stow_max_parts,
     )
     try:
         result = await run_in_threadpool(
@@ -88,6 +89,9 @@ async def _store(
             source=principal.source,
             limits=limits,
         )
+    except RequestTooLargeError as exc:  # too many parts: none was stored
+        logger.warning("STOW-RS request from %s refused (413): %s", principal.source, exc)
+        return refusal(413, exc)
     finally:
         ingestor.close()
         body.close()
