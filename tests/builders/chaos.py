@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.builders import REPO
-from tests.builders.peers import dcmtk
+from tests.builders.peers import dcmtk, store_responses
 from tests.builders.postgres import PostgresServer
 
 __all__ = ["Chaos", "Cluster", "Sender", "named_status", "send_batch"]
@@ -40,8 +40,6 @@ _DCMTK_NAMES = {
 }
 """DCMTK's texts of the C-STORE statuses its storescu knows by name."""
 _UNKNOWN = re.compile(r"Unknown Status: 0x([0-9A-Fa-f]+)$")
-_SENDING = re.compile(r"Sending file: (.+)$")
-_RESPONSE = re.compile(r"Received Store Response \((.+)\)")
 
 
 def named_status(text: str) -> bool:
@@ -100,18 +98,7 @@ def send_batch(port: int, files: list[Path], aet: str) -> tuple[int, dict[str, s
         )
     except subprocess.TimeoutExpired:
         return -1, {}
-    responses: dict[str, str] = {}
-    current: str | None = None
-    for line in (proc.stdout + proc.stderr).splitlines():
-        m = _SENDING.search(line)
-        if m:
-            current = m.group(1).strip()
-            continue
-        m = _RESPONSE.search(line)
-        if m and current is not None:
-            responses[current] = m.group(1)
-            current = None
-    return proc.returncode, responses
+    return proc.returncode, store_responses(proc.stdout + proc.stderr)
 
 
 @dataclass

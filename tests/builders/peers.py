@@ -24,6 +24,7 @@ __all__ = [
     "fresh_postgres_db",
     "need_dcmtk",
     "postgres_server",
+    "store_responses",
     "storescu",
     "wait_for",
     "wait_for_port",
@@ -177,9 +178,26 @@ def storescu(port: int, files: list[Path], *args: str) -> tuple[int, dict[str, s
         text=True,
         timeout=120,
     )
+    return proc.returncode, store_responses(proc.stdout + proc.stderr)
+
+
+def store_responses(output: str) -> dict[str, str]:
+    """Return the C-STORE response status storescu (``-v``) printed for each file it sent.
+
+    Parameters
+    ----------
+    output : str
+        storescu's stdout and stderr.
+
+    Returns
+    -------
+    dict of str to str
+        DCMTK's text of the status (``"Success"``, ``"Refused: OutOfResources"``, ...) per file
+        path that got a response; a file without an entry got none.
+    """
     responses: dict[str, str] = {}
     current: str | None = None
-    for line in (proc.stdout + proc.stderr).splitlines():
+    for line in output.splitlines():
         m = _SENDING.search(line)
         if m:
             current = m.group(1).strip()
@@ -188,7 +206,7 @@ def storescu(port: int, files: list[Path], *args: str) -> tuple[int, dict[str, s
         if m and current is not None:
             responses[current] = m.group(1)
             current = None
-    return proc.returncode, responses
+    return responses
 
 
 @contextlib.contextmanager
