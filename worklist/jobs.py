@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from worklist.db.engine import Database
@@ -21,7 +21,16 @@ from worklist.db.schema import Job
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, JobState
 
-__all__ = ["Claim", "ClaimedJob", "claim", "complete", "enqueue", "fail", "heartbeat"]
+__all__ = [
+    "Claim",
+    "ClaimedJob",
+    "any_claimable",
+    "claim",
+    "complete",
+    "enqueue",
+    "fail",
+    "heartbeat",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +125,36 @@ def enqueue(
     return job
 
 
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(Job.state == JobState.QUEUED, Job.available_at <= now),
+        and_(Job.state == JobState.RUNNING, Job.lease_expires_at < now),
+    )
+
+
+def any_claimable(db: Database, kinds: list[str]) -> bool:
+    """Say whether a job of ``kinds`` could be claimed now, in a read transaction.
+
+    A claim is a write transaction (on SQLite it takes the write lock that ingest needs); a
+    worker that polls for a kind of job that is usually absent asks this first.
+
+    Parameters
+    ----------
+    db
+        The store.
+    kinds
+        The kinds of job.
+
+    Returns
+    -------
+    bool
+        True if at least one is queued and available, or running with an expired lease.
+    """
+    query = select(Job.id).where(_claimable(utcnow()), Job.kind.in_(kinds)).limit(1)
+    with db.read() as session:
+        return session.scalar(query) is not None
+
+
 def claim(
     db: Database,
     owner: str,
@@ -145,11 +184,7 @@ def claim(
         The claimed jobs and the ones that ran out of attempts.
     """
     now = utcnow()
-    claimable = or_(
-        and_(Job.state == JobState.QUEUED, Job.available_at <= now),
-        and_(Job.state == JobState.RUNNING, Job.lease_expires_at < now),
-    )
-    query = select(Job).where(claimable)
+    query = select(Job).where(_claimable(now))
     if kinds:
         query = query.where(Job.kind.in_(kinds))
     query = query.order_by(Job.priority, Job.id).limit(limit).with_for_update(skip_locked=True)

@@ -9,7 +9,7 @@ from worklist.db.engine import Database
 from worklist.db.schema import Job, Study
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, JobState
-from worklist.jobs import claim, complete, enqueue, fail, heartbeat
+from worklist.jobs import any_claimable, claim, complete, enqueue, fail, heartbeat
 
 
 def _study(db: Database, uid: str = "1.2.3") -> int:
@@ -103,3 +103,20 @@ def test_concurrent_claims_never_share_a_job(db: Database) -> None:
     for t in threads:
         t.join()
     assert sorted(taken) == sorted(set(taken)) and len(taken) == 40
+
+
+def test_any_claimable_sees_what_claim_would_take(db: Database) -> None:
+    publish = [str(JobKind.PUBLISH)]
+    assert not any_claimable(db, publish)
+    sid = _study(db)
+    with db.write() as s:
+        enqueue(s, JobKind.TRIAGE, study_id=sid)
+    assert not any_claimable(db, publish)  # another kind
+    with db.write() as s:
+        enqueue(s, JobKind.PUBLISH, study_id=sid)
+    assert any_claimable(db, publish)
+    assert claim(db, "w1", kinds=publish, lease_s=30).jobs
+    assert not any_claimable(db, publish)  # held under a live lease
+    with db.write() as s:
+        s.execute(update(Job).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    assert any_claimable(db, publish)  # its worker died: claimable again

@@ -32,7 +32,7 @@ from worklist.db.engine import Database, outage_reason, store_down
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, JobState
 from worklist.ingest.recorder import Ingestor
-from worklist.jobs import ClaimedJob, claim, fail, heartbeat
+from worklist.jobs import ClaimedJob, any_claimable, claim, fail, heartbeat
 
 __all__ = ["LeaseKeeper", "Worker", "WorkerOptions", "default_owner"]
 
@@ -246,10 +246,13 @@ class Worker:
         int
             How many jobs were handled (claimed, or found exhausted by a dead worker).
         """
+        kinds = [str(JobKind.PUBLISH)]
+        if not any_claimable(self.db, kinds):  # a read: no write lock taken for nothing
+            return 0
         got = claim(
             self.db,
             self.owner,
-            kinds=[str(JobKind.PUBLISH)],
+            kinds=kinds,
             limit=self.options.batch_jobs,
             lease_s=self.options.lease_s,
         )
