@@ -56,9 +56,11 @@ from benchmarks.ingest_receivers import (
 )
 from tests.builders.peers import dcmtk, fresh_postgres_db, postgres_server
 
-__all__ = ["RECEIVERS", "Run", "main", "make_instances", "run_one", "send"]
+__all__ = ["KNOB_RECEIVERS", "RECEIVERS", "Run", "main", "make_instances", "run_one", "send"]
 
 RECEIVERS = ("ours", "orthanc", "dcmtk", "pynetdicom")
+KNOB_RECEIVERS = ("pyn-dul",)
+"""Receivers measured only when named in ``--receivers``: pynetdicom with one knob set."""
 
 
 def make_instances(folder: Path, n: int) -> list[Path]:
@@ -192,6 +194,8 @@ def _receiver(name: str, work: Path, args: argparse.Namespace, db_url: str | Non
         return OrthancReceiver(work)
     if name == "dcmtk":
         return Dcmtk(work)
+    if name == "pyn-dul":
+        return PynetdicomNoop(work, processes=processes, run_loop_delay=args.run_loop_delay)
     return PynetdicomNoop(work, processes=processes)
 
 
@@ -244,7 +248,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=400, help="instances per run")
     parser.add_argument("--senders", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
-    parser.add_argument("--receivers", nargs="+", default=list(RECEIVERS), choices=RECEIVERS)
+    parser.add_argument(
+        "--receivers", nargs="+", default=list(RECEIVERS), choices=RECEIVERS + KNOB_RECEIVERS
+    )
+    parser.add_argument(
+        "--run-loop-delay",
+        type=float,
+        default=0.0001,
+        help="pyn-dul: the pynetdicom no-op with its DUL reactor's idle poll delay set to this "
+        "(pynetdicom's default: 0.001 s)",
+    )
     parser.add_argument("--processes", type=int, default=0, help="listener processes (0: cores)")
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--db-url", default=None, help="our store (an empty PostgreSQL db)")
@@ -295,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         args.json.write_text(json.dumps({"n": args.n, "db": args.db, "runs": runs_json}, indent=1))
     print("pynetdicom: pynetdicom alone, storing nothing (benchmarks.pynetdicom_noop)")
+    if "pyn-dul" in args.receivers:
+        print(f"pyn-dul: the same with its DUL reactor's idle poll delay {args.run_loop_delay} s")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -245,16 +245,21 @@ class PynetdicomNoop(Receiver):
 
     name = "pynetdicom"
 
-    def __init__(self, work: Path, *, processes: int) -> None:
+    def __init__(self, work: Path, *, processes: int, run_loop_delay: float | None = None) -> None:
         super().__init__(work)
         self.processes = processes
         self.count_file = work / "count"
+        self.run_loop_delay = run_loop_delay
+        if run_loop_delay is not None:
+            self.name = "pyn-dul"  # the DUL reactor's idle poll delay set (a measured knob)
 
     def start(self) -> None:
         """Start the processes and wait until they are bound."""
         self.work.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "benchmarks.pynetdicom_noop", "--port", str(self.port)]
         argv += ["-j", str(self.processes), "--count-dir", str(self.work)]
+        if self.run_loop_delay is not None:
+            argv += ["--run-loop-delay", str(self.run_loop_delay)]
         self._popen(argv, dict(os.environ), self.work / "log")
         wait_for_port(self.port, 60.0)
         time.sleep(1.0)  # let every process bind

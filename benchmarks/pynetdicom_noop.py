@@ -9,6 +9,12 @@ built on it. It is a benchmark reference, never a listener to use: it acknowledg
 not stored.
 
 Run: ``python -m benchmarks.pynetdicom_noop --port 11113 --processes 2`` (stop it with SIGTERM).
+
+``--run-loop-delay S`` measures one of pynetdicom's knobs: how long its DUL reactor sleeps
+between polls when nothing happened (``DULServiceProvider._run_loop_delay``, 1 ms by default,
+a private attribute). It is set here, on each association of this reference receiver only, to
+show what the knob is worth; the gateway never sets it (no patching of pynetdicom in the
+product). The association reactor's own 1 ms sleep is hard-coded and cannot be set at all.
 """
 
 from __future__ import annotations
@@ -48,7 +54,17 @@ def _take_and_acknowledge(event: Event, counter: _Counter) -> int:
     return 0x0000
 
 
-def serve(port: int, ready: Any = None, count_dir: Path | None = None) -> None:
+def _set_run_loop_delay(event: Event, seconds: float) -> None:
+    """Set this association's DUL reactor poll delay (a private pynetdicom attribute)."""
+    event.assoc.dul._run_loop_delay = seconds
+
+
+def serve(
+    port: int,
+    ready: Any = None,
+    count_dir: Path | None = None,
+    run_loop_delay: float | None = None,
+) -> None:
     """Serve on ``127.0.0.1:port`` (``SO_REUSEPORT``) until SIGTERM or SIGINT.
 
     Parameters
@@ -59,13 +75,18 @@ def serve(port: int, ready: Any = None, count_dir: Path | None = None) -> None:
         A :class:`multiprocessing.Event` set once the server is bound, or ``None``.
     count_dir
         Where to write ``count-PID``, the number of C-STOREs answered, when stopping.
+    run_loop_delay
+        Seconds the DUL reactor sleeps between idle polls; ``None``: pynetdicom's default.
     """
     counter = _Counter()
     settings = GatewaySettings(host="127.0.0.1", port=port)
     ae = build_ae(settings)
+    handlers: list[Any] = [(evt.EVT_C_STORE, _take_and_acknowledge, [counter])]
+    if run_loop_delay is not None:
+        handlers.append((evt.EVT_CONN_OPEN, _set_run_loop_delay, [run_loop_delay]))
     server = ae.make_server(
         ("127.0.0.1", port),
-        evt_handlers=[(evt.EVT_C_STORE, _take_and_acknowledge, [counter])],
+        evt_handlers=handlers,
         server_class=ReusePortListenerServer,
     )
     ae._servers.append(server)  # as AE.start_server does: server.shutdown() removes it
@@ -88,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Parameters
     ----------
     argv
-        Command-line arguments (``--port``, ``--processes``).
+        Command-line arguments (``--port``, ``--processes``, ``--count-dir``,
+        ``--run-loop-delay``).
 
     Returns
     -------
@@ -99,12 +121,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("-j", "--processes", type=int, default=1)
     parser.add_argument("--count-dir", type=Path, default=None)
+    parser.add_argument(
+        "--run-loop-delay", type=float, default=None, help="DUL reactor idle poll delay, s"
+    )
     args = parser.parse_args(argv)
     ctx = multiprocessing.get_context("fork")
     children = []
     for _ in range(max(args.processes, 1)):
         ready = ctx.Event()
-        child = ctx.Process(target=serve, args=(args.port, ready, args.count_dir), daemon=True)
+        child = ctx.Process(
+            target=serve,
+            args=(args.port, ready, args.count_dir, args.run_loop_delay),
+            daemon=True,
+        )
         child.start()
         if not ready.wait(60):
             raise TimeoutError("a pynetdicom reference process did not start")

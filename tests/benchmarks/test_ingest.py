@@ -36,3 +36,16 @@ def test_ours_on_a_throwaway_postgresql(tmp_path: Path) -> None:
     assert ingest.main([*argv, "--db", "postgres", "--json", str(out)]) == 0
     (run,) = json.loads(out.read_text())["runs"]
     assert (run["receiver"], run["stored"]) == ("ours", 4)
+
+
+def test_the_dul_poll_delay_knob_receiver_stores_every_instance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pynetdicom no-op with its DUL reactor's idle poll delay set, beside the default."""
+    out = tmp_path / "runs.json"
+    argv = ["--n", "4", "--rounds", "1", "--senders", "1", "--json", str(out)]
+    receivers = ["--receivers", "pynetdicom", "pyn-dul", "--run-loop-delay", "0.0002"]
+    assert ingest.main([*argv, *receivers, "--processes", "1"]) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert sorted((r["receiver"], r["stored"]) for r in runs) == [("pyn-dul", 4), ("pynetdicom", 4)]
+    assert "idle poll delay 0.0002 s" in capsys.readouterr().out
