@@ -27,6 +27,7 @@ unblocks a ``recv`` in TLS as in plain TCP.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import socket
 import ssl
@@ -129,6 +130,21 @@ class ConnectionWatch:
         return None
 
 
+def _shutdown_quietly(shutdown: Callable[[int], None], how: int) -> None:
+    """Call ``shutdown(how)``; a connection the peer (or the watchdog) already ended is no error.
+
+    pynetdicom ends an association's socket with ``shutdown`` and then ``close`` in one ``try``
+    block: when the connection is already gone, ``shutdown`` raises ENOTCONN, the ``close`` is
+    skipped and the descriptor is left to the garbage collector (a ``ResourceWarning``). With
+    that error ignored here, the ``close`` follows at once.
+    """
+    try:
+        shutdown(how)
+    except OSError as exc:
+        if exc.errno != errno.ENOTCONN:
+            raise
+
+
 class WatchedSocket(socket.socket):
     """A TCP socket whose received bytes also feed its :class:`ConnectionWatch`."""
 
@@ -140,6 +156,10 @@ class WatchedSocket(socket.socket):
         if data:
             self.watch.feed(data, time.monotonic())
         return data
+
+    def shutdown(self, how: int) -> None:
+        """Shut down as :meth:`socket.socket.shutdown` does, ignoring ENOTCONN (see above)."""
+        _shutdown_quietly(super().shutdown, how)
 
 
 class WatchedSSLSocket(ssl.SSLSocket):
@@ -165,6 +185,10 @@ class WatchedSSLSocket(ssl.SSLSocket):
         if data and self.watch is not None:
             self.watch.feed(data, time.monotonic())
         return data
+
+    def shutdown(self, how: int) -> None:
+        """Shut down as :meth:`ssl.SSLSocket.shutdown` does, ignoring ENOTCONN."""
+        _shutdown_quietly(super().shutdown, how)
 
 
 class Watchdog:

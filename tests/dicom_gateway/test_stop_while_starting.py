@@ -21,15 +21,18 @@ from tests.builders.peers import free_port
 pytestmark = pytest.mark.slow
 
 
-def _children(pid: int) -> list[int]:
+def _listener_children(pid: int) -> list[int]:
+    """The processes ``pid`` spawned with multiprocessing (not a short-lived helper such as
+    the ``ldconfig`` that ``ctypes.util.find_library`` runs, seen in a clean-clone run)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
                 found.append(int(entry.name))
     return found
 
@@ -45,9 +48,11 @@ def test_sigterm_while_listener_processes_start_stops_the_gateway_cleanly(tmp_pa
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        children: list[int] = []
+        while not children and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)  # the listener processes are spawned once the store is ready
-        assert _children(proc.pid), log.read_text()
+            children = _listener_children(proc.pid)
+        assert children, log.read_text()
         os.killpg(proc.pid, signal.SIGTERM)  # as systemd or a terminal would: the whole group
         began = time.monotonic()
         code = proc.wait(timeout=40)
