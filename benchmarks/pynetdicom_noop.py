@@ -98,9 +98,12 @@ def serve(
     if ready is not None:
         ready.set()
     stop.wait()
-    server.shutdown()
+    # The count first: the senders are done when the benchmark stops this receiver, and a
+    # shutdown that outlasts the parent's wait (it aborts what is still open) lost the count.
     if count_dir is not None:
-        (count_dir / f"count-{os.getpid()}").write_text(str(counter.value))
+        with counter.lock:
+            (count_dir / f"count-{os.getpid()}").write_text(str(counter.value))
+    server.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
