@@ -24,7 +24,6 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.memory import COST_FACTOR, MemoryBudget
@@ -43,7 +42,6 @@ from models.errors import Invalid
 from worklist.archive import ArchiveFullError, InvalidUIDError, validate_uid
 from worklist.audit import EventCategory, record_event
 from worklist.db.engine import Database, outage_reason, store_down
-from worklist.domain import StoreUnavailableError
 from worklist.ingest.associations import close_association, open_association, record_refusal
 from worklist.ingest.header import (
     MAX_INFLATED_BYTES,
@@ -92,11 +90,9 @@ REFUSALS: dict[type[Exception], int] = {
     DatasetMismatchError: DATASET_MISMATCH,
     ArchiveFullError: OUT_OF_RESOURCES,
     InstanceTooLargeError: OUT_OF_RESOURCES,
-    # The store or the archive cannot be reached now (PostgreSQL restarting, SQLite locked past
-    # its busy timeout, an I/O error): a modality retries an Out of Resources refusal later.
-    StoreUnavailableError: OUT_OF_RESOURCES,
-    OperationalError: OUT_OF_RESOURCES,
-    InterfaceError: OUT_OF_RESOURCES,
+    # And whatever worklist.db.engine.store_down says means the store or the archive cannot be
+    # reached now (PostgreSQL restarting, SQLite locked past its busy timeout, an I/O error):
+    # 0xA700, which a modality retries later.
 }
 """The C-STORE status of each refusal the handler expects (a subclass takes its base's status).
 
@@ -164,12 +160,16 @@ class _Known:
 
 
 def _status_of(exc: Exception) -> int | None:
-    """Return the status :data:`REFUSALS` gives ``exc`` (its nearest listed class), if any."""
+    """Return the status of a refusal ``exc`` stands for, or ``None`` if it is unexpected.
+
+    That is the status :data:`REFUSALS` gives its nearest listed class, or 0xA700 when the store
+    cannot be reached now (:func:`~worklist.db.engine.store_down`).
+    """
     for cls in type(exc).__mro__:
         status = REFUSALS.get(cls)
         if status is not None:
             return status
-    return None
+    return OUT_OF_RESOURCES if store_down(exc) else None
 
 
 def _refuse(ctx: HandlerContext, event: Event, exc: Exception, known: _Known) -> int:

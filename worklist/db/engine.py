@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,29 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Return the exception classes that mean "the store cannot be reached now".
+
+    SQLAlchemy wraps the driver's errors, but statements executed on the driver's own cursor
+    (the ingest path's prepared statements) raise the driver's PEP 249 classes unwrapped.
+    """
+    found: list[type[BaseException]] = [
+        StoreUnavailableError,
+        OperationalError,
+        InterfaceError,
+        sqlite3.OperationalError,
+        sqlite3.InterfaceError,
+    ]
+    try:
+        import psycopg
+    except ImportError:  # SQLite-only installs
+        return tuple(found)
+    return (*found, psycopg.OperationalError, psycopg.InterfaceError)
+
+
+_UNAVAILABLE = _unavailable_errors()
+
+
 def store_down(exc: BaseException) -> bool:
     """Say whether ``exc`` means the store cannot be reached now, rather than a bug.
 
@@ -38,10 +62,11 @@ def store_down(exc: BaseException) -> bool:
     Returns
     -------
     bool
-        True for :class:`~worklist.domain.StoreUnavailableError` and the DBAPI's operational
-        and interface errors (connection refused or cut, server restarting, database locked).
+        True for :class:`~worklist.domain.StoreUnavailableError` and the operational and
+        interface errors of SQLAlchemy and of the drivers themselves (connection refused or
+        cut, server restarting, database locked).
     """
-    return isinstance(exc, StoreUnavailableError | OperationalError | InterfaceError)
+    return isinstance(exc, _UNAVAILABLE)
 
 
 def outage_reason(exc: BaseException) -> str:
