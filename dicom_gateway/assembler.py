@@ -22,7 +22,8 @@ from sqlalchemy import and_, exists, or_, select, update
 
 from dicom_gateway.settings import GatewaySettings
 from worklist.audit import EventCategory, record_event
-from worklist.db.engine import Database, outage_reason, store_down
+from worklist.db.engine import Database
+from worklist.db.outage import OutageLog
 from worklist.db.schema import Association, Instance, Study
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, StudyState
@@ -140,20 +141,12 @@ class Assembler:
     def run(self, stop: threading.Event) -> None:
         """Poll every ``assembler_interval_s`` until ``stop`` is set (errors are logged)."""
         logger.info("study assembler running (every %.2f s)", self.settings.assembler_interval_s)
-        down = False  # while the store is down: one line when it goes, one when it is back
+        outage = OutageLog(logger, "the assembler")
         while not stop.is_set():
             try:
                 self.run_once()
             except Exception as exc:
-                if not store_down(exc):
-                    logger.exception("assembler pass failed; retrying")
-                elif not down:
-                    logger.warning(
-                        "store unavailable (%s); the assembler retries", outage_reason(exc)
-                    )
-                down = store_down(exc)
+                outage.failed(exc)
             else:
-                if down:
-                    logger.info("store available again; the assembler goes on")
-                down = False
+                outage.succeeded()
             stop.wait(self.settings.assembler_interval_s)

@@ -41,7 +41,8 @@ from dicom_gateway.statuses import (
 from models.errors import Invalid
 from worklist.archive import ArchiveFullError, InvalidUIDError, validate_uid
 from worklist.audit import EventCategory, record_event
-from worklist.db.engine import Database, outage_reason, store_down
+from worklist.db.engine import Database
+from worklist.db.outage import outage_reason, store_down
 from worklist.ingest.associations import close_association, open_association, record_refusal
 from worklist.ingest.header import (
     MAX_INFLATED_BYTES,

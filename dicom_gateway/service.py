@@ -20,29 +20,29 @@ import logging
 import multiprocessing
 import multiprocessing.synchronize
 import os
-import queue
 import socket
 import threading
-import time
-from pathlib import Path
 from typing import Any
 
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway.assembler import Assembler
 from dicom_gateway.handlers import HandlerContext
-from dicom_gateway.memory import budget_for_process, plan_processes, resident_bytes
-from dicom_gateway.receiving import start_sweeper, use_receive_dir
-from dicom_gateway.refusals import RefusalLog
-from dicom_gateway.scp import ListenerServer, start_listener
-from dicom_gateway.settings import DuplicatePolicy, GatewaySettings
+from dicom_gateway.listeners import (
+    MIN_BUDGET_BYTES,
+    GatewayError,
+    await_ready,
+    handler_context,
+    listener_process,
+)
+from dicom_gateway.memory import budget_for_process, plan_processes
+from dicom_gateway.scp import start_listener
+from dicom_gateway.settings import GatewaySettings
 from dicom_gateway.tls import listener_context
-from models.errors import Invalid, Unavailable
+from models.errors import Invalid
 from worklist.archive import STALE_TMP_S, Archive
-from worklist.children import ignore_stop_signals, stop_signals_blocked
+from worklist.children import stop_signals_blocked
 from worklist.db.engine import Database
-from worklist.ingest.recorder import Ingestor
-from worklist.logsafe import protect
 from worklist.settings import WorklistSettings
 
 __all__ = ["Gateway", "GatewayError", "run_gateway"]
@@ -50,141 +50,6 @@ __all__ = ["Gateway", "GatewayError", "run_gateway"]
 logger = logging.getLogger(__name__)
 
 StopEvent = threading.Event | multiprocessing.synchronize.Event
-_START_TIMEOUT_S = 60.0
-_MIN_BUDGET_BYTES = 64 * 1024 * 1024
-"""The least memory budget of a listener (the tests' in-process one: its process holds more)."""
-
-
-class GatewayError(Unavailable):
-    """The gateway could not start (port in use, a listener process failed)."""
-
-
-def _context(gateway: GatewaySettings, worklist: WorklistSettings, db: Database) -> HandlerContext:
-    archive = Archive(
-        worklist.effective_archive_dir,
-        quota_bytes=worklist.quota_bytes,
-        min_free_bytes=worklist.min_free_bytes,
-    )
-    ingestor = Ingestor(
-        db,
-        archive,
-        replace_duplicates=gateway.duplicate_policy == DuplicatePolicy.REPLACE,
-        group_commit=gateway.group_commit,
-    )
-    return HandlerContext(
-        db=db,
-        ingestor=ingestor,
-        assembler=Assembler(db, gateway),
-        max_nesting_depth=gateway.max_nesting_depth,
-        max_inflated_bytes=gateway.max_inflated_bytes,
-        max_instance_bytes=gateway.max_instance_bytes,
-        refusals=RefusalLog(gateway.refusal_log_per_peer, gateway.refusal_log_window_s),
-    )
-
-
-def _receive_to_files(gateway: GatewaySettings, archive_root: Path, stop: threading.Event) -> None:
-    """In a listener process: receive datasets to files, sweep what ended associations left."""
-    if gateway.receive_to_file:
-        receiving = use_receive_dir(archive_root)  # process-wide: listener processes only
-        start_sweeper(receiving, gateway.network_timeout_s + gateway.pdu_read_timeout_s, stop)
-
-
-def _start_child_listeners(
-    gateway: GatewaySettings,
-    ctx: HandlerContext,
-    servers: list[ThreadedAssociationServer],
-    ports: tuple[int, int | None],
-    share: int,
-) -> None:
-    """Give a listener process its memory budget and start its listener(s) into ``servers``."""
-    ctx.budget = budget_for_process(share)
-    if ctx.budget.capacity < _MIN_BUDGET_BYTES:
-        raise GatewayError(
-            f"a listener process holds {resident_bytes()} bytes at start, leaving "
-            f"{ctx.budget.capacity} of its {share} share of max_memory_bytes for instances"
-        )
-    budget = ctx.budget
-    logger.info("listener process %d: share %d of max_memory_bytes, budget %d (instances to %d)",
-                os.getpid(), share, budget.capacity, budget.largest_instance())  # fmt: skip
-    port, tls_port = ports
-    servers.append(start_listener(gateway, ctx, port=port, reuse_port=True))
-    if tls_port is not None:
-        servers.append(start_listener(gateway, ctx, port=tls_port, reuse_port=True, tls=True))
-    for server in servers:
-        if isinstance(server, ListenerServer):
-            server.memory_share = share
-
-
-def _await_ready(ready: Any, children: list[multiprocessing.process.BaseProcess]) -> None:
-    """Wait until every listener child says it listens; fail at once if one fails or dies."""
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    waiting = len(children)
-    while waiting:
-        try:
-            state, detail = ready.get(timeout=0.25)
-        except queue.Empty:
-            dead = [c for c in children if c.exitcode is not None]
-            if dead:
-                raise GatewayError(
-                    f"listener process {dead[0].pid} exited with status {dead[0].exitcode} "
-                    "while starting"
-                ) from None
-            if time.monotonic() > deadline:
-                raise GatewayError("a listener process did not start in time") from None
-            continue
-        if state != "ok":
-            raise GatewayError(f"a listener process failed to start: {detail}")
-        waiting -= 1
-
-
-def _listener_process(
-    gateway: GatewaySettings,
-    worklist: WorklistSettings,
-    port: int,
-    tls_port: int | None,
-    share: int,
-    log_level: int,
-    ready: Any,
-    stop: Any,
-) -> None:
-    """Body of one listener child process.
-
-    ``stop`` is the read end of a pipe whose write end only the parent holds: it becomes
-    readable (EOF) when the parent stops the gateway or dies, whatever signal killed it.
-    """
-    # The parent handles Ctrl-C and SIGTERM (also when they are sent to the whole group); it
-    # started this process with them blocked, so that they cannot kill it half-started.
-    ignore_stop_signals()
-    logging.basicConfig(
-        level=log_level,
-        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        protect(handler)  # peer data (AE titles, UIDs) cannot forge log lines
-    sweeping = threading.Event()
-    for noisy in ("pynetdicom", "alembic", "sqlalchemy"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, log_level))
-    parent = os.getppid()
-    db = Database(worklist.effective_database_url, create=False)
-    servers: list[ThreadedAssociationServer] = []
-    ctx = _context(gateway, worklist, db)
-    try:
-        _receive_to_files(gateway, ctx.ingestor.archive.root, sweeping)
-        _start_child_listeners(gateway, ctx, servers, (port, tls_port), share)
-        ready.put(("ok", os.getpid()))
-        while not stop.poll(0.5):
-            if os.getppid() != parent:
-                logger.warning("parent process gone; listener %d stopping", os.getpid())
-                break
-    except Exception as exc:
-        logger.exception("listener process failed")
-        ready.put(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        sweeping.set()
-        for server in servers:
-            server.shutdown()
-        ctx.ingestor.close()
-        db.dispose()
 
 
 class Gateway:
@@ -258,8 +123,8 @@ class Gateway:
         else:
             logger.warning("no calling AE allow-list: associations from any AE title are accepted")
         if self.in_process:  # tests only: receiving to memory, in this process
-            self._ctx = ctx = _context(self.gateway, self.worklist, self._db)
-            ctx.budget = budget_for_process(self._share, _MIN_BUDGET_BYTES)
+            self._ctx = ctx = handler_context(self.gateway, self.worklist, self._db)
+            ctx.budget = budget_for_process(self._share, MIN_BUDGET_BYTES)
             try:
                 self._start_in_process(ctx)
             except (OSError, Invalid) as exc:
@@ -335,7 +200,7 @@ class Gateway:
         try:
             for i in range(self.processes):
                 child = ctx.Process(
-                    target=_listener_process,
+                    target=listener_process,
                     args=(
                         self.gateway,
                         self.worklist,
@@ -352,7 +217,7 @@ class Gateway:
                 with stop_signals_blocked():
                     child.start()
                 self._children.append(child)
-            _await_ready(ready, self._children)
+            await_ready(ready, self._children)
         except BaseException:
             self._stop_listener_children()
             raise

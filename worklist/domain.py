@@ -39,6 +39,11 @@ class Priority(StrEnum):
         """Return 1 for P1 (most urgent) to 3 for P3."""
         return int(self.value[1])
 
+    @classmethod
+    def rank_of(cls, value: str | None) -> int:
+        """Return the rank of a stored priority (a job's claim order); 3 if it is not one."""
+        return cls(value).rank if value is not None and value in cls.__members__ else 3
+
     def more_urgent(self, other: Priority) -> Priority:
         """Return the more urgent of ``self`` and ``other``."""
         return self if self.rank <= other.rank else other

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dicom_gateway.handlers import _status_of
 from dicom_gateway.statuses import OUT_OF_RESOURCES
-from worklist.db.engine import outage_reason, store_down
+from worklist.db.outage import outage_reason, store_down
 from worklist.domain import StoreUnavailableError
 
 DOWN = [

@@ -126,8 +126,7 @@ class Exporter:
         study = session.get(Study, study_id) if self.destinations else None
         if study is None:
             return []
-        known = {str(p) for p in Priority}
-        rank = Priority(study.priority).rank if study.priority in known else 3
+        rank = Priority.rank_of(study.priority)
         return [
             enqueue_export(session, study_id, d.name, priority=rank, max_attempts=d.attempts).id
             for d in matching(list(self.destinations.values()), study)

@@ -28,7 +28,8 @@ from triage.worker.publish import Publisher
 from triage.worker.store import commit_triage, leave_on_worklist, load_work, reprioritise
 from triage.worker.sweep import sweep
 from worklist.archive import Archive
-from worklist.db.engine import Database, outage_reason, store_down
+from worklist.db.engine import Database
+from worklist.db.outage import OutageLog
 from worklist.db.types import utcnow
 from worklist.domain import JobKind, JobState
 from worklist.ingest.recorder import Ingestor
@@ -182,26 +183,16 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set: claim, process, sweep; sleep ``poll_s`` when idle."""
         logger.info("worker %s started (%d models)", self.owner, len(self.pool.active))
-        down = False  # while the store is down: one line when it goes, one when it is back
+        outage = OutageLog(logger, "the worker loop")
         while not stop.is_set():
             try:
                 handled = self.run_once()
                 self.maybe_sweep()
             except Exception as exc:  # the store may be briefly unreachable: back off, go on
-                if not store_down(exc):
-                    logger.exception("worker loop error; retrying in %.0f s", _ERROR_BACKOFF_S)
-                elif not down:
-                    logger.warning(
-                        "store unavailable (%s); retrying every %.0f s",
-                        outage_reason(exc),
-                        _ERROR_BACKOFF_S,
-                    )
-                down = store_down(exc)
+                outage.failed(exc)
                 stop.wait(_ERROR_BACKOFF_S)
                 continue
-            if down:
-                logger.info("store available again")
-                down = False
+            outage.succeeded()
             if not handled:
                 stop.wait(self.options.poll_s)
         logger.info("worker %s stopped", self.owner)
@@ -249,33 +240,11 @@ class Worker:
         kinds = [str(JobKind.PUBLISH)]
         if not any_claimable(self.db, kinds):  # a read: no write lock taken for nothing
             return 0
-        got = claim(
-            self.db,
-            self.owner,
-            kinds=kinds,
-            limit=self.options.batch_jobs,
-            lease_s=self.options.lease_s,
+        return self._claim_and_run(
+            kinds,
+            self._publish,
+            "the study stays on the worklist without its outputs, exports and notifications",
         )
-        for job in got.exhausted:
-            logger.error(
-                "publish job %d (study %s): exhausted (the worker stopped each time); the study "
-                "stays on the worklist without its outputs, exports and notifications",
-                job.id,
-                job.study_id,
-            )
-        self.published += len(got.jobs)
-        with LeaseKeeper(self.db, self.owner, self.options.lease_s) as keeper:
-            for job in got.jobs:
-                keeper.hold([job.id])
-                try:
-                    self.publisher.run(job)
-                except Exception as exc:  # a bug or the store briefly gone: retry later
-                    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                    logger.exception("publish job %d (study %s) failed", job.id, job.study_id)
-                    fail(self.db, job.id, self.owner, text)
-                finally:
-                    keeper.release(job.id)
-        return len(got.jobs) + len(got.exhausted)
 
     def run_exports(self) -> int:
         """Claim export and webhook jobs (P1 studies' first) and carry out one attempt of each.
@@ -289,6 +258,22 @@ class Worker:
         kinds += [str(JobKind.WEBHOOK)] if self.notifier is not None else []
         if not kinds:
             return 0
+        return self._claim_and_run(kinds, self._send, "listed for an administrator to re-queue")
+
+    def _publish(self, job: ClaimedJob) -> None:
+        self.published += 1
+        self.publisher.run(job)
+
+    def _send(self, job: ClaimedJob) -> None:
+        if job.kind == JobKind.WEBHOOK and self.notifier is not None:
+            self.notifier.run(job)
+        elif self.exporter is not None:
+            self.exporter.run(job)
+
+    def _claim_and_run(
+        self, kinds: list[str], carry_out: Callable[[ClaimedJob], object], exhausted: str
+    ) -> int:
+        """Claim jobs of ``kinds`` and carry out each under its lease; a failure is retried."""
         got = claim(
             self.db,
             self.owner,
@@ -297,18 +282,21 @@ class Worker:
             lease_s=self.options.lease_s,
         )
         for job in got.exhausted:
-            logger.error("%s job %d: exhausted (the worker stopped each time)", job.kind, job.id)
+            logger.error(
+                "%s job %d (study %s): exhausted (the worker stopped each time); %s",
+                job.kind,
+                job.id,
+                job.study_id,
+                exhausted,
+            )
         with LeaseKeeper(self.db, self.owner, self.options.lease_s) as keeper:
             for job in got.jobs:
                 keeper.hold([job.id])
                 try:
-                    if job.kind == JobKind.WEBHOOK and self.notifier is not None:
-                        self.notifier.run(job)
-                    elif self.exporter is not None:
-                        self.exporter.run(job)
-                except Exception as exc:  # a bug or a broken archive file: retry later
+                    carry_out(job)
+                except Exception as exc:  # a bug, a broken file, the store briefly gone: retry
                     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                    logger.exception("%s job %d failed", job.kind, job.id)
+                    logger.exception("%s job %d (study %s) failed", job.kind, job.id, job.study_id)
                     fail(self.db, job.id, self.owner, text)
                 finally:
                     keeper.release(job.id)

@@ -158,8 +158,7 @@ def enqueue_publish(session: Session, study: Study, triage_job_id: int | None) -
         The triage job whose results are published (``None``: the study was left on the
         worklist without AI).
     """
-    known = {str(p) for p in Priority}
-    rank = Priority(study.priority).rank if study.priority in known else 3
+    rank = Priority.rank_of(study.priority)
     enqueue(
         session,
         JobKind.PUBLISH,

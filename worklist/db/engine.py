@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,78 +12,16 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worklist.domain import StoreUnavailableError
 
-__all__ = ["Database", "make_engine", "migrate", "outage_reason", "store_down"]
+__all__ = ["Database", "make_engine", "migrate"]
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-def _unavailable_errors() -> tuple[type[BaseException], ...]:
-    """Return the exception classes that mean "the store cannot be reached now".
-
-    SQLAlchemy wraps the driver's errors, but statements executed on the driver's own cursor
-    (the ingest path's prepared statements) raise the driver's PEP 249 classes unwrapped.
-    """
-    found: list[type[BaseException]] = [
-        StoreUnavailableError,
-        OperationalError,
-        InterfaceError,
-        sqlite3.OperationalError,
-        sqlite3.InterfaceError,
-    ]
-    try:
-        import psycopg
-    except ImportError:  # SQLite-only installs
-        return tuple(found)
-    return (*found, psycopg.OperationalError, psycopg.InterfaceError)
-
-
-_UNAVAILABLE = _unavailable_errors()
-
-
-def store_down(exc: BaseException) -> bool:
-    """Say whether ``exc`` means the store cannot be reached now, rather than a bug.
-
-    Services log such a failure as one line (it repeats while the outage lasts) and a bug with
-    its traceback.
-
-    Parameters
-    ----------
-    exc
-        What a store operation raised.
-
-    Returns
-    -------
-    bool
-        True for :class:`~worklist.domain.StoreUnavailableError` and the operational and
-        interface errors of SQLAlchemy and of the drivers themselves (connection refused or
-        cut, server restarting, database locked).
-    """
-    return isinstance(exc, _UNAVAILABLE)
-
-
-def outage_reason(exc: BaseException) -> str:
-    """Return one short line saying why the store is unavailable (no SQL, no parameters).
-
-    Parameters
-    ----------
-    exc
-        An exception for which :func:`store_down` is true.
-
-    Returns
-    -------
-    str
-        The driver's first line of the error, at most 200 characters.
-    """
-    cause = getattr(exc, "orig", None) or exc
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:200]
 
 
 # Alembic's command API works through module-level proxies: one migration at a time per process.

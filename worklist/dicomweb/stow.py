@@ -38,12 +38,9 @@ from models.errors import TriageError
 from worklist.archive import ArchiveFullError
 from worklist.db.engine import Database
 from worklist.dicomweb.dicomjson import DicomJson, element, tag_key
-from worklist.dicomweb.errors import (
-    RequestTooLargeError,
-    UnsupportedMediaTypeError,
-    WrongQueryError,
-)
-from worklist.dicomweb.multipart import FilePart, locate_parts, media_type
+from worklist.dicomweb.errors import WrongQueryError
+from worklist.dicomweb.multipart import FilePart, locate_parts
+from worklist.dicomweb.stow_request import boundary_of, check_part_count, file_format
 from worklist.ingest.associations import close_association, open_association, record_refusal
 from worklist.ingest.completion import complete_studies
 from worklist.ingest.header import (
@@ -145,44 +142,11 @@ class _Tally:
     warned: bool = False
 
 
-def file_format(data: bytes) -> bytes:
-    """Return ``data`` with the 128-byte preamble and ``DICM`` prefix if it starts at the meta.
-
-    Writers such as ``pydicom.dcmwrite`` without ``enforce_file_format`` send the File Meta
-    Information without the preamble; the archive keeps PS3.10 files, so one is added.
-    """
-    if data[128:132] != b"DICM" and data[:2] == b"\x02\x00":
-        return bytes(128) + b"DICM" + data
-    return data
-
-
 def _item(sop_class: str, sop_uid: str) -> dict[str, Any]:
     return {
         tag_key(0x00081150): element(0x00081150, sop_class),
         tag_key(0x00081155): element(0x00081155, sop_uid),
     }
-
-
-def boundary_of(content_type: str) -> str:
-    """Return the boundary of a STOW-RS request's Content-Type.
-
-    Raises
-    ------
-    UnsupportedMediaTypeError
-        If it is not ``multipart/related; type="application/dicom"``.
-    WrongQueryError
-        If it has no boundary.
-    """
-    main, params = media_type(content_type)
-    root = params.get("type", "application/dicom").lower()
-    if main != "multipart/related" or root != "application/dicom":
-        raise UnsupportedMediaTypeError(
-            f'STOW-RS takes multipart/related; type="application/dicom", not {content_type!r}'
-        )
-    boundary = params.get("boundary", "")
-    if not boundary:
-        raise WrongQueryError("the multipart/related Content-Type has no boundary")
-    return boundary
 
 
 @dataclass(frozen=True)
@@ -367,13 +331,7 @@ def store_request(
     """
     limits = limits or StowLimits()
     boundary = boundary_of(content_type)
-    # Counted before any is stored: all or none refused.
-    for count, _ in enumerate(locate_parts(body, boundary), start=1):
-        if count > limits.max_parts:
-            raise RequestTooLargeError(
-                f"the request has more than {limits.max_parts} body parts (the limit); "
-                "send the instances in several requests"
-            )
+    check_part_count(body, boundary, limits.max_parts)  # before any is stored: all or none
     parts = locate_parts(body, boundary)
     first = next(parts, None)
     if first is None:
