@@ -20,7 +20,7 @@ from triage.simulation.settings import SimulationSettings
 from triage.simulation.stats import summarise
 from triage.simulation.workload import offered_load
 
-__all__ = ["GOAL", "Outcome", "grid_tasks", "run_simulation", "summarise_grid"]
+__all__ = ["GOAL", "Outcome", "goal_met", "grid_tasks", "run_simulation", "summarise_grid"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,30 @@ GOAL: dict[str, Any] = {
     "without and about 10 % with an upper limit on waiting",
 }
 """The goal the command's output is held against; the goal is not a setting."""
+
+
+def goal_met(sooner_pct: float | None, growth_pct: float | None) -> bool:
+    """Return whether mean figures meet the goal (``GOAL``).
+
+    Parameters
+    ----------
+    sooner_pct
+        How much sooner urgent positives are reported than with FIFO (mean, %).
+    growth_pct
+        How much longer the longest routine wait is than with FIFO (mean, %).
+
+    Returns
+    -------
+    bool
+        ``True`` when both are known and within the goal.
+    """
+    return (
+        sooner_pct is not None
+        and growth_pct is not None
+        and sooner_pct >= GOAL_SOONER_PCT
+        and growth_pct <= GOAL_ROUTINE_GROWTH_PCT
+    )
+
 
 Progress = Callable[[int], None]
 
@@ -60,16 +84,10 @@ class Outcome:
         for name, figures in self.summary["comparison"].items():
             sooner = figures["urgent_sooner_pct"]["mean"]
             growth = figures["routine_max_growth_pct"]["mean"]
-            met = (
-                sooner is not None
-                and growth is not None
-                and sooner >= GOAL_SOONER_PCT
-                and growth <= GOAL_ROUTINE_GROWTH_PCT
-            )
             verdicts[name] = {
                 "urgent_sooner_pct": sooner,
                 "routine_max_growth_pct": growth,
-                "met": met,
+                "met": goal_met(sooner, growth),
             }
         return {**GOAL, "policies": verdicts}
 
@@ -99,7 +117,7 @@ def summarise_grid(
     cells: list[tuple[float, float, Replication]],
     scenario: Scenario,
 ) -> dict[str, Any]:
-    """Summarise the grid: urgent positives' gain per sensitivity and load, with CIs.
+    """Summarise the grid: per sensitivity and load, AI against FIFO, with CIs and the goal.
 
     Parameters
     ----------
@@ -113,25 +131,41 @@ def summarise_grid(
     Returns
     -------
     dict
-        ``sensitivities``, ``loads`` and ``urgent_sooner_pct`` (rows: sensitivities, columns:
-        loads; each a :func:`confidence`).
+        ``sensitivities``, ``loads``, ``utilisation`` (the offered load of each column: work
+        over the roster's reading time), then tables whose rows are sensitivities and columns
+        loads: ``urgent_sooner_pct`` and ``routine_max_growth_pct`` (each cell a
+        :func:`~triage.simulation.stats.confidence`) and ``goal_met`` (booleans, from the means).
     """
     categories = [lab.category for lab in scenario.behaviour.labels]
     short = settings.with_changes(warmup_days=min(settings.warmup_days, settings.grid.days - 1))
-    table: list[list[dict[str, Any]]] = []
+    sooner: list[list[dict[str, Any]]] = []
+    growth: list[list[dict[str, Any]]] = []
+    met: list[list[bool]] = []
     for sens in settings.grid.sensitivities:
-        row = []
+        comparisons = []
         for load in settings.grid.loads:
             reps = [rep for s, lo, rep in cells if s == sens and lo == load]
-            summary = summarise(reps, short, categories)
-            row.append(summary["comparison"]["ai"]["urgent_sooner_pct"])
-        table.append(row)
+            comparisons.append(summarise(reps, short, categories)["comparison"]["ai"])
+        sooner.append([c["urgent_sooner_pct"] for c in comparisons])
+        growth.append([c["routine_max_growth_pct"] for c in comparisons])
+        met.append(
+            [
+                goal_met(c["urgent_sooner_pct"]["mean"], c["routine_max_growth_pct"]["mean"])
+                for c in comparisons
+            ]
+        )
     return {
         "sensitivities": list(settings.grid.sensitivities),
         "loads": list(settings.grid.loads),
+        "utilisation": [
+            offered_load(settings.with_changes(load=settings.load * load))["utilisation"]
+            for load in settings.grid.loads
+        ],
         "days": min(settings.grid.days, settings.days),
         "replications": settings.grid.replications,
-        "urgent_sooner_pct": table,
+        "urgent_sooner_pct": sooner,
+        "routine_max_growth_pct": growth,
+        "goal_met": met,
     }
 
 

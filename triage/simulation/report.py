@@ -226,7 +226,32 @@ def headline(outcome: Outcome) -> list[str]:
             f"<= +{goal['routine_max_growth_pct_at_most']:g}%) {name}: "
             + ("met" if verdict["met"] else "NOT met")
         )
+    if outcome.grid is not None:
+        lines.append(_grid_line(outcome.grid))
     return lines
+
+
+def _grid_line(grid: dict[str, Any]) -> str:
+    """Say in which cells of the sensitivity x load grid AI alone meets the goal."""
+    cells = [
+        f"{sens:g}/{load:g}"
+        for sens, row in zip(grid["sensitivities"], grid["goal_met"], strict=True)
+        for load, met in zip(grid["loads"], row, strict=True)
+        if met
+    ]
+    loads = ", ".join(
+        f"{load:g} ({util:.0%})"
+        for load, util in zip(grid["loads"], grid["utilisation"], strict=True)
+    )
+    where = (
+        f"met in {len(cells)} cells (sensitivity/load: {', '.join(cells)})"
+        if cells
+        else ("met in no cell")
+    )
+    return (
+        f"grid (ai, {grid['replications']} replications of {grid['days']} days per cell): "
+        f"goal {where}; loads (offered load): {loads}"
+    )
 
 
 def write_json(document: dict[str, Any], path: Path) -> None:

@@ -51,8 +51,26 @@ def test_simulate_writes_json_events_and_plots(
     assert set(doc["policies"]) == {"fifo", "ai", "ai_capped"}
     assert doc["comparison"]["ai"]["urgent_sooner_pct"]["n"] == 2
     assert doc["model"]["kind"] == "rates"
-    assert len(doc["grid"]["urgent_sooner_pct"]) == 2
-    assert len(doc["grid"]["urgent_sooner_pct"][0]) == 2
+    grid = doc["grid"]
+    for key in ("urgent_sooner_pct", "routine_max_growth_pct", "goal_met"):
+        assert len(grid[key]) == 2 and all(len(row) == 2 for row in grid[key])
+    # Each cell's verdict is the goal applied to that cell's means.
+    for sooner_row, growth_row, met_row in zip(
+        grid["urgent_sooner_pct"], grid["routine_max_growth_pct"], grid["goal_met"], strict=True
+    ):
+        for sooner, growth, met in zip(sooner_row, growth_row, met_row, strict=True):
+            assert sooner["n"] == 1 and growth["n"] == 1
+            expected = (
+                sooner["mean"] is not None
+                and growth["mean"] is not None
+                and sooner["mean"] >= 60.0
+                and growth["mean"] <= 20.0
+            )
+            assert met is expected
+    # The offered load grows with the volume: load x the scenario's own utilisation.
+    base = doc["offered_load"]["utilisation"]
+    assert grid["utilisation"] == pytest.approx([0.8 * base, 1.0 * base], rel=1e-3)
+    assert "grid (ai, 1 replications of 2 days per cell): goal met in" in printed
     plots = {"turnaround.png", "backlog.png", "missed_positives.png", "gain_grid.png"}
     assert set(doc["files"]["plots"]) == plots
     for name in plots:
