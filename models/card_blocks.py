@@ -303,6 +303,8 @@ class ThresholdSource(Frozen):
     """ISO 8601 date (UTC) of the calibration."""
     from_version: str | None = None
     """The model version whose card was copied."""
+    n_left_out: int = Field(default=0, ge=0)
+    """Images of the split left out as absent or unreadable (``--skip-bad-images``)."""
 
 
 class Label(Frozen):

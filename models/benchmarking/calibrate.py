@@ -137,6 +137,7 @@ def calibrate_card(
             n_positive=n_pos,
             date=day,
             from_version=card.identity.version,
+            n_left_out=len(scored.left_out),
         )
         labels.append(label.model_copy(update={"threshold": chosen, "threshold_source": source}))
     identity = card.identity.model_copy(

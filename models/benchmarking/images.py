@@ -53,11 +53,16 @@ class DecodeSpec:
 
 @dataclass(frozen=True)
 class Decoded:
-    """One image read: its sha256 and its tensor (``None`` when cached)."""
+    """One image read: its sha256 and its tensor (``None`` when cached or unreadable).
+
+    ``error`` says why an image could not be read or preprocessed (its path named); its
+    ``sha256`` is empty when the file itself could not be read.
+    """
 
     path: Path
     sha256: str
     tensor: npt.NDArray[np.float32] | None
+    error: str | None = None
 
 
 def is_dicom(data: bytes, path: Path) -> bool:
@@ -82,6 +87,8 @@ def _grey_plane(data: bytes, path: Path) -> npt.NDArray[np.float32]:
     from PIL import Image, UnidentifiedImageError
 
     try:
+        # Pillow refuses images over twice Image.MAX_IMAGE_PIXELS (about 179 million pixels)
+        # before decoding them (DecompressionBombError, not an OSError).
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             if image.mode in ("L", "I", "F") or image.mode.startswith("I;16"):
@@ -90,7 +97,7 @@ def _grey_plane(data: bytes, path: Path) -> npt.NDArray[np.float32]:
             if image.mode == "1":
                 return np.asarray(image.convert("L"), dtype=np.float32)
             rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise PreprocessError(f"{path}: not an image Pillow can read: {exc}") from exc
     plane: npt.NDArray[np.float32] = rgb @ _LUMA
     return plane
@@ -150,21 +157,21 @@ def decode_file(path: Path, spec: DecodeSpec) -> Decoded:
     Returns
     -------
     Decoded
-        Its sha256 and tensor (``None`` when its prediction is cached).
-
-    Raises
-    ------
-    PreprocessError
-        If the file cannot be read or preprocessed.
+        Its sha256 and tensor (``None`` when its prediction is cached), or the error that
+        kept it from being read or preprocessed (the caller decides whether that stops a run).
     """
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise PreprocessError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+        return Decoded(path, "", None, f"{path}: cannot be read: {exc.strerror or exc}")
     digest = hashlib.sha256(data).hexdigest()
     if digest in spec.cached:
         return Decoded(path, digest, None)
-    return Decoded(path, digest, image_tensor(data, path, spec.preprocessing, spec.input))
+    try:
+        tensor = image_tensor(data, path, spec.preprocessing, spec.input)
+    except PreprocessError as exc:
+        return Decoded(path, digest, None, str(exc))
+    return Decoded(path, digest, tensor)
 
 
 _SPEC: DecodeSpec | None = None

@@ -4,6 +4,10 @@
 dataset folder), ``image_id``, ``patient``, ``study``, ``sex``, ``age``, ``view``, ``site``,
 ``split``, ``sha256``, then per evaluated label ``<label>`` (truth: 1, 0, or blank when unknown)
 and ``<label>_score`` (the model's probability). It is the file ``triage simulate`` reads.
+
+``left_out.csv`` lists the images left out with ``--skip-bad-images``: ``image`` (relative to
+the dataset folder), ``reason`` (``absent`` or ``unreadable``) and ``detail``; it always has its
+header, so an empty list is visible as such.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from models.card import ModelCard
 if TYPE_CHECKING:
     from models.evaluation import Report
 
-__all__ = ["PREDICTION_COLUMNS", "build_report", "write_predictions"]
+__all__ = [
+    "LEFT_OUT_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "build_report",
+    "write_left_out",
+    "write_predictions",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +49,9 @@ PREDICTION_COLUMNS = (
     "sha256",
 )
 """The columns before the per-label truth and score columns."""
+
+LEFT_OUT_COLUMNS = ("image", "reason", "detail")
+"""The columns of ``left_out.csv``."""
 
 
 def _text(value: object) -> str:
@@ -97,6 +110,32 @@ def write_predictions(scored: Scored, dataset_dir: Path, path: Path) -> Path:
                 row += [_text(record.labels.get(label)), repr(float(scored.scores[label][i]))]
             out.writerow(row)
     logger.info("wrote %s (%d images)", path, len(scored.records))
+    return path
+
+
+def write_left_out(scored: Scored, dataset_dir: Path, path: Path) -> Path:
+    """Write ``left_out.csv``: the images left out of the evaluation, and why.
+
+    Parameters
+    ----------
+    scored
+        The records and scores (with :attr:`~models.benchmarking.Scored.left_out`).
+    dataset_dir
+        The dataset folder (image paths are written relative to it).
+    path
+        The file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh, lineterminator="\n")
+        out.writerow(LEFT_OUT_COLUMNS)
+        for item in scored.left_out:
+            out.writerow([_relative(item.image, dataset_dir), item.reason, item.detail])
     return path
 
 
@@ -171,6 +210,8 @@ def build_report(
             dataset=dataset_dir.resolve().name,
             layout=options.layout,
             split=options.split,
+            left_out_absent=sum(item.reason == "absent" for item in scored.left_out),
+            left_out_unreadable=sum(item.reason == "unreadable" for item in scored.left_out),
         ),
         throughput=throughput,
     )

@@ -33,8 +33,8 @@ import numpy.typing as npt
 
 from models.benchmarking.cache import PredictionCache
 from models.benchmarking.images import Decoded, DecodeSpec, decode_chunk, decode_file, init_process
-from models.datasets import READERS, Record
-from models.errors import BenchmarkError
+from models.datasets import READERS, LeftOut, Record
+from models.errors import BenchmarkError, PreprocessError
 from models.runtime import LoadedModel
 
 __all__ = ["BenchmarkOptions", "Scored", "score_dataset"]
@@ -67,6 +67,10 @@ class BenchmarkOptions:
         Images per decoding task.
     bare_images
         Most images timed through the bare session.
+    skip_bad_images
+        ``False``: an image named by the labels but absent, or one that cannot be read or
+        preprocessed, stops the run with an error naming it. ``True``: it is left out of the
+        evaluation and listed (:attr:`Scored.left_out`).
     """
 
     layout: str
@@ -77,6 +81,7 @@ class BenchmarkOptions:
     batch_size: int | None = None
     chunk: int = 4
     bare_images: int = 256
+    skip_bad_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,9 @@ class Scored:
     timing
         The throughput: ``images_per_s``, ``bare_images_per_s``, ``provider``, ``batch_size``,
         ``images`` (of this run, or of the last run that scored images when all were cached).
+    left_out
+        The images left out (absent, or unreadable) with ``skip_bad_images``, in the reader's
+        order; their records are not in ``records``.
     """
 
     records: tuple[Record, ...]
@@ -107,9 +115,12 @@ class Scored:
     computed: int
     cached: int
     timing: dict[str, Any] | None = field(default=None, hash=False)
+    left_out: tuple[LeftOut, ...] = ()
 
 
-def read_records(dataset_dir: Path, options: BenchmarkOptions) -> list[Record]:
+def read_records(
+    dataset_dir: Path, options: BenchmarkOptions, left_out: list[LeftOut] | None = None
+) -> list[Record]:
     """Read the records of a dataset copy as ``options`` asks.
 
     Parameters
@@ -117,7 +128,9 @@ def read_records(dataset_dir: Path, options: BenchmarkOptions) -> list[Record]:
     dataset_dir
         The dataset's folder as released.
     options
-        Layout, split, uncertainty policy, label map.
+        Layout, split, uncertainty policy, label map, and whether absent images are skipped.
+    left_out
+        Where the images skipped are listed.
 
     Returns
     -------
@@ -142,6 +155,8 @@ def read_records(dataset_dir: Path, options: BenchmarkOptions) -> list[Record]:
             split=options.split,
             uncertainty=options.uncertainty,
             label_map=label_map,
+            missing="skip" if options.skip_bad_images else "error",
+            left_out=left_out,
         )
     )
     if not records:
@@ -275,10 +290,12 @@ def score_dataset(
     BenchmarkError
         When none of the card's labels is covered by the dataset's label map.
     PreprocessError
-        When an image cannot be read or preprocessed (the message names it).
+        When an image cannot be read or preprocessed (the message names it) and
+        ``options.skip_bad_images`` is off.
     """
     card = model.card
-    records = read_records(dataset_dir, options)
+    left_out: list[LeftOut] = []
+    records = read_records(dataset_dir, options, left_out)
     labels = tuple(n for n in card.label_names if any(n in r.labels for r in records))
     if not labels:
         raise BenchmarkError(
@@ -297,6 +314,14 @@ def score_dataset(
         with _Decoder(spec, options.workers, options.chunk) as decoder:
             started = time.perf_counter()
             for done, item in enumerate(decoder(paths), 1):
+                if item.error is not None:
+                    if not options.skip_bad_images:
+                        raise PreprocessError(
+                            f"{item.error} (--skip-bad-images leaves such images out)"
+                        )
+                    logger.warning("left out: %s", item.error)
+                    left_out.append(LeftOut(item.path, "unreadable", item.error))
+                    continue
                 digest_of[item.path] = item.sha256
                 if item.tensor is not None:
                     batcher.add(item.sha256, item.tensor)
@@ -316,6 +341,9 @@ def score_dataset(
             "images": batcher.computed,
         }
         cache.write_timing(timing)
+    records = [r for r in records if r.image in digest_of]
+    if not records:
+        raise BenchmarkError(f"{dataset_dir}: none of the images could be read")
     digests = tuple(digest_of[r.image] for r in records)
     scores = {
         label: np.array([cache.scores[d][label] for d in digests], dtype=np.float64)
@@ -326,14 +354,17 @@ def score_dataset(
         card.ref,
         dataset_dir,
         batcher.computed,
-        len(paths) - batcher.computed,
+        len(digest_of) - batcher.computed,
     )
+    if left_out:
+        logger.warning("%s: %d images left out (absent or unreadable)", dataset_dir, len(left_out))
     return Scored(
         records=tuple(records),
         digests=digests,
         labels=labels,
         scores=scores,
         computed=batcher.computed,
-        cached=len(paths) - batcher.computed,
+        cached=len(digest_of) - batcher.computed,
         timing=timing,
+        left_out=tuple(left_out),
     )

@@ -23,7 +23,15 @@ Examples
 from __future__ import annotations
 
 from models.datasets import chexpert, generic, mimic, nih, padchest, rsna, siim, vindr
-from models.datasets.base import ALL, OFFICIAL, DatasetReader, Missing, ReadOptions, Record
+from models.datasets.base import (
+    ALL,
+    OFFICIAL,
+    DatasetReader,
+    LeftOut,
+    Missing,
+    ReadOptions,
+    Record,
+)
 from models.datasets.labelmap import LabelMap, Uncertainty, load_label_map
 from models.datasets.values import Sex
 from models.errors import DatasetError
@@ -35,6 +43,7 @@ __all__ = [
     "DatasetError",
     "DatasetReader",
     "LabelMap",
+    "LeftOut",
     "Missing",
     "ReadOptions",
     "Record",

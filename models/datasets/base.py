@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+from models.datasets.dicom_header import DicomHeader, read_header
 from models.datasets.labelmap import LabelMap, Uncertainty, load_label_map
 from models.datasets.values import Sex
 from models.errors import DatasetError
@@ -25,6 +26,7 @@ __all__ = [
     "OFFICIAL",
     "DatasetReader",
     "ImageCheck",
+    "LeftOut",
     "Missing",
     "ReadOptions",
     "Record",
@@ -107,14 +109,18 @@ class ReadOptions:
     label_map
         Dataset finding names to card label names.
     missing
-        ``"error"``: an image named by the labels but absent raises :class:`DatasetError`;
-        ``"skip"``: it is left out and counted in a warning.
+        ``"error"``: an image named by the labels but absent, or a DICOM image whose header
+        cannot be read, raises :class:`DatasetError`; ``"skip"``: it is left out, counted in a
+        warning and appended to ``left_out``.
+    left_out
+        Where the images left out are listed (``None``: counted only).
     """
 
     split: str
     uncertainty: Uncertainty
     label_map: LabelMap
     missing: Missing = "error"
+    left_out: list[LeftOut] | None = field(default=None, compare=False)
 
     def wants(self, split: str | None) -> bool:
         """Return whether an image of official split ``split`` is asked for."""
@@ -178,6 +184,7 @@ class DatasetReader:
         uncertainty: Uncertainty | str = Uncertainty.IGNORE,
         label_map: LabelMap | None = None,
         missing: Missing = "error",
+        left_out: list[LeftOut] | None = None,
     ) -> Iterator[Record]:
         """Read a copy of the dataset, one :class:`Record` per image, in the files' order.
 
@@ -196,7 +203,11 @@ class DatasetReader:
         label_map
             Finding names to card label names; ``None`` for the packaged map.
         missing
-            ``"error"`` or ``"skip"`` for images named by the labels but absent.
+            ``"error"`` or ``"skip"`` for images named by the labels but absent, and for DICOM
+            images whose header cannot be read.
+        left_out
+            With ``missing="skip"``, a list the images left out are appended to (a
+            :class:`LeftOut` each, as the records are iterated).
 
         Returns
         -------
@@ -216,6 +227,7 @@ class DatasetReader:
             uncertainty=_uncertainty(uncertainty),
             label_map=label_map if label_map is not None else self.label_map(),
             missing=_missing(missing),
+            left_out=left_out,
         )
         records = self.function(folder, options)
         first = next(records, None)  # opens the files and checks their columns now
@@ -280,12 +292,52 @@ def first_file(root: Path, names: Sequence[str], title: str) -> Path:
     raise DatasetError(f"{title}: file {wanted} not found in {root}")
 
 
-class ImageCheck:
-    """Checks that images exist, raising or counting as :class:`ReadOptions` asks."""
+_SKIP_HINT = (
+    "to leave such images out: missing='skip', or triage models benchmark --skip-bad-images"
+)
 
-    def __init__(self, title: str, source: Path, missing: Missing) -> None:
-        self.title, self.source, self.missing = title, source, missing
+
+@dataclass(frozen=True)
+class LeftOut:
+    """An image a reader or a benchmark left out, and why.
+
+    Attributes
+    ----------
+    image
+        The image's path.
+    reason
+        ``absent`` (named by the labels, not on disk) or ``unreadable``.
+    detail
+        The error, in words.
+    """
+
+    image: Path
+    reason: Literal["absent", "unreadable"]
+    detail: str
+
+
+class ImageCheck:
+    """Checks that images exist and reads DICOM headers, raising or skipping as asked.
+
+    Parameters
+    ----------
+    title
+        The dataset's title (for messages).
+    source
+        The labels file that names the images.
+    options
+        The reader's options: ``missing`` and ``left_out``.
+    """
+
+    def __init__(self, title: str, source: Path, options: ReadOptions) -> None:
+        self.title, self.source, self.missing = title, source, options.missing
+        self.sink = options.left_out
         self.skipped = 0
+
+    def _skip(self, image: Path, reason: Literal["absent", "unreadable"], detail: str) -> None:
+        self.skipped += 1
+        if self.sink is not None:
+            self.sink.append(LeftOut(image, reason, detail))
 
     def __call__(self, image: Path) -> bool:
         """Return whether ``image`` exists; raise for a missing one unless skipping."""
@@ -293,17 +345,26 @@ class ImageCheck:
             return True
         if self.missing == "error":
             raise DatasetError(
-                f"{self.title}: image {image} named in {self.source} does not exist "
-                "(read with missing='skip' to leave absent images out)"
+                f"{self.title}: image {image} named in {self.source} does not exist ({_SKIP_HINT})"
             )
-        self.skipped += 1
+        self._skip(image, "absent", f"named in {self.source.name}, not found")
         return False
+
+    def header(self, image: Path) -> DicomHeader | None:
+        """Return a DICOM image's header; ``None`` (skipped) when unreadable and skipping."""
+        try:
+            return read_header(image)
+        except DatasetError as exc:
+            if self.missing == "error":
+                raise DatasetError(f"{exc} ({_SKIP_HINT})") from exc
+            self._skip(image, "unreadable", str(exc))
+            return None
 
     def report(self) -> None:
         """Log how many images were left out."""
         if self.skipped:
             logger.warning(
-                "%s: %d images named in %s are absent and were skipped",
+                "%s: %d images named in %s are absent or unreadable and were skipped",
                 self.title,
                 self.skipped,
                 self.source,

@@ -77,7 +77,7 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
     names = SPLIT_FILES if options.split == ALL else {options.split: SPLIT_FILES[options.split]}
     tables = {split: Table(root / file, REQUIRED) for split, file in names.items()}
     for split, table in tables.items():
-        check = ImageCheck(TITLE, table.path, options.missing)
+        check = ImageCheck(TITLE, table.path, options)
         for row in table:
             parts = _relative(table, row)
             image = root.joinpath(*parts)

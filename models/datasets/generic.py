@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from models.datasets.base import DatasetReader, ImageCheck, ReadOptions, Record
-from models.datasets.dicom_header import read_header
 from models.datasets.tables import Table
 
 __all__ = ["READER", "REQUIRED"]
@@ -38,13 +37,15 @@ def _findings(table: Table, row: dict[str, str], names: tuple[str, ...]) -> dict
 def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
     table = Table(root / "labels.csv", REQUIRED)
     names = tuple(c for c in table.columns if c not in REQUIRED)
-    check = ImageCheck(TITLE, table.path, options.missing)
+    check = ImageCheck(TITLE, table.path, options)
     for row in table:
         image = root / row["path"].strip()
         if not check(image):
             continue
         findings = {name: 0 for name in names} | _findings(table, row, names)
-        header = read_header(image)
+        header = check.header(image)
+        if header is None:
+            continue
         yield Record(
             dataset="generic",
             image_id=row["sop_instance_uid"].strip(),

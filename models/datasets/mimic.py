@@ -100,7 +100,7 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
     metadata = _table(root, "metadata", ("dicom_id", "subject_id", "study_id", "ViewPosition"))
     studies = _labels(root)
     splits = _splits(root, needed=options.split != ALL)
-    check = ImageCheck(TITLE, metadata.path, options.missing)
+    check = ImageCheck(TITLE, metadata.path, options)
     unlabelled = 0
     for row in metadata:
         dicom_id, subject, study = (row[k].strip() for k in ("dicom_id", "subject_id", "study_id"))

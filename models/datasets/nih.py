@@ -103,7 +103,7 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
     table = Table(_entries(root), REQUIRED)
     splits = _splits(root, needed=options.split != ALL)
     images = _image_index(root)
-    check = ImageCheck(TITLE, table.path, options.missing)
+    check = ImageCheck(TITLE, table.path, options)
     for row in table:
         name = row["Image Index"].strip()
         split = splits.get(name) if splits is not None else None

@@ -89,7 +89,7 @@ def _folder(value: str) -> str:
 
 def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
     table = Table(first_file(root, (CSV_NAME, f"{CSV_NAME}.gz"), TITLE), REQUIRED)
-    check = ImageCheck(TITLE, table.path, options.missing)
+    check = ImageCheck(TITLE, table.path, options)
     for row in table:
         image_id = row["ImageID"].strip()
         image = root / _folder(row["ImageDir"]) / image_id

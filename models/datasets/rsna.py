@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from models.datasets.base import DatasetReader, ImageCheck, ReadOptions, Record
-from models.datasets.dicom_header import read_header
 from models.datasets.tables import Table
 
 __all__ = ["CLASSES", "READER"]
@@ -53,7 +52,7 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
     table, targets = _targets(root)
     classes = _classes(root)
     images = root / "stage_2_train_images"
-    check = ImageCheck(TITLE, table.path, options.missing)
+    check = ImageCheck(TITLE, table.path, options)
     for pid, target in targets.items():
         image = images / f"{pid}.dcm"
         if not check(image):
@@ -61,7 +60,9 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
         findings = {"Lung Opacity": target}
         if pid in classes:
             findings[classes[pid]] = 1
-        header = read_header(image)
+        header = check.header(image)
+        if header is None:
+            continue
         yield Record(
             dataset="rsna",
             image_id=pid,

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from models.datasets.base import DatasetReader, ImageCheck, ReadOptions, Record
-from models.datasets.dicom_header import read_header
 from models.datasets.tables import Table
 from models.errors import DatasetError
 
@@ -53,12 +52,14 @@ def _dicom_index(root: Path) -> dict[str, Path]:
 def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
     table, positive = _positives(root)
     images = _dicom_index(root)
-    check = ImageCheck(TITLE, table.path, options.missing)
+    check = ImageCheck(TITLE, table.path, options)
     for image_id, code in positive.items():
         image = images.get(image_id, root / IMAGES / f"{image_id}.dcm")
         if not check(image):
             continue
-        header = read_header(image)
+        header = check.header(image)
+        if header is None:
+            continue
         findings = {"Pneumothorax": code}
         yield Record(
             dataset="siim",

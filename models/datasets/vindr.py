@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from models.datasets.base import ALL, DatasetReader, ImageCheck, ReadOptions, Record
-from models.datasets.dicom_header import read_header
 from models.datasets.tables import Table
 
 __all__ = ["LABELS", "LABEL_FILES", "READER"]
@@ -93,13 +92,15 @@ def _read(root: Path, options: ReadOptions) -> Iterator[Record]:
     splits = LABEL_FILES if options.split == ALL else {options.split: LABEL_FILES[options.split]}
     tables = {split: Table(root / file, ("image_id", *LABELS)) for split, file in splits.items()}
     for split, table in tables.items():
-        check = ImageCheck(TITLE, table.path, options.missing)
+        check = ImageCheck(TITLE, table.path, options)
         for image_id, votes in _votes(table).items():
             image = root / split / f"{image_id}.dicom"
             if not check(image):
                 continue
             findings = {name: _agreement(marks) for name, marks in votes.items() if any(marks)}
-            header = read_header(image)
+            header = check.header(image)
+            if header is None:
+                continue
             yield Record(
                 dataset="vindr",
                 image_id=image_id,

@@ -58,6 +58,8 @@ diagnosis and do not transfer unchanged to other populations or equipment.</p>
 <tr><th>split</th><td>{{ p.split or "—" }}</td></tr>
 <tr><th>created</th><td>{{ p.created_at or "—" }}</td></tr>
 <tr><th>images / patients</th><td>{{ r.n_images }} / {{ r.n_patients }}</td></tr>
+<tr><th>images left out</th><td>{{ p.left_out_absent + p.left_out_unreadable }}
+({{ p.left_out_absent }} absent, {{ p.left_out_unreadable }} unreadable)</td></tr>
 <tr><th>seed / bootstrap replicates</th><td>{{ s.seed }} / {{ s.replicates }}</td></tr>
 <tr><th>report schema</th><td>{{ r.schema_version }}</td></tr>
 </table>

@@ -37,7 +37,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_FILE = "report.schema.json"
 
 
@@ -53,6 +53,9 @@ class Provenance:
         The dataset (e.g. its folder name), its layout (``nih``, ``chexpert``, ...), the split.
     created_at : str or None
         A time stamp, only when the caller passes one (the evaluation never reads the clock).
+    left_out_absent, left_out_unreadable : int
+        Images of the split left out before the evaluation: named by the labels but absent,
+        or unreadable (schema 1.1).
     """
 
     model: str | None = None
@@ -62,6 +65,8 @@ class Provenance:
     layout: str | None = None
     split: str | None = None
     created_at: str | None = None
+    left_out_absent: int = 0
+    left_out_unreadable: int = 0
 
 
 @dataclass(frozen=True)

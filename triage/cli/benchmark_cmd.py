@@ -52,6 +52,14 @@ BatchOption = Annotated[
     int | None,
     typer.Option("--batch-size", min=1, help="Images per inference call (default: settings)."),
 ]
+SkipOption = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad-images",
+        help="Leave out images that are absent or unreadable (listed in left_out.csv and counted "
+        "in the report) instead of stopping at the first.",
+    ),
+]
 
 
 def _default_workers() -> int:
@@ -99,6 +107,7 @@ def benchmark(
     label_map: LabelMapOption = None,
     workers: WorkersOption = _default_workers(),  # noqa: B008  (computed once, shown in --help)
     batch_size: BatchOption = None,
+    skip_bad_images: SkipOption = False,
     replicates: Annotated[
         int, typer.Option("--replicates", min=1, help="Bootstrap replicates per AUROC.")
     ] = 2000,
@@ -112,7 +121,7 @@ def benchmark(
     Scores are cached by image sha256 in OUT/cache: a rerun scores only the images missing.
     """
     from models.benchmarking import BenchmarkOptions
-    from models.benchmarking.outputs import build_report, write_predictions
+    from models.benchmarking.outputs import build_report, write_left_out, write_predictions
     from models.registry import ModelRegistry
 
     options = BenchmarkOptions(
@@ -122,6 +131,7 @@ def benchmark(
         label_map=label_map,
         workers=workers,
         batch_size=batch_size,
+        skip_bad_images=skip_bad_images,
     )
     registry = ModelRegistry(config_from(ctx).models)
     try:
@@ -130,6 +140,7 @@ def benchmark(
     finally:
         registry.close()
     write_predictions(scored, dataset_dir, out / "predictions.csv")
+    write_left_out(scored, dataset_dir, out / "left_out.csv")
     report = build_report(
         scored, model.card, dataset_dir, options, seed=seed, replicates=replicates
     )
@@ -138,6 +149,7 @@ def benchmark(
         f"{model.ref} on {dataset_dir} ({layout}, split {split}): {len(scored.records)} images, "
         f"{scored.computed} scored, {scored.cached} from the cache"
     )
+    _echo_left_out(scored, out / "left_out.csv")
     for label in report.labels:
         value = label.auroc.value
         auroc = "undefined" if value is None else f"{value:.4f}"
@@ -146,7 +158,18 @@ def benchmark(
         tp = report.throughput
         share = "" if tp.share_of_bare is None else f" ({tp.share_of_bare:.2f} of bare ORT)"
         typer.echo(f"  throughput {tp.images_per_s:.1f} images/s{share}")
-    typer.echo(f"wrote {out / 'predictions.csv'}, {json_path}, {html_path}")
+    typer.echo(f"wrote {out / 'predictions.csv'}, {out / 'left_out.csv'}, {json_path}, {html_path}")
+
+
+def _echo_left_out(scored: Scored, listed: Path | None) -> None:
+    if not scored.left_out:
+        return
+    absent = sum(item.reason == "absent" for item in scored.left_out)
+    where = f": see {listed}" if listed is not None else ""
+    typer.echo(
+        f"  left out {len(scored.left_out)} images ({absent} absent, "
+        f"{len(scored.left_out) - absent} unreadable){where}"
+    )
 
 
 @models_app.command("calibrate")
@@ -172,6 +195,7 @@ def calibrate(
     ] = None,
     workers: WorkersOption = _default_workers(),  # noqa: B008  (computed once, shown in --help)
     batch_size: BatchOption = None,
+    skip_bad_images: SkipOption = False,
     models_dir: ModelsDirOption = None,
     data_dir: DataDirOption = None,
     config_file: ConfigOption = None,
@@ -194,6 +218,7 @@ def calibrate(
         label_map=label_map,
         workers=workers,
         batch_size=batch_size,
+        skip_bad_images=skip_bad_images,
     )
     registry = ModelRegistry(config_from(ctx).models)
     try:
@@ -212,6 +237,7 @@ def calibrate(
         version=version,
     )
     directory = write_calibrated(result, model.directory, registry.models_dir)
+    _echo_left_out(scored, None)
     typer.echo(f"wrote {result.card.ref} (status shadow) to {directory}")
     for name, (old, new) in result.changes.items():
         shown = "kept (no positives)" if new is None else f"{new:.6g}"

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from models.card import load_card
-from models.datasets import READERS, DatasetError, Record, Uncertainty
+from models.datasets import READERS, DatasetError, LeftOut, Record, Uncertainty
 from models.phantoms import LAYOUTS, write_dataset
 from tests.builders.datasets import (
     SIZE,
@@ -201,8 +201,27 @@ def test_a_missing_image_raises_or_is_skipped(copy_of: Callable[[str], Path], la
     victim.unlink()
     with pytest.raises(DatasetError, match="does not exist"):
         list(READERS[layout].read(root))
-    kept = list(READERS[layout].read(root, missing="skip"))
+    left_out: list[LeftOut] = []
+    kept = list(READERS[layout].read(root, missing="skip", left_out=left_out))
     assert len(kept) == N - 1 and victim not in {r.image for r in kept}
+    # (SIIM's reader names where it looked: its images are found by name under any folder)
+    assert [(item.image.name, item.reason) for item in left_out] == [(victim.name, "absent")]
+
+
+@pytest.mark.parametrize("layout", ["rsna", "siim", "vindr", "generic"])
+def test_an_unreadable_dicom_header_raises_or_is_skipped(
+    copy_of: Callable[[str], Path], layout: str
+) -> None:
+    root = copy_of(layout)
+    victim = list(READERS[layout].read(root))[2].image
+    victim.write_bytes(b"DICM but not really")
+    with pytest.raises(DatasetError, match=rf"{victim.name}.*--skip-bad-images"):
+        list(READERS[layout].read(root))
+    left_out: list[LeftOut] = []
+    kept = list(READERS[layout].read(root, missing="skip", left_out=left_out))
+    assert len(kept) == N - 1 and victim not in {r.image for r in kept}
+    assert [(item.image, item.reason) for item in left_out] == [(victim, "unreadable")]
+    assert "cannot be read as DICOM" in left_out[0].detail
 
 
 def test_uncertainty_policies_are_values_of_the_enum() -> None:

@@ -18,6 +18,7 @@ import yaml
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
+from models.evaluation import validate_document
 from tests.builders.benchmark import ScoredSet, write_scored_nih
 from tests.builders.datasets import rewrite_header
 from tests.builders.onnx import point_cli_at, write_worker_model
@@ -208,3 +209,76 @@ def test_calibrate_writes_a_shadow_version_with_thresholds_and_their_source(
     args[2] = "perfect@1.0.0"  # "perfect" is now the newest version, 1.0.1
     assert main(args) == 2
     assert "perfect@1.0.1 is taken" in capsys.readouterr().err
+
+
+def _huge_png(path: Path) -> None:
+    """A valid 1 x 1 PNG whose header then announces 60000 x 60000 pixels (CRC fixed)."""
+    import struct
+    import zlib
+
+    Image.fromarray(np.zeros((1, 1), dtype=np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", 60000, 60000)
+    crc_at = ihdr + 4 + 13
+    data[crc_at : crc_at + 4] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
+    path.write_bytes(bytes(data))
+
+
+def test_absent_and_unreadable_images_stop_the_run_or_are_left_out_and_listed(
+    models: Path, nih: ScoredSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = nih.root / "images"
+    absent, broken, huge = nih.images[3], nih.images[10], nih.images[20]
+    (images / absent).unlink()
+    (images / broken).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    _huge_png(images / huge)
+    # Without the flag the first bad image stops the run, named.
+    assert _bench("perfect", nih.root, tmp_path / "stopped") == 2
+    err = capsys.readouterr().err
+    assert absent in err and "does not exist" in err and "--skip-bad-images" in err
+    (images / absent).write_bytes((images / nih.images[0]).read_bytes())  # back, as a copy
+    assert _bench("perfect", nih.root, tmp_path / "stopped", "--workers", "2") == 2
+    err = capsys.readouterr().err
+    assert broken in err and "--skip-bad-images" in err
+    (images / absent).unlink()
+    # With it, they are left out, listed and counted; the rest is evaluated as usual.
+    out = tmp_path / "out"
+    assert _bench("perfect", nih.root, out, "--workers", "2", "--skip-bad-images") == 0
+    printed = capsys.readouterr().out
+    assert "left out 3 images (1 absent, 2 unreadable)" in printed
+    bad = {absent, broken, huge}
+    kept = [name for name in nih.images if name not in bad]
+    assert [row["image_id"] for row in _predictions(out)] == kept
+    with (out / "left_out.csv").open(newline="") as fh:
+        listed = list(csv.DictReader(fh))
+    assert [(row["image"], row["reason"]) for row in listed] == [
+        (f"images/{absent}", "absent"),
+        (f"images/{broken}", "unreadable"),
+        (f"images/{huge}", "unreadable"),
+    ]
+    assert "decompression bomb" in listed[2]["detail"].lower()
+    report = _report(out)
+    validate_document(report)
+    assert report["provenance"]["left_out_absent"] == 1
+    assert report["provenance"]["left_out_unreadable"] == 2
+    assert report["n_images"] == N - 3
+    truths = [t for name, t in zip(nih.images, nih.pneumothorax, strict=True) if name not in bad]
+    assert report["labels"][0]["n_positive"] == sum(truths)
+    assert "3\n(1 absent, 2 unreadable)" in (out / "report.html").read_text()
+    # Calibration on the same copy records how many images it left out.
+    args = ["models", "calibrate", "perfect", str(nih.root), "--layout", "nih", "--split", "all"]
+    args += ["--target-sensitivity", "0.9", "--workers", "0", "--skip-bad-images"]
+    assert main(args) == 0
+    assert "left out 3 images (1 absent, 2 unreadable)" in capsys.readouterr().out
+    card = yaml.safe_load((models / "perfect" / "1.0.1" / "card.yaml").read_text())
+    source = card["outputs"]["labels"][0]["threshold_source"]
+    assert source["n_left_out"] == 3 and source["n"] == N - 3
+    # A clean run lists nobody (the file has its header only).
+    (images / absent).write_bytes((images / nih.images[0]).read_bytes())
+    for name in (broken, huge):
+        (images / name).write_bytes((images / nih.images[0]).read_bytes())
+    clean = tmp_path / "clean"
+    assert _bench("perfect", nih.root, clean, "--skip-bad-images") == 0
+    assert (clean / "left_out.csv").read_text() == "image,reason,detail\n"
+    assert _report(clean)["provenance"]["left_out_unreadable"] == 0
