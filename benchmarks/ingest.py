@@ -167,6 +167,15 @@ class _RssSampler:
         return mb[0], max(mb), mb[-1]
 
 
+def _evidence(receiver: Receiver) -> str:
+    """Describe what a receiver left in its folder (names, its log's tail) before removal."""
+    names = sorted(p.name for p in receiver.work.iterdir()) if receiver.work.is_dir() else []
+    log = receiver.work / "log"
+    tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
+    code = None if receiver.proc is None else receiver.proc.returncode
+    return f"exit status {code}, files {names[:20]}, log tail: {tail!r}"
+
+
 def run_one(receiver: Receiver, files: list[Path], senders: int) -> Run:
     """Start ``receiver``, send ``files``, stop it, check it stored every one."""
     try:
@@ -180,9 +189,10 @@ def run_one(receiver: Receiver, files: list[Path], senders: int) -> Run:
     finally:
         receiver.stop()
     stored = receiver.stored()
+    evidence = "" if stored == len(files) else _evidence(receiver)
     receiver.cleanup()
     if stored != len(files):
-        raise RuntimeError(f"{receiver.name} stored {stored} of {len(files)}")
+        raise RuntimeError(f"{receiver.name} stored {stored} of {len(files)}; {evidence}")
     return Run(receiver.name, senders, elapsed, cpu, len(files), rss, stored)
 
 
