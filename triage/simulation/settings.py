@@ -26,6 +26,7 @@ from triage.simulation.defaults import (
 )
 
 __all__ = [
+    "MAX_STUDIES",
     "POLICIES",
     "GridSettings",
     "ModelSettings",
@@ -186,6 +187,11 @@ class GridSettings(_Frozen):
     days: int = Field(default=14, ge=1)
 
 
+MAX_STUDIES = 500_000
+"""Most studies one replication may have (a replication holds them all in memory, about 2.5 KB
+each with the event log: about 1.2 GB; 500,000 is three years of the default scenario)."""
+
+
 class SimulationSettings(_Frozen):
     """Everything one run of the simulation needs; an instance is a consistent scenario.
 
@@ -244,6 +250,17 @@ class SimulationSettings(_Frozen):
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError("sources: names must be unique")
+        per_day = sum(s.daily_volume for s in self.sources) * self.load
+        runs = [("days x daily volume x load", per_day * self.days)]
+        if self.grid.enabled:
+            longest = per_day * max(self.grid.loads) * min(self.grid.days, self.days)
+            runs.append(("the grid's days x daily volume x load x its largest load", longest))
+        for what, studies in runs:
+            if studies > MAX_STUDIES:
+                raise ValueError(
+                    f"about {studies:,.0f} studies per replication ({what}); at most "
+                    f"{MAX_STUDIES:,}: simulate fewer days or a smaller volume"
+                )
         return self
 
     def with_changes(self, **changes: Any) -> SimulationSettings:

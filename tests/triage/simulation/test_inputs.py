@@ -13,6 +13,7 @@ from triage.policy import load_policy
 from triage.simulation.behaviour import load_behaviour, read_predictions
 from triage.simulation.priorities import escalation_steps
 from triage.simulation.settings import (
+    MAX_STUDIES,
     ModelSettings,
     ReadTime,
     Shift,
@@ -226,3 +227,21 @@ def test_predictions_without_usable_columns_or_values_are_clear_errors(tmp_path:
         load_behaviour(ModelSettings(predictions=one_sided))
     with pytest.raises(SimulationError, match="give --predictions or --sensitivity"):
         load_behaviour(ModelSettings())
+
+
+def test_a_run_too_large_to_hold_in_memory_is_refused_before_it_starts(tmp_path: Path) -> None:
+    defaults = SimulationSettings()
+    per_day = sum(s.daily_volume for s in defaults.sources)
+    fits = int(MAX_STUDIES // per_day)  # days that just fit (grid off)
+    load_settings(None, days=fits, grid={"enabled": False})
+    with pytest.raises(SimulationError, match=r"studies per replication \(days x daily volume"):
+        load_settings(None, days=fits + 2, grid={"enabled": False})
+    # The grid's longest cell counts too (its days x its largest load).
+    with pytest.raises(SimulationError, match="the grid's days"):
+        load_settings(None, days=fits, grid={"days": fits, "loads": [1.0, 2.0]})
+    # The command line says so and exits 2 without simulating anything.
+    from triage.cli import main
+
+    argv = ["simulate", "--sensitivity", "0.9", "--specificity", "0.9", "--days", "5000000"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
