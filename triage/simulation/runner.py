@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -24,7 +25,15 @@ from triage.simulation.priorities import escalation_steps, study_priorities
 from triage.simulation.settings import PolicyName, SimulationSettings
 from triage.simulation.workload import Studies, draw_studies, reader_intervals, referral_names
 
-__all__ = ["PolicyRun", "Replication", "Scenario", "prepare", "run_many", "run_replication"]
+__all__ = [
+    "PolicyRun",
+    "Replication",
+    "Scenario",
+    "pool_size",
+    "prepare",
+    "run_many",
+    "run_replication",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +206,8 @@ def run_many(
         In the order of ``tasks``.
     """
     results: list[Replication | None] = [None] * len(tasks)
-    if workers <= 1 or len(tasks) <= 1:
+    workers = pool_size(workers, len(tasks))
+    if workers <= 1:
         for k, (index, kwargs) in enumerate(tasks):
             results[k] = run_replication(scenario, index, **kwargs)
             if progress:
@@ -210,10 +220,39 @@ def run_many(
     return [r for r in results if r is not None]
 
 
+def pool_size(workers: int, tasks: int, cpus: int | None = None) -> int:
+    """Return how many processes to run ``tasks`` replications in: never more than the CPUs.
+
+    The replications are CPU-bound: processes beyond the CPUs only add memory (each imports
+    numpy, SimPy and the scenario) and switching. Asking for more is logged.
+
+    Parameters
+    ----------
+    workers
+        Processes asked for (``--workers``, ``workers:``).
+    tasks
+        Replications to run.
+    cpus
+        CPUs usable (default: this process's CPU affinity).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    usable = cpus if cpus is not None else len(os.sched_getaffinity(0))
+    size = max(1, min(workers, tasks, usable))
+    if workers > usable:
+        logger.warning(
+            "%d worker processes asked for, %d CPUs usable: using %d", workers, usable, size
+        )
+    return size
+
+
 def _pooled(scenario: Scenario, tasks: list[Task], workers: int) -> Iterator[tuple[int, Any]]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(tasks)),
+        max_workers=workers,
         mp_context=context,
         initializer=_init_worker,
         initargs=(scenario,),

@@ -245,3 +245,17 @@ def test_a_run_too_large_to_hold_in_memory_is_refused_before_it_starts(tmp_path:
     argv = ["simulate", "--sensitivity", "0.9", "--specificity", "0.9", "--days", "5000000"]
     assert main([*argv, "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_worker_processes_never_outnumber_the_cpus_or_the_replications(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from triage.simulation.runner import pool_size
+
+    with caplog.at_level(logging.WARNING, logger="triage.simulation.runner"):
+        assert pool_size(4, 10, cpus=8) == 4
+        assert pool_size(8, 3, cpus=8) == 3
+        assert pool_size(2, 1, cpus=8) == 1
+        assert not caplog.records
+        assert pool_size(64, 50, cpus=2) == 2
+    assert "64 worker processes asked for, 2 CPUs usable: using 2" in caplog.text
