@@ -146,7 +146,7 @@ def _grid(grid: dict[str, Any], path: Path) -> None:
         ("routine_max_growth_pct", "Longest routine wait: growth", "magma_r"),
     )
     loads = [
-        f"{load:g}\n({util:.0%})"
+        f"{load:g}\n({util:.0%}{'*' if util >= 1 else ''})"
         for load, util in zip(grid["loads"], grid["utilisation"], strict=True)
     ]
     for ax, (key, title, cmap) in zip(fig.subplots(1, 2), panels, strict=True):
@@ -171,7 +171,7 @@ def _grid(grid: dict[str, Any], path: Path) -> None:
                     ax.add_patch(
                         Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="c", lw=3)
                     )
-        ax.set_xlabel("load: x the scenario's volume (offered load)")
+        ax.set_xlabel("load: x the scenario's volume (offered load; *: the list grows without end)")
         ax.set_ylabel("sensitivity (every label)")
         ax.set_title(f"AI against FIFO: {title}")
         fig.colorbar(image, ax=ax, label="%")

@@ -248,9 +248,18 @@ def _grid_line(grid: dict[str, Any]) -> str:
         if cells
         else ("met in no cell")
     )
+    saturated = [
+        f"{load:g}" for load, u in zip(grid["loads"], grid["utilisation"], strict=True) if u >= 1
+    ]
+    caveat = (
+        f"; at load {', '.join(saturated)} the list grows without end, so those cells depend on "
+        "the days simulated"
+        if saturated
+        else ""
+    )
     return (
         f"grid (ai, {grid['replications']} replications of {grid['days']} days per cell): "
-        f"goal {where}; loads (offered load): {loads}"
+        f"goal {where}; loads (offered load): {loads}{caveat}"
     )
 
 

@@ -71,6 +71,7 @@ def test_simulate_writes_json_events_and_plots(
     base = doc["offered_load"]["utilisation"]
     assert grid["utilisation"] == pytest.approx([0.8 * base, 1.0 * base], rel=1e-3)
     assert "grid (ai, 1 replications of 2 days per cell): goal met in" in printed
+    assert "grows without end" not in printed  # 0.8 and 1.0 x the default: well below 100%
     plots = {"turnaround.png", "backlog.png", "missed_positives.png", "gain_grid.png"}
     assert set(doc["files"]["plots"]) == plots
     for name in plots:
@@ -135,3 +136,16 @@ def test_simulate_passes_the_roster_name_to_the_settings(
     rates = ["--sensitivity", "0.9", "--specificity", "0.9"]
     assert main([*argv, *rates, "--roster", "nights-only"]) != 0
     assert "unknown roster 'nights-only'" in capsys.readouterr().err
+
+
+def test_grid_cells_of_a_list_that_grows_without_end_are_marked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "sim.yaml"
+    config.write_text(SMALL.replace("loads: [0.8, 1.0]", "loads: [1.0, 2.5]"), encoding="utf-8")
+    argv = ["simulate", "--config", str(config), "--sensitivity", "0.9", "--specificity", "0.9"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    doc = json.loads((tmp_path / "out" / "simulation.json").read_text(encoding="utf-8"))
+    assert doc["grid"]["utilisation"][0] < 1 <= doc["grid"]["utilisation"][1]
+    assert "at load 2.5 the list grows without end" in printed
