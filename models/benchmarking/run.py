@@ -159,6 +159,11 @@ def read_records(
             left_out=left_out,
         )
     )
+    if not records and left_out:
+        raise BenchmarkError(
+            f"{dataset_dir}: every image of split {options.split!r} was left out "
+            f"({len(left_out)} absent or unreadable; the first: {left_out[0].detail})"
+        )
     if not records:
         raise BenchmarkError(f"{dataset_dir}: no images in split {options.split!r}")
     return records
@@ -343,7 +348,10 @@ def score_dataset(
         cache.write_timing(timing)
     records = [r for r in records if r.image in digest_of]
     if not records:
-        raise BenchmarkError(f"{dataset_dir}: none of the images could be read")
+        raise BenchmarkError(
+            f"{dataset_dir}: none of the {len(paths)} images could be read "
+            f"(the last: {left_out[-1].detail})"
+        )
     digests = tuple(digest_of[r.image] for r in records)
     scores = {
         label: np.array([cache.scores[d][label] for d in digests], dtype=np.float64)

@@ -95,3 +95,21 @@ def test_versions_are_bumped_on_their_last_number() -> None:
     assert bump_version("2.3") == "2.4"
     with pytest.raises(BenchmarkError, match="--version"):
         bump_version("not a version!")
+
+
+def test_a_copy_with_nothing_left_to_score_is_a_clear_error(
+    demo: LoadedModel, tmp_path: Path
+) -> None:
+    options = BenchmarkOptions(layout="nih", split="all", workers=0, skip_bad_images=True)
+    absent = tmp_path / "absent"
+    write_dataset(absent, 4, 5, "nih", size=64)
+    for image in absent.glob("images*/*.png"):
+        image.unlink()
+    with pytest.raises(BenchmarkError, match=r"every image of split 'all' was left out \(4 "):
+        score_dataset(demo, absent, options, tmp_path / "cache")
+    broken = tmp_path / "broken"
+    write_dataset(broken, 4, 5, "nih", size=64)
+    for image in broken.glob("images*/*.png"):
+        image.write_bytes(b"not a PNG")
+    with pytest.raises(BenchmarkError, match=r"none of the 4 images could be read \(the first: "):
+        score_dataset(demo, broken, options, tmp_path / "cache")
