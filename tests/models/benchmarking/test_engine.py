@@ -111,5 +111,5 @@ def test_a_copy_with_nothing_left_to_score_is_a_clear_error(
     write_dataset(broken, 4, 5, "nih", size=64)
     for image in broken.glob("images*/*.png"):
         image.write_bytes(b"not a PNG")
-    with pytest.raises(BenchmarkError, match=r"none of the 4 images could be read \(the first: "):
+    with pytest.raises(BenchmarkError, match=r"none of the 4 images could be read \(the last: "):
         score_dataset(demo, broken, options, tmp_path / "cache")
